@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One target per layer (see README "Layout"): policy and output logic are plain Swift with
+// no kernel calls; everything that touches the kernel goes through the C shim.
+let package = Package(
+    name: "warden",
+    products: [
+        .executable(name: "warden", targets: ["warden"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+    ],
+    targets: [
+        // The C ABI shared with the BPF programs (bpf/include/warden/event.h).
+        .target(name: "CWardenABI"),
+        // Thin syscall wrappers and the fork/exec path: no Swift runs in a forked child.
+        .target(
+            name: "CWardenShim",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // Policy model, TOML parsing, validation, merge with provenance. No kernel calls.
+        .target(
+            name: "WardenPolicy",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        // Event model, JSONL log, metrics snapshot, text/JSON/SARIF reports. No kernel calls.
+        .target(
+            name: "WardenOutput",
+            dependencies: ["WardenPolicy"]
+        ),
+        // cgroup v2, the supervised child, signals: the confinement layer.
+        .target(
+            name: "WardenSandbox",
+            dependencies: ["CWardenShim", "WardenPolicy"]
+        ),
+        // Glue used by the CLI: resolve the policy, run the child, write the audit trail.
+        .target(
+            name: "WardenRun",
+            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox"]
+        ),
+        .executableTarget(
+            name: "warden",
+            dependencies: [
+                "WardenRun",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
+        .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "CWardenABI"]),
+        .testTarget(
+            name: "WardenKernelTests",
+            dependencies: ["WardenSandbox", "WardenRun", "CWardenShim", "warden"]
+        ),
+    ]
+)

@@ -1,0 +1,152 @@
+/* The child's path from clone3 to execve. Everything here is async-signal-safe: the
+ * parent is a multithreaded Swift process and only the calling thread exists in the
+ * child. Failures travel back as (stage, errno) over an O_CLOEXEC pipe. */
+#include "CWardenShim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <linux/securebits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+struct child_report {
+    int stage;
+    int error;
+};
+
+static void report_and_exit(int fd, int stage) {
+    struct child_report r = {stage, errno};
+    ssize_t n;
+    do {
+        n = write(fd, &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    _exit(127);
+}
+
+static int reset_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        /* Real-time signals reserved by glibc fail with EINVAL: not ours to reset. */
+        if (sigaction(sig, &sa, NULL) < 0 && errno != EINVAL) return -1;
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int drop_capabilities(const struct warden_spawn_config *cfg, int report_fd) {
+    /* Lock root out of regaining capabilities through exec or setuid, then empty every
+     * set. The order matters: securebits and the bounding set need CAP_SETPCAP, the id
+     * switch needs CAP_SETUID/CAP_SETGID, so those come before capset() clears all. */
+    int bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+               SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+               SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_SECUREBITS);
+    for (int cap = 0; cap <= cfg->cap_last_cap; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            report_and_exit(report_fd, WARDEN_STAGE_BOUNDING);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        report_and_exit(report_fd, WARDEN_STAGE_AMBIENT);
+    if (cfg->set_ids) {
+        gid_t gid = (gid_t)cfg->gid;
+        if (setgroups(1, &gid) < 0) report_and_exit(report_fd, WARDEN_STAGE_GROUPS);
+        if (setresgid(gid, gid, gid) < 0) report_and_exit(report_fd, WARDEN_STAGE_GID);
+        if (setresuid((uid_t)cfg->uid, (uid_t)cfg->uid, (uid_t)cfg->uid) < 0)
+            report_and_exit(report_fd, WARDEN_STAGE_UID);
+    }
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &hdr, data) < 0) report_and_exit(report_fd, WARDEN_STAGE_CAPS);
+    return 0;
+}
+
+static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int report_fd) {
+    /* Die with warden; if warden is already gone, do not run at all. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_PDEATHSIG);
+    if (getppid() != parent) _exit(127);
+    if (reset_signals() < 0) report_and_exit(report_fd, WARDEN_STAGE_SIGNALS);
+    /* Own process group, so warden can forward signals to the whole tree. */
+    if (setpgid(0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_PGRP);
+    for (int i = 0; i < cfg->rlimit_count; i++) {
+        struct rlimit rl = {(rlim_t)cfg->rlimits[i].soft, (rlim_t)cfg->rlimits[i].hard};
+        if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) report_and_exit(report_fd, WARDEN_STAGE_RLIMIT);
+    }
+    drop_capabilities(cfg, report_fd);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_NO_NEW_PRIVS);
+    if (cfg->cwd && chdir(cfg->cwd) < 0) report_and_exit(report_fd, WARDEN_STAGE_CHDIR);
+    execve(cfg->path, cfg->argv, cfg->envp);
+    report_and_exit(report_fd, WARDEN_STAGE_EXEC);
+}
+
+int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_result *result) {
+    memset(result, 0, sizeof *result);
+    result->pidfd = -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        result->stage = WARDEN_STAGE_PIPE;
+        result->error = errno;
+        return -1;
+    }
+    pid_t parent = getpid();
+    int pidfd = -1;
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_INTO_CGROUP | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cfg->cgroup_fd;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) {
+        result->stage = WARDEN_STAGE_CLONE;
+        result->error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child_main(cfg, parent, fds[1]);
+        _exit(127); /* not reached */
+    }
+    close(fds[1]);
+    struct child_report r = {0, 0};
+    ssize_t n;
+    do {
+        n = read(fds[0], &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    if (n == (ssize_t)sizeof r) {
+        /* The child reported a failure and exited: reap it, hand back the cause. */
+        int status;
+        while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+        close(pidfd);
+        result->stage = r.stage;
+        result->error = r.error;
+        return -1;
+    }
+    /* EOF: the CLOEXEC pipe closed on a successful exec. */
+    result->pid = (pid_t)pid;
+    result->pidfd = pidfd;
+    return 0;
+}

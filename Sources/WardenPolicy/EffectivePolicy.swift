@@ -1,0 +1,54 @@
+/// The merged policy a run enforces, each value with the source that set it.
+public struct EffectivePolicy: Sendable, Equatable {
+    public var mode: Located<Mode>
+    public var fsDefault: Located<FsDefault>
+    public var netDefault: Located<NetDefault>
+    public var execDefault: Located<ExecDefault>
+    public var execAllowed: [Located<String>]
+    public var netHosts: [Located<HostPort>]
+    public var fsWriteExtra: [Located<String>]
+    public var fsReadExtra: [Located<String>]
+    public var envRead: [Located<String>]
+    public var syscallDeny: [Located<String>]
+
+    /// Merges in order: later sources win for scalars; lists append and drop repeats
+    /// (the first place that named a value stays its provenance). `base` must set every
+    /// scalar: it is the built-in default.
+    public static func merge(base: PolicyFragment, _ layers: [PolicyFragment]) -> EffectivePolicy {
+        guard let mode = base.mode, let fs = base.fsDefault, let net = base.netDefault, let exec = base.execDefault else {
+            preconditionFailure("the built-in default policy must set every scalar")
+        }
+        var out = EffectivePolicy(
+            mode: mode, fsDefault: fs, netDefault: net, execDefault: exec,
+            execAllowed: [], netHosts: [], fsWriteExtra: [], fsReadExtra: [], envRead: [], syscallDeny: [])
+        for f in [base] + layers {
+            if let v = f.mode { out.mode = v }
+            if let v = f.fsDefault { out.fsDefault = v }
+            if let v = f.netDefault { out.netDefault = v }
+            if let v = f.execDefault { out.execDefault = v }
+            append(&out.execAllowed, f.execAllowed)
+            append(&out.netHosts, f.netHosts)
+            append(&out.fsWriteExtra, f.fsWriteExtra)
+            append(&out.fsReadExtra, f.fsReadExtra)
+            append(&out.envRead, f.envRead)
+            append(&out.syscallDeny, f.syscallDeny)
+        }
+        return out
+    }
+
+    private static func append<T>(_ list: inout [Located<T>], _ more: [Located<T>]) {
+        for item in more where !list.contains(where: { $0.value == item.value }) {
+            list.append(item)
+        }
+    }
+
+    /// Whether an environment variable passes `allow.env.read` (exact or `PREFIX*`).
+    public func allowsEnv(_ name: String) -> Bool {
+        envRead.contains { EffectivePolicy.envPattern($0.value, matches: name) }
+    }
+
+    static func envPattern(_ pattern: String, matches name: String) -> Bool {
+        if pattern.hasSuffix("*") { return name.hasPrefix(pattern.dropLast()) }
+        return pattern == name
+    }
+}

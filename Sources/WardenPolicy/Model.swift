@@ -1,0 +1,78 @@
+/// The policy data model: what one source says (`PolicyFragment`) and where each value came
+/// from (`Provenance`). Plain values, no I/O.
+
+public enum Mode: String, Sendable, CaseIterable, Codable {
+    case observe, enforce
+}
+
+public enum FsDefault: String, Sendable, CaseIterable, Codable {
+    case strict, unrestricted
+}
+
+public enum NetDefault: String, Sendable, CaseIterable, Codable {
+    case deny, allow
+}
+
+public enum ExecDefault: String, Sendable, CaseIterable, Codable {
+    case allowlist, allow
+}
+
+/// Where a value was set: a file and line, or a flag, or warden itself.
+public struct Provenance: Sendable, Hashable, CustomStringConvertible, Codable {
+    public var source: String
+    public var line: Int?
+
+    public init(source: String, line: Int? = nil) {
+        self.source = source
+        self.line = line
+    }
+
+    public static let builtIn = Provenance(source: "built-in default")
+
+    public var description: String {
+        if let line { return "\(source):\(line)" }
+        return source
+    }
+}
+
+/// A value with the place that set it.
+public struct Located<Value: Sendable & Hashable>: Sendable, Hashable {
+    public var value: Value
+    public var origin: Provenance
+
+    public init(_ value: Value, _ origin: Provenance) {
+        self.value = value
+        self.origin = origin
+    }
+}
+
+/// Everything one policy source sets. `nil` / empty means "not set here".
+public struct PolicyFragment: Sendable, Equatable {
+    public var mode: Located<Mode>?
+    public var fsDefault: Located<FsDefault>?
+    public var netDefault: Located<NetDefault>?
+    public var execDefault: Located<ExecDefault>?
+    public var execAllowed: [Located<String>] = []
+    public var netHosts: [Located<HostPort>] = []
+    public var fsWriteExtra: [Located<String>] = []
+    public var fsReadExtra: [Located<String>] = []
+    public var envRead: [Located<String>] = []
+    public var syscallDeny: [Located<String>] = []
+
+    public init() {}
+}
+
+/// Every key the policy schema knows, as dotted paths. Used for validation, "did you
+/// mean" hints, the README reference test and SARIF rule ids.
+public enum PolicyKey: String, Sendable, CaseIterable, Codable {
+    case mode
+    case fsDefault = "fs.default"
+    case netDefault = "net.default"
+    case execDefault = "exec.default"
+    case execAllowed = "allow.exec.allowed"
+    case netHosts = "allow.net.hosts"
+    case fsWriteExtra = "allow.fs.write_extra"
+    case fsReadExtra = "allow.fs.read_extra"
+    case envRead = "allow.env.read"
+    case syscallDeny = "syscall.deny"
+}

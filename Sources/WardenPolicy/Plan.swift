@@ -1,0 +1,76 @@
+/// What strict filesystem mode allows for one run, fully expanded: the workspace,
+/// the output directory, the system baseline, the toolchain's paths and `allow.fs.*`.
+public struct FilesystemPlan: Sendable, Equatable, Codable {
+    public var read: [PathRule]
+    public var write: [PathRule]
+
+    public func allowsRead(_ path: String) -> PathRule? {
+        read.first { pathIsWithin(path, $0.path) } ?? allowsWrite(path)
+    }
+
+    public func allowsWrite(_ path: String) -> PathRule? {
+        write.first { pathIsWithin(path, $0.path) }
+    }
+}
+
+/// Facts about the machine a plan needs; gathered by the caller, so planning stays pure.
+public struct RunContext: Sendable {
+    public var workspace: String
+    public var buildSystem: BuildSystem
+    public var home: String?
+    public var environment: [String: String]
+    public var tmpdir: String?
+
+    public init(workspace: String, buildSystem: BuildSystem, home: String?, environment: [String: String], tmpdir: String? = nil) {
+        self.workspace = workspace
+        self.buildSystem = buildSystem
+        self.home = home
+        self.environment = environment
+        self.tmpdir = tmpdir
+    }
+}
+
+extension EffectivePolicy {
+    /// The expanded filesystem rules, or nil when `fs.default = "unrestricted"`.
+    public func filesystemPlan(_ ctx: RunContext) -> FilesystemPlan? {
+        guard fsDefault.value == .strict else { return nil }
+        let out = ctx.buildSystem.outputDirectory(workspace: ctx.workspace, environment: ctx.environment)
+        var read = [PathRule(ctx.workspace, "workspace root (implicit)")]
+        var write = [PathRule(out, "build output of \(ctx.buildSystem.rawValue) (implicit)")]
+        read += SystemBaseline.read.map { PathRule($0, "system baseline") }
+        write += SystemBaseline.write.map { PathRule($0, "system baseline") }
+        if let tmp = ctx.tmpdir, tmp.hasPrefix("/"), !write.contains(where: { pathIsWithin(tmp, $0.path) }) {
+            write.append(PathRule(tmp, "TMPDIR"))
+        }
+        if let home = ctx.home {
+            let tc = SystemBaseline.toolchain(ctx.buildSystem, home: home)
+            read += tc.read
+            write += tc.write
+        }
+        read += fsReadExtra.map { PathRule($0.value, "allow.fs.read_extra (\($0.origin))") }
+        write += fsWriteExtra.map { PathRule($0.value, "allow.fs.write_extra (\($0.origin))") }
+        return FilesystemPlan(read: read, write: write)
+    }
+
+    /// Warnings for rules that expose a known secret (e.g. `read_extra = ["~"]`).
+    public func secretWarnings(_ plan: FilesystemPlan?, home: String?) -> [String] {
+        guard let plan, let home else { return [] }
+        var out: [String] = []
+        for secret in SystemBaseline.secrets(home: home) {
+            if let rule = plan.allowsWrite(secret) {
+                out.append("\(rule.path) (\(rule.why)) lets the build write \(secret)")
+            } else if let rule = plan.allowsRead(secret) {
+                out.append("\(rule.path) (\(rule.why)) lets the build read \(secret)")
+            }
+        }
+        return out
+    }
+
+    /// The exec decision for a resolved program path, with the policy line that would
+    /// allow it when denied. `resolvedAllowlist` holds the allowlist's absolute paths.
+    public func execDecision(_ path: String, resolvedAllowlist: Set<String>) -> (allowed: Bool, needed: String) {
+        let needed = "allow.exec.allowed=\(path)"
+        if execDefault.value == .allow { return (true, needed) }
+        return (resolvedAllowlist.contains(path), needed)
+    }
+}

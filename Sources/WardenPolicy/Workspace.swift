@@ -1,0 +1,41 @@
+import TOMLKit
+
+/// `workspace.warden.toml`: a `[root]` policy for every package of a workspace plus
+/// `[members.<name>]` overrides for single packages.
+public struct WorkspacePolicy: Sendable, Equatable {
+    public var root: PolicyFragment
+    public var members: [String: PolicyFragment]
+
+    public static func parse(_ text: String, source: String, home: String?) throws(PolicyError) -> WorkspacePolicy {
+        let parser = PolicyParser(source: source, home: home)
+        let (table, locator) = try parser.parseTOML(text)
+        var out = WorkspacePolicy(root: PolicyFragment(), members: [:])
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            let line = locator.line(of: key)
+            switch key {
+            case "root":
+                guard let sub = value.table else {
+                    throw PolicyError(file: source, line: line, key: key, message: "expected a table")
+                }
+                out.root = try parser.fragment(from: sub, prefix: "root.", locator: locator)
+            case "members":
+                guard let sub = value.table else {
+                    throw PolicyError(file: source, line: line, key: key, message: "expected a table of [members.<name>]")
+                }
+                for name in sub.keys {
+                    guard let member = sub[name]?.table else {
+                        throw PolicyError(file: source, line: locator.line(of: "members.\(name)"),
+                                          key: "members.\(name)", message: "expected a table")
+                    }
+                    out.members[name] = try parser.fragment(from: member, prefix: "members.\(name).", locator: locator)
+                }
+            default:
+                var message = "unknown key; a workspace policy has [root] and [members.<name>]"
+                if let hint = suggestion(for: key, in: ["root", "members"]) { message += "; did you mean '\(hint)'?" }
+                throw PolicyError(file: source, line: line, key: key, message: message)
+            }
+        }
+        return out
+    }
+}

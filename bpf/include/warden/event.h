@@ -1,0 +1,64 @@
+/* The record the BPF programs put in the ring buffer and warden decodes.
+ * Shared by the BPF objects (bpf/), the host C shims and Swift (through CWardenABI).
+ * Binary-compatible with cargo-warden's Event. New fields go at the end, under a
+ * new WARDEN_EVENT_VERSION; never reorder or resize existing ones. */
+#ifndef WARDEN_EVENT_H
+#define WARDEN_EVENT_H
+
+#ifdef __bpf__
+/* BPF objects get the fixed-width types from vmlinux.h. */
+#else
+#include <stdint.h>
+#include <stddef.h>
+#endif
+
+#define WARDEN_EVENT_VERSION 1
+#define WARDEN_PATH_MAX 256
+#define WARDEN_PERM_MAX 64
+
+enum warden_unit {
+    WARDEN_UNIT_OTHER = 0,
+    WARDEN_UNIT_BUILD_SCRIPT = 1, /* build.rs, Package.swift manifest, SwiftPM plugin */
+    WARDEN_UNIT_PROC_MACRO = 2,   /* Rust proc macro, Swift macro (compiler plugin) */
+    WARDEN_UNIT_COMPILER = 3,     /* rustc, swiftc, swift-frontend, clang, cc1 */
+    WARDEN_UNIT_LINKER = 4,       /* ld, ld.lld, ld.gold, collect2 */
+};
+
+enum warden_action {
+    WARDEN_ACTION_OPEN = 0,
+    WARDEN_ACTION_RENAME = 1,
+    WARDEN_ACTION_UNLINK = 2,
+    WARDEN_ACTION_EXEC = 3,
+    WARDEN_ACTION_CONNECT = 4,
+};
+
+enum warden_verdict {
+    WARDEN_VERDICT_ALLOWED = 0,
+    WARDEN_VERDICT_DENIED = 1, /* observe mode: would be denied */
+};
+
+struct warden_event {
+    uint32_t pid;
+    uint32_t tgid;
+    uint64_t time_ns;
+    uint8_t unit;
+    uint8_t action;
+    uint8_t verdict;
+    uint8_t reserved;      /* then 4 bytes of padding: container_id is 8-aligned */
+    uint64_t container_id; /* the run's cgroup id */
+    uint64_t caps;
+    char path_or_addr[WARDEN_PATH_MAX];
+    char needed_perm[WARDEN_PERM_MAX]; /* policy line that would allow it */
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct warden_event) == 360, "warden_event size is ABI");
+_Static_assert(offsetof(struct warden_event, time_ns) == 8, "time_ns offset");
+_Static_assert(offsetof(struct warden_event, unit) == 16, "unit offset");
+_Static_assert(offsetof(struct warden_event, container_id) == 24, "container_id offset");
+_Static_assert(offsetof(struct warden_event, caps) == 32, "caps offset");
+_Static_assert(offsetof(struct warden_event, path_or_addr) == 40, "path_or_addr offset");
+_Static_assert(offsetof(struct warden_event, needed_perm) == 296, "needed_perm offset");
+#endif
+
+#endif
