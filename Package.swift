@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // The C ABI shared with the BPF programs (bpf/include/warden/event.h).
@@ -28,12 +29,12 @@ let package = Package(
         // Event model, JSONL log, metrics snapshot, text/JSON/SARIF reports. No kernel calls.
         .target(
             name: "WardenOutput",
-            dependencies: ["WardenPolicy"]
+            dependencies: ["WardenPolicy", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // cgroup v2, the supervised child, signals: the confinement layer.
         .target(
             name: "WardenSandbox",
-            dependencies: ["CWardenShim", "WardenPolicy"]
+            dependencies: ["CWardenShim", "WardenPolicy", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Glue used by the CLI: resolve the policy, run the child, write the audit trail.
         .target(

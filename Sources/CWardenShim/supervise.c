@@ -7,8 +7,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +46,7 @@ int warden_signal_pipe(void) {
     return fds[0];
 }
 
-int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_signal) {
+int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_signal, struct rusage *usage) {
     struct pollfd p[2] = {{pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}};
     for (;;) {
         int n = poll(p, sigfd >= 0 ? 2 : 1, -1);
@@ -62,7 +65,7 @@ int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_sig
         }
         if (p[0].revents & (POLLIN | POLLHUP)) {
             for (;;) {
-                pid_t r = waitpid(pid, status, 0);
+                pid_t r = wait4(pid, status, 0, usage);
                 if (r == pid) return 0;
                 if (r < 0 && errno != EINTR) return -1;
             }
@@ -210,4 +213,10 @@ long warden_capget_effective(pid_t pid, uint64_t *effective, uint64_t *permitted
         *permitted = ((uint64_t)data[1].permitted << 32) | data[0].permitted;
     }
     return r;
+}
+
+int warden_is_cgroup2(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) < 0) return -1;
+    return fs.f_type == CGROUP2_SUPER_MAGIC ? 1 : 0;
 }

@@ -4,6 +4,7 @@
 #define CWARDEN_SHIM_H
 
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* Where a spawn failed; reported back to the parent with errno. */
@@ -66,8 +67,8 @@ int warden_signal_pipe(void);
 
 /* Waits for the child behind pidfd. Each signal arriving on sigfd is forwarded to the
  * child's process group (and recorded in *last_signal). Returns the wait status in
- * *status (as waitpid), 0 on success, -1 with errno. */
-int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_signal);
+ * *status (as waitpid) and the child's resource usage in *usage; 0 or -1 with errno. */
+int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_signal, struct rusage *usage);
 
 /* Kills every process in the cgroup v2 directory `dir`: cgroup.kill where the kernel has
  * it, else SIGKILL to each pid in cgroup.procs until it is empty. 0 or -1 with errno. */
@@ -82,5 +83,7 @@ int warden_spawn_guard(const char *dir);
 /* Thin wrappers for what Swift's Glibc module cannot call (variadic or missing). */
 int warden_prctl_get_no_new_privs(void);
 long warden_capget_effective(pid_t pid, uint64_t *effective, uint64_t *permitted);
+/* 1 if `path` is on a cgroup2 filesystem, 0 if not, -1 with errno. */
+int warden_is_cgroup2(const char *path);
 
 #endif

@@ -1,0 +1,154 @@
+/// The Swift mirror of `struct warden_event` (bpf/include/warden/event.h), decoded from the
+/// raw bytes the ring buffer delivers. Offsets are the C ABI's; a test checks them
+/// against the header through CWardenABI.
+public struct WardenEvent: Sendable, Equatable, Codable {
+    public enum Unit: UInt8, Sendable, CaseIterable, Codable {
+        case other = 0, buildScript = 1, procMacro = 2, compiler = 3, linker = 4
+        public var name: String {
+            switch self {
+            case .other: return "other"
+            case .buildScript: return "build_script"
+            case .procMacro: return "proc_macro"
+            case .compiler: return "compiler"
+            case .linker: return "linker"
+            }
+        }
+    }
+
+    public enum Action: UInt8, Sendable, CaseIterable, Codable {
+        case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4
+        public var name: String {
+            switch self {
+            case .open: return "open"
+            case .rename: return "rename"
+            case .unlink: return "unlink"
+            case .exec: return "exec"
+            case .connect: return "connect"
+            }
+        }
+    }
+
+    public enum Verdict: UInt8, Sendable, CaseIterable, Codable {
+        case allowed = 0, denied = 1
+        public var name: String { self == .allowed ? "allowed" : "denied" }
+    }
+
+    public static let size = 360
+    public static let pathCapacity = 256
+    public static let permCapacity = 64
+
+    /// Byte offsets of each field in the C record.
+    public enum Offset {
+        public static let pid = 0, tgid = 4, timeNs = 8, unit = 16, action = 17, verdict = 18,
+            reserved = 19, containerId = 24, caps = 32, pathOrAddr = 40, neededPerm = 296
+    }
+
+    public var pid: UInt32
+    public var tgid: UInt32
+    public var timeNs: UInt64
+    public var unit: Unit
+    public var action: Action
+    public var verdict: Verdict
+    public var containerId: UInt64
+    public var caps: UInt64
+    public var pathOrAddr: String
+    public var neededPerm: String
+
+    public init(pid: UInt32, tgid: UInt32, timeNs: UInt64, unit: Unit, action: Action, verdict: Verdict,
+                containerId: UInt64, caps: UInt64, pathOrAddr: String, neededPerm: String) {
+        self.pid = pid
+        self.tgid = tgid
+        self.timeNs = timeNs
+        self.unit = unit
+        self.action = action
+        self.verdict = verdict
+        self.containerId = containerId
+        self.caps = caps
+        self.pathOrAddr = pathOrAddr
+        self.neededPerm = neededPerm
+    }
+
+    public enum DecodeError: Error, Equatable, CustomStringConvertible {
+        case short(Int)
+        case badEnum(field: String, value: UInt8)
+        public var description: String {
+            switch self {
+            case .short(let n): return "event record of \(n) bytes, expected at least \(WardenEvent.size)"
+            case .badEnum(let f, let v): return "event field \(f) has unknown value \(v)"
+            }
+        }
+    }
+
+    /// Decodes one record (little-endian host layout, as the kernel writes it).
+    public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
+        guard bytes.count >= WardenEvent.size else { throw .short(bytes.count) }
+        func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+        func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+        func text(_ o: Int, _ cap: Int) -> String {
+            let field = UnsafeRawBufferPointer(rebasing: bytes[o..<(o + cap)])
+            let end = field.firstIndex(of: 0) ?? cap
+            return String(decoding: field[0..<end], as: UTF8.self)
+        }
+        guard let unit = Unit(rawValue: bytes[Offset.unit]) else { throw .badEnum(field: "unit", value: bytes[Offset.unit]) }
+        guard let action = Action(rawValue: bytes[Offset.action]) else { throw .badEnum(field: "action", value: bytes[Offset.action]) }
+        guard let verdict = Verdict(rawValue: bytes[Offset.verdict]) else { throw .badEnum(field: "verdict", value: bytes[Offset.verdict]) }
+        self.init(pid: u32(Offset.pid), tgid: u32(Offset.tgid), timeNs: u64(Offset.timeNs), unit: unit, action: action,
+                  verdict: verdict, containerId: u64(Offset.containerId), caps: u64(Offset.caps),
+                  pathOrAddr: text(Offset.pathOrAddr, WardenEvent.pathCapacity),
+                  neededPerm: text(Offset.neededPerm, WardenEvent.permCapacity))
+    }
+
+    /// Encodes into the C layout (used by tests and by the supervisor's own records).
+    public func rawBytes() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: WardenEvent.size)
+        out.withUnsafeMutableBytes { b in
+            b.storeBytes(of: pid.littleEndian, toByteOffset: Offset.pid, as: UInt32.self)
+            b.storeBytes(of: tgid.littleEndian, toByteOffset: Offset.tgid, as: UInt32.self)
+            b.storeBytes(of: timeNs.littleEndian, toByteOffset: Offset.timeNs, as: UInt64.self)
+            b[Offset.unit] = unit.rawValue
+            b[Offset.action] = action.rawValue
+            b[Offset.verdict] = verdict.rawValue
+            b.storeBytes(of: containerId.littleEndian, toByteOffset: Offset.containerId, as: UInt64.self)
+            b.storeBytes(of: caps.littleEndian, toByteOffset: Offset.caps, as: UInt64.self)
+            for (i, c) in pathOrAddr.utf8.prefix(WardenEvent.pathCapacity - 1).enumerated() { b[Offset.pathOrAddr + i] = c }
+            for (i, c) in neededPerm.utf8.prefix(WardenEvent.permCapacity - 1).enumerated() { b[Offset.neededPerm + i] = c }
+        }
+        return out
+    }
+
+    /// The policy key a denial is about: the part of `needed_perm` before '='.
+    public var ruleKey: String {
+        if let eq = neededPerm.firstIndex(of: "=") { return String(neededPerm[..<eq]) }
+        return neededPerm.isEmpty ? "unknown" : neededPerm
+    }
+
+    /// `needed_perm` as a TOML line a user can paste into warden.toml.
+    public var suggestedPolicyLine: String {
+        guard let eq = neededPerm.firstIndex(of: "=") else { return neededPerm }
+        let key = String(neededPerm[..<eq])
+        let value = String(neededPerm[neededPerm.index(after: eq)...])
+        switch key {
+        case "allow.exec.allowed", "allow.net.hosts", "allow.fs.read_extra", "allow.fs.write_extra", "allow.env.read":
+            let parts = key.split(separator: ".")
+            return "[\(parts.dropLast().joined(separator: "."))] \(parts.last!) = [\(tomlString(value))]"
+        default:
+            return "\(key) = \(tomlString(value))"
+        }
+    }
+}
+
+/// A TOML basic string literal.
+func tomlString(_ s: String) -> String {
+    var out = "\""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if c.value < 0x20 || c.value == 0x7f { let hex = String(c.value, radix: 16, uppercase: true); out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex } else { out.unicodeScalars.append(c) }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,133 @@
+import Foundation
+import SystemPackage
+
+/// Appends JSON lines to `warden-events.jsonl`. Each batch goes out in `write(2)` calls on
+/// an O_APPEND descriptor, so after a crash the file holds whole lines plus, at worst, one
+/// unterminated tail. Opening the log cuts such a tail off and readers skip it: no reader
+/// ever sees a torn line.
+public final class EventLog: @unchecked Sendable {
+    public let path: String
+    private let fd: FileDescriptor
+    private let encoder: JSONEncoder
+    private let lock = NSLock()
+
+    public init(path: String) throws {
+        self.path = path
+        fd = try FileDescriptor.open(
+            FilePath(path), .readWrite, options: [.append, .create, .closeOnExec],
+            permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try repairTail()
+    }
+
+    deinit { try? fd.close() }
+
+    /// Drops bytes after the last newline: the remains of a write cut short by SIGKILL.
+    private func repairTail() throws {
+        let size = try fd.seek(offset: 0, from: .end)
+        guard size > 0 else { return }
+        let chunk = Int64(min(size, 64 * 1024))
+        var keep = size
+        var pos = size
+        while pos > 0 {
+            let start = max(0, pos - chunk)
+            var buf = [UInt8](repeating: 0, count: Int(pos - start))
+            let n = try buf.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: start, into: $0) }
+            if let nl = buf[0..<n].lastIndex(of: UInt8(ascii: "\n")) {
+                keep = start + Int64(nl) + 1
+                break
+            }
+            pos = start
+            keep = 0
+        }
+        if keep != size { try fd.resize(to: keep) }
+    }
+
+    public func encode<T: Encodable>(_ record: T) throws -> Data {
+        var data = try encoder.encode(record)
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
+
+    /// Writes the lines of one batch. Each line must end in "\n".
+    public func append(_ lines: [Data]) throws {
+        guard !lines.isEmpty else { return }
+        var batch = Data()
+        for l in lines { batch.append(l) }
+        lock.lock()
+        defer { lock.unlock() }
+        _ = try batch.withUnsafeBytes { try fd.writeAll($0) }
+    }
+
+    public func append<T: Encodable>(_ record: T) throws {
+        try append([encode(record)])
+    }
+
+    public func sync() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
+    }
+}
+
+/// What a reader finds in an event log, grouped by run.
+public struct EventLogContents: Sendable {
+    public struct Run: Sendable {
+        public var start: RunRecord?
+        public var events: [EventRecord] = []
+        public var end: RunEndRecord?
+        public var runId: String
+    }
+
+    public var runs: [Run] = []
+    /// Lines that are not valid records (reported, never silently dropped).
+    public var invalidLines: [Int] = []
+    /// Whether the file ended in an unterminated line (a write cut short).
+    public var tornTail = false
+
+    public var lastRun: Run? { runs.last }
+
+    public static func read(path: String) throws -> EventLogContents {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return parse(data)
+    }
+
+    public static func parse(_ data: Data) -> EventLogContents {
+        var out = EventLogContents()
+        var index: [String: Int] = [:]
+        let decoder = JSONDecoder()
+        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if let last = lines.last, !last.isEmpty {
+            out.tornTail = true
+        }
+        lines.removeLast()
+        struct Kind: Decodable { var type: String; var run_id: String }
+        for (i, line) in lines.enumerated() where !line.isEmpty {
+            let bytes = Data(line)
+            guard let kind = try? decoder.decode(Kind.self, from: bytes) else {
+                out.invalidLines.append(i + 1)
+                continue
+            }
+            let slot: Int
+            if let s = index[kind.run_id] {
+                slot = s
+            } else {
+                slot = out.runs.count
+                index[kind.run_id] = slot
+                out.runs.append(Run(runId: kind.run_id))
+            }
+            switch kind.type {
+            case "run":
+                if let r = try? decoder.decode(RunRecord.self, from: bytes) { out.runs[slot].start = r } else { out.invalidLines.append(i + 1) }
+            case "event":
+                if let r = try? decoder.decode(EventRecord.self, from: bytes) { out.runs[slot].events.append(r) } else { out.invalidLines.append(i + 1) }
+            case "run_end":
+                if let r = try? decoder.decode(RunEndRecord.self, from: bytes) { out.runs[slot].end = r } else { out.invalidLines.append(i + 1) }
+            default:
+                out.invalidLines.append(i + 1)
+            }
+        }
+        return out
+    }
+}

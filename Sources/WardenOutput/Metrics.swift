@@ -1,0 +1,90 @@
+import Foundation
+import SystemPackage
+
+/// The rolling counters of a run, written to `warden-metrics.json`.
+/// allowed_total: operations allowed; violations_total: operations the policy does not
+/// allow (observe and enforce); blocked_total: violations the kernel actually refused
+/// (enforce mode only); lost_events: records the kernel dropped before warden read them.
+public struct MetricsSnapshot: Sendable, Codable, Equatable {
+    public struct UnitCounts: Sendable, Codable, Equatable {
+        public var allowed: UInt64 = 0
+        public var violations: UInt64 = 0
+        public var blocked: UInt64 = 0
+    }
+
+    public var runId: String
+    public var mode: String
+    public var updatedAt: String
+    public var allowedTotal: UInt64 = 0
+    public var blockedTotal: UInt64 = 0
+    public var violationsTotal: UInt64 = 0
+    public var lostEvents: UInt64 = 0
+    public var perUnit: [String: UnitCounts] = [:]
+    public var perAction: [String: UInt64] = [:]
+    public var cpuTimeMs: UInt64 = 0
+    public var ioReadBytes: UInt64 = 0
+    public var ioWriteBytes: UInt64 = 0
+    public var pageFaults: UInt64 = 0
+    public var finished = false
+
+    public init(runId: String, mode: String, updatedAt: String) {
+        self.runId = runId
+        self.mode = mode
+        self.updatedAt = updatedAt
+        for u in WardenEvent.Unit.allCases { perUnit[u.name] = UnitCounts() }
+    }
+
+    public mutating func count(_ r: EventRecord) {
+        let unit = r.event.unit.name
+        perAction[r.event.action.name, default: 0] += 1
+        if r.isViolation {
+            violationsTotal += 1
+            perUnit[unit, default: UnitCounts()].violations += 1
+            if r.isBlocked {
+                blockedTotal += 1
+                perUnit[unit, default: UnitCounts()].blocked += 1
+            }
+        } else {
+            allowedTotal += 1
+            perUnit[unit, default: UnitCounts()].allowed += 1
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
+        case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events"
+        case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
+        case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished
+    }
+
+    /// Replaces `path` atomically: a reader sees the old snapshot or the new, never half.
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(UInt8(ascii: "\n"))
+        try writeAtomically(data, to: path)
+    }
+}
+
+/// Writes a temporary file beside `path`, syncs it and renames it over `path`.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let tmp = path + ".tmp-\(getpid())"
+    let fd = try FileDescriptor.open(
+        FilePath(tmp), .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+    do {
+        _ = try data.withUnsafeBytes { try fd.writeAll($0) }
+        if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
+        try fd.close()
+    } catch {
+        try? fd.close()
+        unlink(tmp)
+        throw error
+    }
+    if rename(tmp, path) != 0 {
+        let e = Errno(rawValue: errno)
+        unlink(tmp)
+        throw e
+    }
+}

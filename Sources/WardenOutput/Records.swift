@@ -1,0 +1,148 @@
+import WardenPolicy
+
+/// The lines of `warden-events.jsonl`. Each line is one JSON object whose "type" says
+/// what it is: "run" opens a run, "event" is one audited operation, "run_end" closes it.
+
+/// How a hook is covered in a run: which layer enforces or observes it, or why none does.
+public struct LayerStatus: Sendable, Codable, Equatable {
+    public var hook: String      // file_open, rename_unlink, exec, connect, syscalls
+    public var layer: String     // e.g. "bpf-lsm", "landlock", "cgroup-bpf", "seccomp", "supervisor", "none"
+    public var enforcing: Bool
+    public var detail: String
+
+    public init(hook: String, layer: String, enforcing: Bool, detail: String) {
+        self.hook = hook
+        self.layer = layer
+        self.enforcing = enforcing
+        self.detail = detail
+    }
+}
+
+public struct RunRecord: Sendable, Codable, Equatable {
+    public var type = "run"
+    public var runId: String
+    public var startedAt: String
+    public var command: [String]
+    public var workspace: String
+    public var mode: String
+    public var buildSystem: String
+    public var policySources: [String]
+    public var policyFile: String?
+    public var cgroup: String
+    public var uid: UInt32
+    public var layers: [LayerStatus]
+    public var warnings: [String]
+
+    public init(runId: String, startedAt: String, command: [String], workspace: String, mode: String,
+                buildSystem: String, policySources: [String], policyFile: String?, cgroup: String, uid: UInt32,
+                layers: [LayerStatus], warnings: [String]) {
+        self.runId = runId
+        self.startedAt = startedAt
+        self.command = command
+        self.workspace = workspace
+        self.mode = mode
+        self.buildSystem = buildSystem
+        self.policySources = policySources
+        self.policyFile = policyFile
+        self.cgroup = cgroup
+        self.uid = uid
+        self.layers = layers
+        self.warnings = warnings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, runId = "run_id", startedAt = "started_at", command, workspace, mode
+        case buildSystem = "build_system", policySources = "policy_sources", policyFile = "policy_file"
+        case cgroup, uid, layers, warnings
+    }
+}
+
+public struct RunEndRecord: Sendable, Codable, Equatable {
+    public var type = "run_end"
+    public var runId: String
+    public var exitCode: Int32
+    public var childStatus: String
+    public var durationMs: UInt64
+    public var lostEvents: UInt64
+
+    public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64) {
+        self.runId = runId
+        self.exitCode = exitCode
+        self.childStatus = childStatus
+        self.durationMs = durationMs
+        self.lostEvents = lostEvents
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
+        case durationMs = "duration_ms", lostEvents = "lost_events"
+    }
+}
+
+/// One event line: the ABI fields under their C names (enums as numbers, as in the
+/// ABI, plus `*_name` strings), the run it belongs to and which layer produced it.
+public struct EventRecord: Sendable, Codable, Equatable {
+    public var type = "event"
+    public var runId: String
+    public var source: String
+    public var mode: String
+    public var event: WardenEvent
+
+    public init(runId: String, source: String, mode: String, event: WardenEvent) {
+        self.runId = runId
+        self.source = source
+        self.mode = mode
+        self.event = event
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, runId = "run_id", source, mode, pid, tgid, timeNs = "time_ns"
+        case unit, unitName = "unit_name", action, actionName = "action_name", verdict, verdictName = "verdict_name"
+        case containerId = "container_id", caps, pathOrAddr = "path_or_addr", neededPerm = "needed_perm"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encode(runId, forKey: .runId)
+        try c.encode(source, forKey: .source)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(event.pid, forKey: .pid)
+        try c.encode(event.tgid, forKey: .tgid)
+        try c.encode(event.timeNs, forKey: .timeNs)
+        try c.encode(event.unit.rawValue, forKey: .unit)
+        try c.encode(event.unit.name, forKey: .unitName)
+        try c.encode(event.action.rawValue, forKey: .action)
+        try c.encode(event.action.name, forKey: .actionName)
+        try c.encode(event.verdict.rawValue, forKey: .verdict)
+        try c.encode(event.verdict.name, forKey: .verdictName)
+        try c.encode(event.containerId, forKey: .containerId)
+        try c.encode(event.caps, forKey: .caps)
+        try c.encode(event.pathOrAddr, forKey: .pathOrAddr)
+        try c.encode(event.neededPerm, forKey: .neededPerm)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        runId = try c.decode(String.self, forKey: .runId)
+        source = try c.decode(String.self, forKey: .source)
+        mode = try c.decode(String.self, forKey: .mode)
+        func e<E: RawRepresentable>(_ key: CodingKeys) throws -> E where E.RawValue == UInt8 {
+            let raw = try c.decode(UInt8.self, forKey: key)
+            guard let v = E(rawValue: raw) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "unknown value \(raw)")
+            }
+            return v
+        }
+        event = WardenEvent(
+            pid: try c.decode(UInt32.self, forKey: .pid), tgid: try c.decode(UInt32.self, forKey: .tgid),
+            timeNs: try c.decode(UInt64.self, forKey: .timeNs), unit: try e(.unit), action: try e(.action),
+            verdict: try e(.verdict), containerId: try c.decode(UInt64.self, forKey: .containerId),
+            caps: try c.decode(UInt64.self, forKey: .caps), pathOrAddr: try c.decode(String.self, forKey: .pathOrAddr),
+            neededPerm: try c.decode(String.self, forKey: .neededPerm))
+    }
+
+    /// A denial in enforce mode was blocked; in observe mode it only would have been.
+    public var isViolation: Bool { event.verdict == .denied }
+    public var isBlocked: Bool { event.verdict == .denied && mode == Mode.enforce.rawValue }
+}

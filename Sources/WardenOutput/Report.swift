@@ -1,0 +1,110 @@
+import Foundation
+import WardenPolicy
+
+/// Denials of one run, grouped by the policy rule that would allow them.
+public struct Report: Sendable, Codable, Equatable {
+    public struct Finding: Sendable, Codable, Equatable {
+        public var rule: String          // policy key, e.g. allow.fs.read_extra
+        public var action: String
+        public var target: String        // path or address
+        public var neededPerm: String
+        public var suggestedLine: String // TOML that would allow it
+        public var count: Int
+        public var units: [String]
+        public var blocked: Bool         // false: observe mode, would have been denied
+
+        enum CodingKeys: String, CodingKey {
+            case rule, action, target, neededPerm = "needed_perm", suggestedLine = "suggested_line", count, units, blocked
+        }
+    }
+
+    public var runId: String?
+    public var command: [String]
+    public var mode: String?
+    public var exitCode: Int32?
+    public var layers: [LayerStatus]
+    public var warnings: [String]
+    public var eventsTotal: Int
+    public var allowedTotal: Int
+    public var violationsTotal: Int
+    public var findings: [Finding]
+    public var incompleteLog: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case runId = "run_id", command, mode, exitCode = "exit_code", layers, warnings
+        case eventsTotal = "events_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
+        case findings, incompleteLog = "incomplete_log"
+    }
+
+    public init(run: EventLogContents.Run?, log: EventLogContents) {
+        runId = run?.runId
+        command = run?.start?.command ?? []
+        mode = run?.start?.mode
+        exitCode = run?.end?.exitCode
+        layers = run?.start?.layers ?? []
+        warnings = run?.start?.warnings ?? []
+        let events = run?.events ?? []
+        eventsTotal = events.count
+        allowedTotal = events.filter { !$0.isViolation }.count
+        violationsTotal = events.filter(\.isViolation).count
+        incompleteLog = log.tornTail || !log.invalidLines.isEmpty || (run != nil && run?.end == nil)
+        var grouped: [String: Finding] = [:]
+        var order: [String] = []
+        for r in events where r.isViolation {
+            let e = r.event
+            let key = e.ruleKey + "\u{0}" + e.action.name + "\u{0}" + e.pathOrAddr
+            if var f = grouped[key] {
+                f.count += 1
+                if !f.units.contains(e.unit.name) { f.units.append(e.unit.name) }
+                grouped[key] = f
+            } else {
+                order.append(key)
+                grouped[key] = Finding(rule: e.ruleKey, action: e.action.name, target: e.pathOrAddr, neededPerm: e.neededPerm,
+                                       suggestedLine: e.suggestedPolicyLine, count: 1, units: [e.unit.name], blocked: r.isBlocked)
+            }
+        }
+        findings = order.map { grouped[$0]! }.sorted { ($0.rule, $0.target) < ($1.rule, $1.target) }
+    }
+
+    // MARK: text
+
+    public func text() -> String {
+        var out = ""
+        guard let runId else { return "No run recorded in the event log.\n" }
+        out += "warden report — run \(runId)\n"
+        out += "command: \(command.joined(separator: " "))\n"
+        out += "mode: \(mode ?? "unknown"), exit code: \(exitCode.map(String.init) ?? "unknown (run did not finish)")\n"
+        out += "events: \(eventsTotal) (allowed \(allowedTotal), \(mode == "observe" ? "would be denied" : "denied") \(violationsTotal))\n"
+        if !layers.isEmpty {
+            out += "layers:\n"
+            for l in layers { out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
+        }
+        for w in warnings { out += "warning: \(w)\n" }
+        if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
+        if findings.isEmpty {
+            out += "\nNo denials.\n"
+            return out
+        }
+        var currentRule = ""
+        for f in findings {
+            if f.rule != currentRule {
+                currentRule = f.rule
+                out += "\n[\(f.rule)]\n"
+            }
+            let verb = f.blocked ? "denied" : "would deny"
+            out += "  \(verb) \(f.action) \(f.target) ×\(f.count) (\(f.units.joined(separator: ", ")))\n"
+            out += "    allow with: \(f.suggestedLine)\n"
+        }
+        return out
+    }
+
+    // MARK: JSON
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var d = try encoder.encode(self)
+        d.append(UInt8(ascii: "\n"))
+        return d
+    }
+}

@@ -1,0 +1,25 @@
+/// warden's documented exit codes (README "Exit codes"). Otherwise warden exits with the
+/// child's own status, or 128 + the signal that killed it.
+public enum WardenExit {
+    public static let success: Int32 = 0
+    /// Bad usage or policy: nothing ran.
+    public static let usage: Int32 = 2
+    /// Enforce mode denied at least one operation, though the command itself succeeded.
+    public static let denied: Int32 = 77
+    /// warden could not set up or enforce the sandbox (cgroup v2, privileges, no
+    /// enforcement layer, event log not writable): nothing ran unconfined.
+    public static let sandbox: Int32 = 125
+    public static let notExecutable: Int32 = 126
+    public static let notFound: Int32 = 127
+}
+
+/// An error the CLI prints as "warden: error: …" before exiting with `code`.
+public struct WardenFailure: Error, CustomStringConvertible {
+    public var message: String
+    public var code: Int32
+    public init(_ message: String, code: Int32) {
+        self.message = message
+        self.code = code
+    }
+    public var description: String { message }
+}

@@ -1,0 +1,250 @@
+import Foundation
+import WardenOutput
+import WardenPolicy
+import WardenSandbox
+
+/// The options every policy-reading command shares.
+public struct PolicyOptions: Sendable {
+    public var policyFiles: [String] = []
+    public var allow: [String] = []
+    public var mode: Mode?
+    public var member: String?
+    public init() {}
+}
+
+/// Facts gathered once per invocation: where we are, who the child will be, the policy.
+public struct Session: Sendable {
+    public var workspace: String
+    public var environment: [String: String]
+    public var identity: Identity
+    public var policy: LoadedPolicy
+
+    public static func load(_ options: PolicyOptions, workspace: String = FileManager.default.currentDirectoryPath)
+        throws(WardenFailure) -> Session
+    {
+        let env = ProcessInfo.processInfo.environment
+        let identity = Identity.current(environment: env)
+        var inputs = PolicyInputs(workspace: workspace)
+        inputs.policyFiles = options.policyFiles
+        inputs.allow = options.allow
+        inputs.mode = options.mode
+        inputs.member = options.member
+        inputs.home = identity.home
+        inputs.environment = env
+        do {
+            let policy = try PolicyLoader.load(inputs)
+            return Session(workspace: workspace, environment: env, identity: identity, policy: policy)
+        } catch {
+            throw WardenFailure(error.description, code: WardenExit.usage)
+        }
+    }
+
+    public var runContext: RunContext {
+        RunContext(workspace: workspace, buildSystem: policy.buildSystem, home: identity.home,
+                   environment: environment, tmpdir: environment["TMPDIR"])
+    }
+
+    /// The environment the child gets.
+    public var childEnvironment: [String: String] {
+        EnvironmentScrub.childEnvironment(parent: environment, policy: policy.effective, home: identity.home,
+                                          user: identity.user, cwd: workspace)
+    }
+
+    /// Allowlist names resolved through the child's PATH, as the kernel will see them.
+    public func resolvedAllowlist() -> (resolved: [String: String], unresolved: [String]) {
+        var resolved: [String: String] = [:]
+        var unresolved: [String] = []
+        let path = childEnvironment["PATH"]
+        for entry in policy.effective.execAllowed {
+            if let found = ProgramLookup.resolve(entry.value, path: path, cwd: workspace) {
+                resolved[entry.value] = ProgramLookup.realPath(found)
+            } else {
+                unresolved.append(entry.value)
+            }
+        }
+        return (resolved, unresolved)
+    }
+}
+
+/// Where a run writes its audit trail.
+public struct OutputPaths: Sendable {
+    public var events: String
+    public var metrics: String
+    public var logAlias: Bool
+
+    public init(workspace: String, events: String?, metrics: String?, logAlias: Bool) {
+        func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : workspace + "/" + p }
+        self.events = absolute(events ?? "warden-events.jsonl")
+        self.metrics = absolute(metrics ?? (URL(fileURLWithPath: self.events).deletingLastPathComponent().path + "/warden-metrics.json"))
+        self.logAlias = logAlias
+    }
+}
+
+public struct Runner {
+    public var session: Session
+    public var command: [String]
+    public var outputs: OutputPaths
+    public var log: (String) -> Void
+
+    public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
+        self.session = session
+        self.command = command
+        self.outputs = outputs
+        self.log = log
+    }
+
+    /// Runs the command under the policy and returns warden's exit code.
+    public func run() throws(WardenFailure) -> Int32 {
+        let policy = session.policy.effective
+        let mode = policy.mode.value
+        let layers = LayerProbe.current()
+        if mode == .enforce && !LayerProbe.anyEnforcing(layers) {
+            throw WardenFailure(
+                "enforce mode (set by \(policy.mode.origin)) cannot be honoured: no enforcement layer is available "
+                    + "in this version of warden (file, exec, connect and syscall hooks are unenforced). "
+                    + "Nothing was run. Use --mode observe to record what the build does.",
+                code: WardenExit.sandbox)
+        }
+        guard let name = command.first else { throw WardenFailure("no command given after --", code: WardenExit.usage) }
+        let childEnv = session.childEnvironment
+        guard let program = ProgramLookup.resolve(name, path: childEnv["PATH"], cwd: session.workspace) else {
+            throw WardenFailure(SandboxError.commandNotFound(name).description, code: WardenExit.notFound)
+        }
+        guard geteuid() == 0 else {
+            throw WardenFailure(SandboxError.notPrivileged("creating the run's cgroup needs root (euid is \(geteuid()))").description,
+                                code: WardenExit.sandbox)
+        }
+        let plan = policy.filesystemPlan(session.runContext)
+        var warnings = policy.secretWarnings(plan, home: session.identity.home).map { "policy exposes a secret: \($0)" }
+        let allow = session.resolvedAllowlist()
+        warnings += allow.unresolved.map { "allow.exec.allowed entry '\($0)' is not on the child's PATH; it allows nothing" }
+        if mode == .observe { warnings.append("observe mode: nothing is blocked") }
+
+        let eventLog: EventLog
+        do {
+            eventLog = try EventLog(path: outputs.events)
+            if session.identity.switchIDs { chown(outputs.events, session.identity.uid, session.identity.gid) }
+            if outputs.logAlias { try makeAlias() }
+        } catch {
+            throw WardenFailure("cannot open the event log \(outputs.events): \(error)", code: WardenExit.sandbox)
+        }
+
+        let cgroup: RunCgroup
+        let guardFD: Int32
+        do {
+            cgroup = try RunCgroup.create(label: "run")
+            guardFD = try Supervisor.startGuard(for: cgroup)
+        } catch {
+            throw WardenFailure(error.description, code: error.exitCode)
+        }
+        defer { close(guardFD) }
+        let signalFD = Supervisor.installSignalForwarding()
+
+        let runId = Runner.newRunId()
+        let started = Date()
+        let record = RunRecord(
+            runId: runId, startedAt: ISO8601DateFormatter().string(from: started), command: command,
+            workspace: session.workspace, mode: mode.rawValue, buildSystem: session.policy.buildSystem.rawValue,
+            policySources: session.policy.sources, policyFile: session.policy.policyFile, cgroup: cgroup.path,
+            uid: session.identity.uid, layers: layers, warnings: warnings)
+        var metrics = MetricsSnapshot(runId: runId, mode: mode.rawValue, updatedAt: record.startedAt)
+        do {
+            try eventLog.append(record)
+            try writeMetrics(&metrics)
+        } catch {
+            try? cgroup.destroy()
+            throw WardenFailure("cannot write the audit trail: \(error)", code: WardenExit.sandbox)
+        }
+        for w in warnings { log("warning: \(w)") }
+        log("\(mode.rawValue) run \(runId) in \(cgroup.path); enforcing layers: none")
+
+        let spec = ChildSpec(
+            program: program, arguments: command,
+            environment: childEnv.map { "\($0.key)=\($0.value)" }.sorted(),
+            cwd: session.workspace, identity: session.identity)
+        let outcome: Result<ChildExit, SandboxError>
+        do {
+            let child = try Supervisor.spawn(spec, in: cgroup)
+            let decision = policy.execDecision(ProgramLookup.realPath(program), resolvedAllowlist: Set(allow.resolved.values))
+            let exec = EventRecord(
+                runId: runId, source: "supervisor", mode: mode.rawValue,
+                event: WardenEvent(pid: UInt32(child.pid), tgid: UInt32(child.pid), timeNs: Runner.monotonicNs(),
+                                   unit: .other, action: .exec, verdict: decision.allowed ? .allowed : .denied,
+                                   containerId: cgroup.id, caps: 0, pathOrAddr: ProgramLookup.realPath(program),
+                                   neededPerm: decision.needed))
+            try? eventLog.append(exec)
+            metrics.count(exec)
+            try? writeMetrics(&metrics)
+            outcome = .success(try Supervisor.wait(child, signalFD: signalFD))
+        } catch {
+            outcome = .failure(error)
+        }
+
+        // Nothing the child left behind (daemons, double forks) survives the run.
+        var cleanupError: SandboxError?
+        do { try cgroup.destroy() } catch { cleanupError = error }
+
+        let code: Int32
+        let status: String
+        switch outcome {
+        case .success(let exit):
+            code = mode == .enforce && metrics.blockedTotal > 0 && exit.shellCode == 0 ? WardenExit.denied : exit.shellCode
+            status = exit.description
+            metrics.cpuTimeMs = exit.cpuTimeMs
+            metrics.pageFaults = exit.pageFaults
+            metrics.ioReadBytes = exit.ioReadBytes
+            metrics.ioWriteBytes = exit.ioWriteBytes
+        case .failure(let e):
+            code = e.exitCode
+            status = "not started: \(e)"
+            log("error: \(e)")
+        }
+        let end = RunEndRecord(runId: runId, exitCode: code, childStatus: status,
+                               durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents)
+        metrics.finished = true
+        do {
+            try eventLog.append(end)
+            try eventLog.sync()
+            try writeMetrics(&metrics)
+        } catch {
+            log("error: cannot finish the audit trail: \(error)")
+        }
+        if let cleanupError {
+            throw WardenFailure("the run ended but its cgroup could not be cleaned up: \(cleanupError)", code: WardenExit.sandbox)
+        }
+        let verdictWord = mode == .observe ? "would be denied" : "denied"
+        log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
+            + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")
+        return code
+    }
+
+    private func writeMetrics(_ m: inout MetricsSnapshot) throws {
+        m.updatedAt = ISO8601DateFormatter().string(from: Date())
+        try m.write(to: outputs.metrics)
+        if session.identity.switchIDs { chown(outputs.metrics, session.identity.uid, session.identity.gid) }
+    }
+
+    private func makeAlias() throws {
+        let alias = URL(fileURLWithPath: outputs.events).deletingLastPathComponent().appendingPathComponent("warden.log").path
+        let target = URL(fileURLWithPath: outputs.events).lastPathComponent
+        if let existing = try? FileManager.default.destinationOfSymbolicLink(atPath: alias), existing == target { return }
+        if FileManager.default.fileExists(atPath: alias) || (try? FileManager.default.destinationOfSymbolicLink(atPath: alias)) != nil {
+            throw WardenFailure("\(alias) exists and is not a link to \(target); not replacing it", code: WardenExit.sandbox)
+        }
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: target)
+    }
+
+    static func newRunId() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(f.string(from: Date()))-\(String(getpid(), radix: 16))"
+    }
+
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import WardenOutput
+import WardenPolicy
+
+/// `warden status`: the effective policy with provenance, the layers, recent events.
+public enum StatusView {
+    public static func text(_ session: Session, eventsPath: String) -> String {
+        let p = session.policy.effective
+        var out = "policy sources (merged in order): \(session.policy.sources.joined(separator: " → "))\n"
+        if let m = session.policy.member { out += "workspace member: \(m)\n" }
+        out += "build system: \(session.policy.buildSystem.rawValue)\n\n"
+        out += "mode = \"\(p.mode.value.rawValue)\"            # \(p.mode.origin)\n"
+        out += "fs.default = \"\(p.fsDefault.value.rawValue)\"     # \(p.fsDefault.origin)\n"
+        out += "net.default = \"\(p.netDefault.value.rawValue)\"       # \(p.netDefault.origin)\n"
+        out += "exec.default = \"\(p.execDefault.value.rawValue)\"     # \(p.execDefault.origin)\n"
+        let allow = session.resolvedAllowlist()
+        func list(_ key: String, _ items: [(String, Provenance)]) {
+            out += "\(key):\(items.isEmpty ? " (none)" : "")\n"
+            for (v, o) in items { out += "  \(v)    # \(o)\n" }
+        }
+        list("allow.exec.allowed", p.execAllowed.map { e in
+            let shown = allow.resolved[e.value].map { e.value == $0 ? $0 : "\(e.value) → \($0)" } ?? "\(e.value) (not found on PATH)"
+            return (shown, e.origin)
+        })
+        list("allow.net.hosts", p.netHosts.map { ($0.value.description, $0.origin) })
+        list("allow.fs.read_extra", p.fsReadExtra.map { ($0.value, $0.origin) })
+        list("allow.fs.write_extra", p.fsWriteExtra.map { ($0.value, $0.origin) })
+        list("allow.env.read", p.envRead.map { ($0.value, $0.origin) })
+        list("syscall.deny", p.syscallDeny.map { ($0.value, $0.origin) })
+
+        let plan = p.filesystemPlan(session.runContext)
+        if let plan {
+            out += "\nstrict filesystem, implicit rules:\n"
+            for r in plan.read where !r.why.hasPrefix("allow.fs") && r.why != "system baseline" { out += "  read  \(r.path)    # \(r.why)\n" }
+            for r in plan.write where !r.why.hasPrefix("allow.fs") && r.why != "system baseline" { out += "  write \(r.path)    # \(r.why)\n" }
+            out += "  system baseline: read \(SystemBaseline.read.count) paths, write \(SystemBaseline.write.joined(separator: ", "))\n"
+        }
+        for w in p.secretWarnings(plan, home: session.identity.home) { out += "warning: policy exposes a secret: \(w)\n" }
+
+        out += "\nlayers (hook: layer):\n"
+        for l in LayerProbe.current() {
+            out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : " (not enforcing)") — \(l.detail)\n"
+        }
+        if p.mode.value == .enforce && !LayerProbe.anyEnforcing(LayerProbe.current()) {
+            out += "  enforce mode cannot run here: no layer enforces; `warden run --mode observe` works\n"
+        }
+
+        out += "\nrecent events (\(eventsPath)):\n"
+        guard FileManager.default.fileExists(atPath: eventsPath) else { return out + "  no event log yet\n" }
+        do {
+            let log = try EventLogContents.read(path: eventsPath)
+            guard let run = log.lastRun else { return out + "  no runs recorded\n" }
+            let report = Report(run: run, log: log)
+            out += "  runs recorded: \(log.runs.count); last: \(run.runId) (\(report.command.joined(separator: " ")))\n"
+            out += "  mode \(report.mode ?? "?"), exit code \(report.exitCode.map(String.init) ?? "unknown (unfinished)"), "
+            out += "events \(report.eventsTotal), allowed \(report.allowedTotal), denied/would deny \(report.violationsTotal)\n"
+            for f in report.findings.prefix(5) { out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(f.target) → \(f.suggestedLine)\n" }
+            if !log.invalidLines.isEmpty { out += "  warning: \(log.invalidLines.count) damaged line(s) in the log\n" }
+        } catch {
+            out += "  cannot read: \(error.localizedDescription)\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,202 @@
+import CWardenShim
+import Foundation
+import SystemPackage
+
+/// Who the child runs as. Under sudo: the invoking user (SUDO_UID/SUDO_GID), so build
+/// outputs are not owned by root. Otherwise: the current user.
+public struct Identity: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var user: String?
+    public var home: String?
+    /// True when the child must switch to uid/gid (warden runs as root for someone else).
+    public var switchIDs: Bool
+
+    public static func current(environment: [String: String]) -> Identity {
+        let euid = geteuid()
+        if euid == 0, let s = environment["SUDO_UID"], let uid = UInt32(s), uid != 0,
+           let g = environment["SUDO_GID"], let gid = UInt32(g) {
+            let pw = passwd(uid)
+            return Identity(uid: uid, gid: gid, user: pw?.name ?? environment["SUDO_USER"], home: pw?.home, switchIDs: true)
+        }
+        let pw = passwd(euid)
+        return Identity(uid: euid, gid: getegid(), user: pw?.name ?? environment["USER"],
+                        home: environment["HOME"] ?? pw?.home, switchIDs: false)
+    }
+
+    static func passwd(_ uid: uid_t) -> (name: String, home: String)? {
+        var pwd = Glibc.passwd()
+        var result: UnsafeMutablePointer<Glibc.passwd>?
+        var buf = [CChar](repeating: 0, count: 16384)
+        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil else { return nil }
+        return (String(cString: pwd.pw_name), String(cString: pwd.pw_dir))
+    }
+}
+
+/// Finds programs the way execvp would, but ahead of time, in the parent.
+public enum ProgramLookup {
+    public static func resolve(_ name: String, path: String?, cwd: String) -> String? {
+        if name.contains("/") {
+            let full = name.hasPrefix("/") ? name : cwd + "/" + name
+            return isExecutableFile(full) ? full : (FileManager.default.fileExists(atPath: full) ? full : nil)
+        }
+        for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let base = dir.isEmpty ? cwd : String(dir)
+            let full = base + "/" + name
+            if isExecutableFile(full) { return full }
+        }
+        return nil
+    }
+
+    static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
+    /// The file the kernel will actually execute (symlinks resolved).
+    public static func realPath(_ path: String) -> String {
+        guard let p = realpath(path, nil) else { return path }
+        defer { free(p) }
+        return String(cString: p)
+    }
+}
+
+public struct ChildSpec: Sendable {
+    public var program: String
+    public var arguments: [String]   // argv, including argv[0]
+    public var environment: [String]
+    public var cwd: String
+    public var identity: Identity
+    public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)]
+
+    public init(program: String, arguments: [String], environment: [String], cwd: String, identity: Identity,
+                rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = [(Int32(RLIMIT_CORE.rawValue), 0, 0)]) {
+        self.program = program
+        self.arguments = arguments
+        self.environment = environment
+        self.cwd = cwd
+        self.identity = identity
+        self.rlimits = rlimits
+    }
+}
+
+public struct Child: Sendable {
+    public let pid: pid_t
+    public let pidfd: Int32
+}
+
+/// How the child ended.
+public struct ChildExit: Sendable, Equatable {
+    public var exitStatus: Int32?
+    public var signal: Int32?
+    public var forwardedSignal: Int32?
+    /// CPU time (user + system) of the child and the descendants it waited for.
+    public var cpuTimeMs: UInt64 = 0
+    public var pageFaults: UInt64 = 0
+    /// Block I/O in bytes (the kernel counts 512-byte blocks).
+    public var ioReadBytes: UInt64 = 0
+    public var ioWriteBytes: UInt64 = 0
+
+    /// Shell-style: the exit status, or 128 + the signal that killed it.
+    public var shellCode: Int32 { exitStatus ?? (128 + (signal ?? 0)) }
+
+    public var description: String {
+        if let s = exitStatus { return "exited with status \(s)" }
+        return "killed by signal \(signal ?? 0)"
+    }
+}
+
+public enum Supervisor {
+    static let stageNames: [Int32: String] = [
+        Int32(WARDEN_STAGE_PIPE.rawValue): "pipe", Int32(WARDEN_STAGE_CLONE.rawValue): "clone3 into the run's cgroup",
+        Int32(WARDEN_STAGE_PDEATHSIG.rawValue): "PR_SET_PDEATHSIG", Int32(WARDEN_STAGE_SIGNALS.rawValue): "signal reset",
+        Int32(WARDEN_STAGE_PGRP.rawValue): "setpgid", Int32(WARDEN_STAGE_STDIO.rawValue): "stdio",
+        Int32(WARDEN_STAGE_RLIMIT.rawValue): "setrlimit", Int32(WARDEN_STAGE_SECUREBITS.rawValue): "securebits",
+        Int32(WARDEN_STAGE_BOUNDING.rawValue): "capability bounding set", Int32(WARDEN_STAGE_AMBIENT.rawValue): "ambient capabilities",
+        Int32(WARDEN_STAGE_GROUPS.rawValue): "setgroups", Int32(WARDEN_STAGE_GID.rawValue): "setresgid",
+        Int32(WARDEN_STAGE_UID.rawValue): "setresuid", Int32(WARDEN_STAGE_CAPS.rawValue): "capset",
+        Int32(WARDEN_STAGE_NO_NEW_PRIVS.rawValue): "PR_SET_NO_NEW_PRIVS", Int32(WARDEN_STAGE_CHDIR.rawValue): "chdir",
+        Int32(WARDEN_STAGE_EXEC.rawValue): "exec",
+    ]
+
+    /// Highest capability number this kernel knows, so every one can be dropped.
+    static func capLastCap() -> Int32 {
+        if let s = try? String(contentsOfFile: "/proc/sys/kernel/cap_last_cap", encoding: .utf8),
+           let n = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { return n }
+        return 63
+    }
+
+    /// Starts the child inside `cgroup`. Returns once it has exec'd.
+    public static func spawn(_ spec: ChildSpec, in cgroup: RunCgroup) throws(SandboxError) -> Child {
+        // Swift's buffered stdout must not be duplicated into the child.
+        fflush(nil)
+        var cArgs = spec.arguments.map { strdup($0) } + [nil]
+        var cEnv = spec.environment.map { strdup($0) } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var limits = spec.rlimits.map { warden_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        var result = warden_spawn_result()
+        let rc: Int32 = spec.program.withCString { program in
+            spec.cwd.withCString { cwd in
+                cArgs.withUnsafeMutableBufferPointer { argv in
+                    cEnv.withUnsafeMutableBufferPointer { envp in
+                        limits.withUnsafeMutableBufferPointer { rl in
+                            var cfg = warden_spawn_config(
+                                path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
+                                cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
+                                uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
+                                rlimits: rl.baseAddress, rlimit_count: Int32(rl.count))
+                            return warden_spawn(&cfg, &result)
+                        }
+                    }
+                }
+            }
+        }
+        guard rc == 0 else {
+            let stage = stageNames[result.stage] ?? "stage \(result.stage)"
+            let e = Errno(rawValue: result.error)
+            if result.stage == Int32(WARDEN_STAGE_CLONE.rawValue) && (e == .notPermitted || e == .permissionDenied) {
+                throw .notPrivileged("the kernel refused to start a process in \(cgroup.path) (\(e))")
+            }
+            throw .spawn(stage: result.stage == Int32(WARDEN_STAGE_EXEC.rawValue) ? "exec" : stage, e)
+        }
+        return Child(pid: result.pid, pidfd: result.pidfd)
+    }
+
+    /// Waits for the child, forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT from `signalFD`
+    /// (see `installSignalForwarding`) to its process group.
+    public static func wait(_ child: Child, signalFD: Int32) throws(SandboxError) -> ChildExit {
+        var status: Int32 = 0
+        var last: Int32 = 0
+        var usage = rusage()
+        guard warden_supervise(child.pid, child.pidfd, signalFD, &status, &last, &usage) == 0 else {
+            throw .supervise(Errno(rawValue: errno))
+        }
+        close(child.pidfd)
+        let forwarded = last == 0 ? nil : last
+        var exit = status & 0x7f == 0
+            ? ChildExit(exitStatus: (status >> 8) & 0xff, signal: nil, forwardedSignal: forwarded)
+            : ChildExit(exitStatus: nil, signal: status & 0x7f, forwardedSignal: forwarded)
+        func ms(_ t: timeval) -> UInt64 { UInt64(max(0, t.tv_sec)) * 1000 + UInt64(max(0, t.tv_usec)) / 1000 }
+        exit.cpuTimeMs = ms(usage.ru_utime) + ms(usage.ru_stime)
+        exit.pageFaults = UInt64(max(0, usage.ru_minflt)) + UInt64(max(0, usage.ru_majflt))
+        exit.ioReadBytes = UInt64(max(0, usage.ru_inblock)) * 512
+        exit.ioWriteBytes = UInt64(max(0, usage.ru_oublock)) * 512
+        return exit
+    }
+
+    /// Installs the forwarding handlers; returns the descriptor `wait` reads.
+    public static func installSignalForwarding() -> Int32 {
+        warden_signal_pipe()
+    }
+
+    /// Starts the guard that kills and removes the cgroup if warden dies. Close the
+    /// returned descriptor after cleaning up normally.
+    public static func startGuard(for cgroup: RunCgroup) throws(SandboxError) -> Int32 {
+        let fd = warden_spawn_guard(cgroup.path)
+        guard fd >= 0 else { throw .cgroup("start the guard for", path: cgroup.path, Errno(rawValue: errno)) }
+        return fd
+    }
+}

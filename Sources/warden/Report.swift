@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import WardenOutput
+import WardenPolicy
+import WardenRun
+
+extension Warden {
+    struct Status: ParsableCommand, WardenCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the effective policy with where each value comes from, the layers, and recent events.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .long, help: ArgumentHelp("Event log to summarise.", valueName: "file"))
+        var events: String = "warden-events.jsonl"
+
+        func execute() throws(WardenFailure) -> Int32 {
+            let session = try Session.load(global.policyOptions)
+            let path = events.hasPrefix("/") ? events : session.workspace + "/" + events
+            print(StatusView.text(session, eventsPath: path), terminator: "")
+            return WardenExit.success
+        }
+    }
+
+    struct Report: ParsableCommand, WardenCommand {
+        static let configuration = CommandConfiguration(abstract: "Summarise a run's denials as text, JSON or SARIF 2.1.0.")
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, sarif }
+
+        @Option(help: "text, json or sarif.")
+        var format: Format = .text
+
+        @Option(name: .long, help: ArgumentHelp("Write here instead of standard output.", valueName: "file"))
+        var output: String?
+
+        @Option(name: .long, help: ArgumentHelp("Event log to read.", valueName: "file"))
+        var events: String = "warden-events.jsonl"
+
+        @Option(name: .long, help: "Report this run id instead of the last one.")
+        var run: String?
+
+        func execute() throws(WardenFailure) -> Int32 {
+            let cwd = FileManager.default.currentDirectoryPath
+            let path = events.hasPrefix("/") ? events : cwd + "/" + events
+            let log: EventLogContents
+            do {
+                log = try EventLogContents.read(path: path)
+            } catch {
+                throw WardenFailure("cannot read the event log \(path): \(error.localizedDescription)", code: WardenExit.usage)
+            }
+            let selected: EventLogContents.Run?
+            if let run {
+                guard let r = log.runs.first(where: { $0.runId == run }) else {
+                    throw WardenFailure("run '\(run)' is not in \(path)", code: WardenExit.usage)
+                }
+                selected = r
+            } else {
+                selected = log.lastRun
+            }
+            let report = WardenOutput.Report(run: selected, log: log)
+            let data: Data
+            do {
+                switch format {
+                case .text: data = Data(report.text().utf8)
+                case .json: data = try report.json()
+                case .sarif:
+                    let root = selected?.start?.workspace ?? cwd
+                    let policy = (selected?.start?.policyFile).flatMap { file -> SarifWriter.PolicyText? in
+                        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+                        let uri = file.hasPrefix(root + "/") ? String(file.dropFirst(root.count + 1)) : file
+                        return SarifWriter.PolicyText(uri: uri, text: text)
+                    }
+                    data = try SarifWriter(toolVersion: Warden.version, policy: policy).document(report)
+                }
+            } catch {
+                throw WardenFailure("cannot render the report: \(error)", code: WardenExit.usage)
+            }
+            if let output {
+                do {
+                    try writeAtomically(data, to: output.hasPrefix("/") ? output : cwd + "/" + output)
+                } catch {
+                    throw WardenFailure("cannot write \(output): \(error)", code: WardenExit.usage)
+                }
+            } else {
+                FileHandle.standardOutput.write(data)
+            }
+            return WardenExit.success
+        }
+    }
+
+    /// Internal helpers for warden's own tests; hidden from help.
+    struct Debug: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            shouldDisplay: false, subcommands: [EmitEvents.self])
+
+        struct EmitEvents: ParsableCommand, WardenCommand {
+            static let configuration = CommandConfiguration(abstract: "Append synthetic events to a log, in batches, until killed or done.")
+
+            @Option var events: String
+            @Option var count: Int = 1_000_000
+            @Option var batch: Int = 64
+
+            func execute() throws(WardenFailure) -> Int32 {
+                do {
+                    let log = try EventLog(path: events)
+                    let runId = "debug-\(getpid())"
+                    var written = 0
+                    while written < count {
+                        var lines: [Data] = []
+                        for i in 0..<min(batch, count - written) {
+                            let e = WardenEvent(pid: UInt32(getpid()), tgid: UInt32(getpid()), timeNs: UInt64(written + i),
+                                                unit: .buildScript, action: .open, verdict: .denied, containerId: 1, caps: 0,
+                                                pathOrAddr: "/home/user/.ssh/id_rsa-\(written + i)-" + String(repeating: "x", count: 120),
+                                                neededPerm: "allow.fs.read_extra=/home/user/.ssh")
+                            lines.append(try log.encode(EventRecord(runId: runId, source: "debug", mode: "observe", event: e)))
+                        }
+                        try log.append(lines)
+                        written += lines.count
+                    }
+                } catch {
+                    throw WardenFailure("\(error)", code: 1)
+                }
+                return 0
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import WardenPolicy
+import WardenRun
+
+/// A subcommand that returns warden's exit code instead of throwing ExitCode.
+protocol WardenCommand {
+    func execute() throws(WardenFailure) -> Int32
+}
+
+struct Warden: ParsableCommand {
+    static let version = "0.1.0"
+    static let configuration = CommandConfiguration(
+        commandName: "warden",
+        abstract: "Run builds inside a kernel-enforced sandbox from a TOML policy, with an audit trail.",
+        discussion: """
+            Exit codes: the command's own status (128+N when killed by signal N); 2 usage or policy \
+            error; 77 enforce mode denied something but the command succeeded; 125 the sandbox could \
+            not be set up or enforced; 126 command not executable; 127 command not found.
+            """,
+        version: version,
+        subcommands: [Init.self, Build.self, Run.self, Status.self, Report.self, Debug.self])
+}
+
+extension Mode: ExpressibleByArgument {}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Merge another policy file (repeatable, in order).", valueName: "file"))
+    var policy: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Allow executing this program (name on PATH or absolute path; repeatable).", valueName: "program"))
+    var allow: [String] = []
+
+    @Option(name: .long, help: "Override the policy's mode: observe or enforce.")
+    var mode: Mode?
+
+    @Option(name: .long, help: "Use this member's overrides from workspace.warden.toml.")
+    var member: String?
+
+    var policyOptions: PolicyOptions {
+        var o = PolicyOptions()
+        o.policyFiles = policy.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+        o.allow = allow
+        o.mode = mode
+        o.member = member
+        return o
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Event log to append to (default: ./warden-events.jsonl).", valueName: "file"))
+    var events: String?
+
+    @Option(name: .long, help: ArgumentHelp("Metrics snapshot (default: warden-metrics.json beside the event log).", valueName: "file"))
+    var metrics: String?
+
+    @Flag(name: .long, help: "Also create warden.log as a symlink to the event log.")
+    var logAlias = false
+}
+
+func stderrLine(_ s: String) {
+    FileHandle.standardError.write(Data("warden: \(s)\n".utf8))
+}
+
+extension Warden {
+    struct Run: ParsableCommand, WardenCommand {
+        static let configuration = CommandConfiguration(abstract: "Run any command under the policy: warden run [--mode observe] -- CMD [ARGS…]")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
+        var command: [String] = []
+
+        func execute() throws(WardenFailure) -> Int32 {
+            let cmd = command.first == "--" ? Array(command.dropFirst()) : command
+            guard !cmd.isEmpty else {
+                throw WardenFailure("no command given; usage: warden run [--mode observe] -- CMD [ARGS…]", code: WardenExit.usage)
+            }
+            let session = try Session.load(global.policyOptions)
+            let outputs = OutputPaths(workspace: session.workspace, events: output.events, metrics: output.metrics, logAlias: output.logAlias)
+            return try Runner(session: session, command: cmd, outputs: outputs, log: stderrLine).run()
+        }
+    }
+
+    struct Build: ParsableCommand, WardenCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the project's build (swift build or cargo build) under the policy, forwarding ARGS after --.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(parsing: .captureForPassthrough, help: "Arguments for the build tool, after --.")
+        var arguments: [String] = []
+
+        func execute() throws(WardenFailure) -> Int32 {
+            let args = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
+            let session = try Session.load(global.policyOptions)
+            guard let base = session.policy.buildSystem.buildCommand else {
+                throw WardenFailure(
+                    "no Package.swift or Cargo.toml in \(session.workspace); use `warden run -- <command>` for other builds",
+                    code: WardenExit.usage)
+            }
+            let outputs = OutputPaths(workspace: session.workspace, events: output.events, metrics: output.metrics, logAlias: output.logAlias)
+            return try Runner(session: session, command: base + args, outputs: outputs, log: stderrLine).run()
+        }
+    }
+
+    struct Init: ParsableCommand, WardenCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a commented starter warden.toml for this directory's build system.")
+
+        @Option(help: "Preset to use instead of detecting one: swift, cargo or make.")
+        var preset: String?
+
+        @Flag(help: "Overwrite an existing warden.toml.")
+        var force = false
+
+        func execute() throws(WardenFailure) -> Int32 {
+            let dir = FileManager.default.currentDirectoryPath
+            let system: BuildSystem
+            switch preset {
+            case nil:
+                system = BuildSystem.detect(fileNames: Set((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []))
+            case "swift": system = .swiftpm
+            case "cargo": system = .cargo
+            case "make": system = .make
+            case let other?:
+                throw WardenFailure("--preset '\(other)' is not swift, cargo or make", code: WardenExit.usage)
+            }
+            let path = dir + "/" + PolicyLoader.fileName
+            if FileManager.default.fileExists(atPath: path) && !force {
+                throw WardenFailure("\(path) already exists; pass --force to overwrite it", code: WardenExit.usage)
+            }
+            do {
+                try Data(DefaultPolicy.starter(for: system).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw WardenFailure("cannot write \(path): \(error.localizedDescription)", code: WardenExit.usage)
+            }
+            print("wrote \(path) (\(system == .other ? "generic" : system.rawValue) preset)")
+            return WardenExit.success
+        }
+    }
+}
