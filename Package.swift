@@ -51,8 +51,8 @@ let package = Package(
         .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
         .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "CWardenABI"]),
         .testTarget(
-            name: "WardenKernelTests",
-            dependencies: ["WardenSandbox", "WardenRun", "CWardenShim", "warden"]
+            name: "WardenIntegrationTests",
+            dependencies: ["WardenSandbox", "WardenRun", "WardenOutput", "WardenPolicy", "CWardenShim", "warden"]
         ),
     ]
 )

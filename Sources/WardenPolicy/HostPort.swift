@@ -83,12 +83,11 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible, Codable {
         var groups = s.split(separator: ":", omittingEmptySubsequences: false).map { $0 }
         if s.hasPrefix("::") { groups.removeFirst() }
         if s.hasSuffix("::") { groups.removeLast() }
+        // Only the "::" itself may leave one empty group behind.
+        guard groups.filter(\.isEmpty).count == doubleColons else { return false }
         var count = 0
         for (i, g) in groups.enumerated() {
-            if g.isEmpty {
-                if doubleColons == 1 { continue }
-                return false
-            }
+            if g.isEmpty { continue }
             if i == groups.count - 1, g.contains(".") {
                 guard isIPv4(g) else { return false }
                 count += 2

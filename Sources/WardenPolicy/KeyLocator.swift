@@ -6,6 +6,11 @@ public struct KeyLocator: Sendable {
     public private(set) var keyLines: [String: Int] = [:]
     /// Dotted key path → line of each string element of its array value, in order.
     public private(set) var elementLines: [String: [Int]] = [:]
+    /// Constructs toml++ 3.4 asserts on (undefined behaviour in release builds) instead of
+    /// reporting an error, found by the fuzz test: a table header whose first character is
+    /// no key (`[ = x]`, `[[ #`) and an array element starting with `}` (`[}"a"]`). The
+    /// parser rejects them, with this line and reason, before handing the text over.
+    public private(set) var unsafeConstructs: [(line: Int, reason: String)] = []
 
     public init(source: String) {
         var scanner = Scanner(Array(source.unicodeScalars))
@@ -128,10 +133,13 @@ public struct KeyLocator: Sendable {
                     guard let d = peek() else { return }
                     if d == "]" { advance(); return }
                     if d == "," { advance(); continue }
+                    if d == "}" { loc.unsafeConstructs.append((line, "expected a value or ']', saw '}'")) }
                     if d == "\"" || d == "'" {
                         loc.elementLines[path, default: []].append(line)
                     }
+                    let before = i
                     skipValue(path: path + "[]", into: &loc)
+                    if i == before { advance() }  // a stray '}' or the like: never stall
                 }
             } else if c == "{" {
                 advance()
@@ -147,7 +155,9 @@ public struct KeyLocator: Sendable {
                     loc.define(full, line: keyLine)
                     skipSpaces()
                     if peek() == "=" { advance() }
+                    let before = i
                     skipValue(path: full, into: &loc)
+                    if i == before, !atEnd, peek() != "}" { advance() }
                 }
             } else {
                 while let d = peek(), d != ",", d != "]", d != "}", d != "\n", d != "#" { advance() }
@@ -164,8 +174,15 @@ public struct KeyLocator: Sendable {
                     advance()
                     let isArray = peek() == "["
                     if isArray { advance() }
+                    skipSpaces()
+                    if let k = peek(), !(k == "\"" || k == "'" || k == "_" || k == "-" || (k.isASCII && k.properties.isAlphabetic) || ("0"..."9").contains(k)) {
+                        loc.unsafeConstructs.append((startLine, "a table header must start with a key"))
+                    }
                     table = readKey()
-                    loc.define(table.joined(separator: "."), line: startLine)
+                    // `[a.b.c]` also defines `a` and `a.b` when they are not written out.
+                    for n in 1...max(1, table.count) where n <= table.count {
+                        loc.define(table.prefix(n).joined(separator: "."), line: startLine)
+                    }
                     skipToLineEnd()
                     continue
                 }

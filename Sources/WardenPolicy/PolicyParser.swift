@@ -20,9 +20,13 @@ public struct PolicyParser: Sendable {
     }
 
     func parseTOML(_ text: String) throws(PolicyError) -> (TOMLTable, KeyLocator) {
+        let locator = KeyLocator(source: text)
+        if let bad = locator.unsafeConstructs.first {
+            throw PolicyError(file: source, line: bad.line, message: "invalid TOML: \(bad.reason)")
+        }
         do {
             let table = try TOMLTable(string: text)
-            return (table, KeyLocator(source: text))
+            return (table, locator)
         } catch let e as TOMLParseError {
             throw PolicyError(file: source, line: e.source.begin.line, message: "invalid TOML: \(e.description)")
         } catch {
