@@ -60,7 +60,9 @@ public struct SarifWriter: Sendable {
                 "partialFingerprints": ["wardenDenial/v1": fingerprint(f.rule, f.action, f.target)],
                 "properties": ["action": f.action, "target": f.target, "count": f.count, "units": f.units],
             ]
-            let line = policy == nil ? 1 : (locator?.line(of: f.rule) ?? 1)
+            // The key itself, else its own table ([allow.fs]), else the top of the file.
+            let table = f.rule.split(separator: ".").dropLast().joined(separator: ".")
+            let line = locator.flatMap { $0.keyLines[f.rule] ?? $0.keyLines[table] } ?? 1
             result["locations"] = [[
                 "physicalLocation": [
                     "artifactLocation": ["uri": policy?.uri ?? "warden.toml", "uriBaseId": "%SRCROOT%"],

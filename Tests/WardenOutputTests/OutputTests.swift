@@ -1,0 +1,132 @@
+import CWardenABI
+import Foundation
+import Testing
+@testable import WardenOutput
+
+func tempPath(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("warden-out-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
+func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: String = "allow.fs.read_extra=/home/u/.ssh") -> WardenEvent {
+    WardenEvent(pid: 100 + UInt32(i), tgid: 100, timeNs: 1_000 + UInt64(i), unit: .buildScript, action: .open, verdict: verdict,
+                containerId: 77, caps: 0, pathOrAddr: "/home/u/.ssh/id_rsa", neededPerm: perm)
+}
+
+@Suite struct AbiTests {
+    /// The Swift decoder's offsets are those of the C header the BPF programs use.
+    @Test func offsetsMatchTheCHeader() {
+        #expect(MemoryLayout<warden_event>.size == WardenEvent.size)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.pid) == WardenEvent.Offset.pid)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.tgid) == WardenEvent.Offset.tgid)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.time_ns) == WardenEvent.Offset.timeNs)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.unit) == WardenEvent.Offset.unit)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.action) == WardenEvent.Offset.action)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.verdict) == WardenEvent.Offset.verdict)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.reserved) == WardenEvent.Offset.reserved)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.container_id) == WardenEvent.Offset.containerId)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.caps) == WardenEvent.Offset.caps)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.path_or_addr) == WardenEvent.Offset.pathOrAddr)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.needed_perm) == WardenEvent.Offset.neededPerm)
+        #expect(Int(WARDEN_PATH_MAX) == WardenEvent.pathCapacity && Int(WARDEN_PERM_MAX) == WardenEvent.permCapacity)
+    }
+
+    /// A record filled in through the C struct decodes to the same values.
+    @Test func decodesARecordWrittenThroughC() throws {
+        var c = warden_event()
+        c.pid = 4242
+        c.tgid = 4240
+        c.time_ns = 123_456_789_012
+        c.unit = UInt8(WARDEN_UNIT_LINKER.rawValue)
+        c.action = UInt8(WARDEN_ACTION_CONNECT.rawValue)
+        c.verdict = UInt8(WARDEN_VERDICT_DENIED.rawValue)
+        c.container_id = 0xdead_beef
+        c.caps = 1 << 21
+        withUnsafeMutableBytes(of: &c.path_or_addr) { b in for (i, ch) in "127.0.0.1:9".utf8.enumerated() { b[i] = ch } }
+        withUnsafeMutableBytes(of: &c.needed_perm) { b in for (i, ch) in "allow.net.hosts=127.0.0.1:9".utf8.enumerated() { b[i] = ch } }
+        let e = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: $0) }
+        #expect(e.pid == 4242 && e.tgid == 4240 && e.timeNs == 123_456_789_012)
+        #expect(e.unit == .linker && e.action == .connect && e.verdict == .denied)
+        #expect(e.containerId == 0xdead_beef && e.caps == 1 << 21)
+        #expect(e.pathOrAddr == "127.0.0.1:9" && e.neededPerm == "allow.net.hosts=127.0.0.1:9")
+        #expect(e.rawBytes() == withUnsafeBytes(of: &c) { Array($0) })
+    }
+
+    @Test func rejectsShortAndUnknownRecords() {
+        var raw = sampleEvent().rawBytes()
+        #expect(throws: WardenEvent.DecodeError.short(100)) { try raw[0..<100].withUnsafeBytes { try WardenEvent(bytes: $0) } }
+        raw[WardenEvent.Offset.action] = 9
+        #expect(throws: WardenEvent.DecodeError.badEnum(field: "action", value: 9)) { try raw.withUnsafeBytes { try WardenEvent(bytes: $0) } }
+    }
+
+    @Test func fullLengthPathsAreTruncatedNotOverflowed() throws {
+        var e = sampleEvent()
+        e.pathOrAddr = String(repeating: "a", count: 400)
+        let back = try e.rawBytes().withUnsafeBytes { try WardenEvent(bytes: $0) }
+        #expect(back.pathOrAddr.count == 255)
+        #expect(back.neededPerm == e.neededPerm)
+    }
+}
+
+@Suite struct EventLogTests {
+    @Test func appendsAndReadsBackRuns() throws {
+        let path = tempPath("warden-events.jsonl")
+        let log = try EventLog(path: path)
+        let run = RunRecord(runId: "r1", startedAt: "t", command: ["make"], workspace: "/w", mode: "observe", buildSystem: "make",
+                            policySources: ["built-in default"], policyFile: nil, cgroup: "/sys/fs/cgroup/x", uid: 0, layers: [], warnings: [])
+        try log.append(run)
+        try log.append([try log.encode(EventRecord(runId: "r1", source: "bpf", mode: "observe", event: sampleEvent(1))),
+                        try log.encode(EventRecord(runId: "r1", source: "bpf", mode: "observe", event: sampleEvent(2, verdict: .allowed)))])
+        try log.append(RunEndRecord(runId: "r1", exitCode: 0, childStatus: "exited with status 0", durationMs: 5, lostEvents: 0))
+        let contents = try EventLogContents.read(path: path)
+        #expect(contents.runs.count == 1)
+        #expect(contents.runs[0].start == run)
+        #expect(contents.runs[0].events.map(\.event) == [sampleEvent(1), sampleEvent(2, verdict: .allowed)])
+        #expect(contents.runs[0].end?.exitCode == 0)
+        #expect(!contents.tornTail && contents.invalidLines.isEmpty)
+        let line = try #require(String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().first)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(obj["verdict"] as? Int == 1 && obj["verdict_name"] as? String == "denied")
+        #expect(obj["unit"] as? Int == 1 && obj["unit_name"] as? String == "build_script")
+        #expect(obj["action_name"] as? String == "open" && obj["path_or_addr"] as? String == "/home/u/.ssh/id_rsa")
+    }
+
+    @Test func tornTailIsSkippedByReadersAndCutOnOpen() throws {
+        let path = tempPath("warden-events.jsonl")
+        let good = try EventLog(path: path).encode(EventRecord(runId: "r", source: "bpf", mode: "enforce", event: sampleEvent()))
+        var data = good
+        data.append(good.prefix(good.count / 2))
+        try data.write(to: URL(fileURLWithPath: path))
+        let before = try EventLogContents.read(path: path)
+        #expect(before.tornTail)
+        #expect(before.runs.first?.events.count == 1)
+        #expect(before.invalidLines.isEmpty)
+        _ = try EventLog(path: path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == good)
+    }
+
+    @Test func damagedLinesAreCountedNotHidden() {
+        let contents = EventLogContents.parse(Data("not json\n{\"type\":\"event\",\"run_id\":\"x\"}\n".utf8))
+        #expect(contents.invalidLines == [1, 2])
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func countsAndAtomicReplace() throws {
+        var m = MetricsSnapshot(runId: "r", mode: "enforce", updatedAt: "t")
+        m.count(EventRecord(runId: "r", source: "bpf", mode: "enforce", event: sampleEvent()))
+        m.count(EventRecord(runId: "r", source: "bpf", mode: "enforce", event: sampleEvent(verdict: .allowed)))
+        m.count(EventRecord(runId: "r", source: "bpf", mode: "observe", event: sampleEvent()))
+        #expect(m.allowedTotal == 1 && m.violationsTotal == 2 && m.blockedTotal == 1)
+        #expect(m.perUnit["build_script"] == MetricsSnapshot.UnitCounts(allowed: 1, violations: 2, blocked: 1))
+        let path = tempPath("warden-metrics.json")
+        try m.write(to: path)
+        m.allowedTotal = 99
+        try m.write(to: path)
+        let back = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(back == m)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent)
+        #expect(leftovers == ["warden-metrics.json"])
+    }
+}

