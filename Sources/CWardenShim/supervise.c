@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,9 +41,15 @@ int warden_signal_pipe(void) {
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    sigset_t set;
+    sigemptyset(&set);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         if (sigaction(sigs[i], &sa, NULL) < 0) return -1;
+        sigaddset(&set, sigs[i]);
     }
+    /* warden may have been started with these blocked (some launchers do): a blocked
+     * SIGTERM would leave the build running after warden was asked to stop. */
+    if (pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0) return -1;
     return fds[0];
 }
 

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import WardenOutput
+
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct SupervisorTests {
+    @Test func childStartsInsideTheRunsCgroupWhichIsRemovedAfterwards() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "cat /proc/self/cgroup > cg.txt"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let log = try EventLogContents.read(path: dir + "/warden-events.jsonl")
+        let run = try #require(log.lastRun?.start)
+        let cgLine = read(dir + "/cg.txt").split(separator: "\n").first { $0.hasPrefix("0::") }
+        let inside = try #require(cgLine).dropFirst(3)
+        #expect(run.cgroup.hasSuffix(String(inside)), "child in \(inside), run cgroup \(run.cgroup)")
+        #expect(inside.contains("warden-run-"))
+        #expect(!FileManager.default.fileExists(atPath: run.cgroup))
+        // The supervisor's exec record carries the run's cgroup id.
+        let exec = try #require(log.lastRun?.events.first)
+        #expect(exec.event.action == .exec && exec.event.pathOrAddr.hasSuffix("/sh") || exec.event.pathOrAddr.hasSuffix("/dash"))
+        #expect(exec.event.containerId != 0)
+    }
+
+    @Test func aDoubleForkedDaemonDoesNotOutliveTheRun() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        let script = "setsid sh -c 'sleep 300 & echo $! > daemon.pid; wait' </dev/null >/dev/null 2>&1 & "
+            + "while [ ! -s daemon.pid ]; do sleep 0.01; done"
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", script], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let pid = try #require(Int32(read(dir + "/daemon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(eventually { processIsGone(pid) }, "daemon \(pid) survived the run")
+        let cg = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start?.cgroup)
+        #expect(!FileManager.default.fileExists(atPath: cg))
+    }
+
+    @Test func killingWardenWithSIGKILLStillKillsTheSandbox() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        let script = "setsid sh -c 'sleep 300 & echo $! > daemon.pid; wait' </dev/null >/dev/null 2>&1 & echo $$ > child.pid; exec sleep 300"
+        let (p, _, _) = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script], cwd: dir)
+        #expect(eventually { !read(dir + "/daemon.pid").isEmpty && !read(dir + "/child.pid").isEmpty })
+        let child = try #require(Int32(read(dir + "/child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        let daemon = try #require(Int32(read(dir + "/daemon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        let cgPath = "/sys/fs/cgroup" + (read("/proc/\(child)/cgroup").split(separator: "\n").first { $0.hasPrefix("0::") }?.dropFirst(3) ?? "")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(eventually { processIsGone(child) && processIsGone(daemon) }, "sandboxed processes survived warden's death")
+        #expect(eventually { !read("/proc/self/mountinfo").isEmpty && !FileManager.default.fileExists(atPath: cgPath) || !cgPath.contains("warden-run-") })
+    }
+
+    @Test func sigtermIsForwardedAndTheExitCodeReportsTheSignal() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        let (p, _, _) = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", "echo $$ > child.pid; exec sleep 30"], cwd: dir)
+        #expect(eventually { !read(dir + "/child.pid").isEmpty })
+        let started = Date()
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 128 + SIGTERM)
+        #expect(Date().timeIntervalSince(started) < 10, "the child ran on instead of receiving SIGTERM")
+        let end = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.end)
+        #expect(end.childStatus == "killed by signal \(SIGTERM)")
+    }
+
+    @Test func everyCapabilityIsDroppedAndNoNewPrivsIsSet() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "grep -E '^(Cap|NoNewPrivs|Uid)' /proc/self/status > st.txt"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let st = read(dir + "/st.txt")
+        for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            #expect(st.contains("\(field):\t0000000000000000"), "\(field) in\n\(st)")
+        }
+        #expect(st.contains("NoNewPrivs:\t1"))
+        #expect(st.contains("Uid:\t0\t0\t0\t0"), "as plain root the child stays uid 0")
+    }
+
+    @Test func underSudoTheChildRunsAsTheInvokingUser() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        chmod(dir, 0o777)
+        let env = baseEnvironment(["SUDO_UID": "65534", "SUDO_GID": "65534", "SUDO_USER": "nobody"])
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "id -u > ids.txt; id -g >> ids.txt; echo $HOME >> ids.txt; touch made"], cwd: dir, env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(read(dir + "/ids.txt").split(separator: "\n").prefix(2) == ["65534", "65534"])
+        let attrs = try FileManager.default.attributesOfItem(atPath: dir + "/made")
+        #expect((attrs[.ownerAccountID] as? NSNumber)?.intValue == 65534)
+        let logAttrs = try FileManager.default.attributesOfItem(atPath: dir + "/warden-events.jsonl")
+        #expect((logAttrs[.ownerAccountID] as? NSNumber)?.intValue == 65534, "the audit trail belongs to the invoking user too")
+    }
+
+    @Test func environmentIsScrubbedToTheBaselineAndAllowEnvRead() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": "[allow.env]\nread = [\"KEEP_ME\", \"BUILD_*\"]\n"])
+        let env = baseEnvironment(["GITHUB_TOKEN": "s3cret", "AWS_SECRET_ACCESS_KEY": "s3cret", "KEEP_ME": "1", "BUILD_NO": "2", "LC_ALL": "C"])
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "env > env.txt"], cwd: dir, env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let seen = read(dir + "/env.txt")
+        #expect(!seen.contains("s3cret"))
+        #expect(seen.contains("KEEP_ME=1\n") && seen.contains("BUILD_NO=2\n") && seen.contains("LC_ALL=C\n"))
+        #expect(seen.contains("PWD=\(dir)\n"))
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+/// Kernel tests need root. They run when warden's tests run as root, and when
+/// WARDEN_REQUIRE_KERNEL_TESTS=1 (CI) they also run without root so that they fail
+/// instead of being skipped.
+enum Kernel {
+    static let required = ProcessInfo.processInfo.environment["WARDEN_REQUIRE_KERNEL_TESTS"] == "1"
+    static let isRoot = geteuid() == 0
+    static let enabled = isRoot || required
+
+    static func requireRoot() throws {
+        if !isRoot {
+            Issue.record("kernel test needs root (euid \(geteuid())) and WARDEN_REQUIRE_KERNEL_TESTS=1 forbids skipping it")
+            throw CancellationError()
+        }
+    }
+}
+
+/// The warden executable built next to this test bundle.
+let wardenPath: String = {
+    if let p = ProcessInfo.processInfo.environment["WARDEN_BIN"] { return p }
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var dir = exe.deletingLastPathComponent()
+    // The test binary may sit inside a .xctest bundle directory.
+    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("warden").path), dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("warden").path
+}()
+
+struct Outcome {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func makeDir(_ files: [String: String] = [:]) throws -> String {
+    let dir = "/tmp/warden-it-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    for (name, text) in files { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
+    return dir
+}
+
+/// Environment for warden in tests: the test's own, minus sudo's variables (set
+/// explicitly by the tests that want them).
+func baseEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+    var env = ProcessInfo.processInfo.environment
+    for k in ["SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND"] { env[k] = nil }
+    env.merge(extra) { $1 }
+    return env
+}
+
+func startWarden(_ args: [String], cwd: String, env: [String: String] = baseEnvironment(), prefix: [String] = []) throws -> (Process, Pipe, Pipe) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: prefix.isEmpty ? wardenPath : prefix[0])
+    p.arguments = prefix.isEmpty ? args : Array(prefix.dropFirst()) + [wardenPath] + args
+    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    return (p, out, err)
+}
+
+func warden(_ args: [String], cwd: String, env: [String: String] = baseEnvironment(), prefix: [String] = []) throws -> Outcome {
+    let (p, out, err) = try startWarden(args, cwd: cwd, env: env, prefix: prefix)
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    nonisolated(unsafe) var errData = Data()
+    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !reader.isFinished { usleep(1000) }
+    return Outcome(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                   stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Polls `condition` every 10 ms for up to `seconds`.
+func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+/// A process is gone when /proc has no entry for it, or only a zombie waiting for its reaper.
+func processIsGone(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    guard let close = stat.lastIndex(of: ")") else { return true }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state == "Z" || state == "X"
+}
+
+func read(_ path: String) -> String {
+    (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+}
