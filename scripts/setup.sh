@@ -3,8 +3,9 @@
 # Idempotent: when everything is present it only checks and returns.
 set -euo pipefail
 
-# Debian package names. Build: pkg-config + the C libraries the shims link against;
-# clang/bpftool compile the BPF objects; python3-jsonschema-free check below covers tests.
+# Debian package names: pkg-config and the C libraries warden links against (libbpf,
+# libelf, zlib, libseccomp), clang/llvm/bpftool for the BPF objects, and the tools the
+# tests drive (make, setpriv from util-linux is always present, capsh from libcap2-bin).
 apt_packages=(
   pkg-config
   clang
