@@ -32,10 +32,12 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var uid: UInt32
     public var layers: [LayerStatus]
     public var warnings: [String]
+    /// `allow.net.hosts` entries and the addresses each stood for when the run started.
+    public var netHosts: [String: [String]]
 
     public init(runId: String, startedAt: String, command: [String], workspace: String, mode: String,
                 buildSystem: String, policySources: [String], policyFile: String?, cgroup: String, uid: UInt32,
-                layers: [LayerStatus], warnings: [String]) {
+                layers: [LayerStatus], warnings: [String], netHosts: [String: [String]] = [:]) {
         self.runId = runId
         self.startedAt = startedAt
         self.command = command
@@ -48,12 +50,13 @@ public struct RunRecord: Sendable, Codable, Equatable {
         self.uid = uid
         self.layers = layers
         self.warnings = warnings
+        self.netHosts = netHosts
     }
 
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", startedAt = "started_at", command, workspace, mode
         case buildSystem = "build_system", policySources = "policy_sources", policyFile = "policy_file"
-        case cgroup, uid, layers, warnings
+        case cgroup, uid, layers, warnings, netHosts = "net_hosts"
     }
 }
 

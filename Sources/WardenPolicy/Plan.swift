@@ -36,7 +36,8 @@ extension EffectivePolicy {
         guard fsDefault.value == .strict else { return nil }
         let out = ctx.buildSystem.outputDirectory(workspace: ctx.workspace, environment: ctx.environment)
         var read = [PathRule(ctx.workspace, "workspace root (implicit)")]
-        var write = [PathRule(out, "build output of \(ctx.buildSystem.rawValue) (implicit)")]
+        let owner = ctx.buildSystem == .swiftpm || ctx.buildSystem == .cargo ? ctx.buildSystem.rawValue : "the workspace, no known build system"
+        var write = [PathRule(out, "build output (\(owner), implicit)")]
         read += SystemBaseline.read.map { PathRule($0, "system baseline") }
         write += SystemBaseline.write.map { PathRule($0, "system baseline") }
         if let tmp = ctx.tmpdir, tmp.hasPrefix("/"), !write.contains(where: { pathIsWithin(tmp, $0.path) }) {

@@ -118,6 +118,8 @@ public struct Runner {
         var warnings = policy.secretWarnings(plan, home: session.identity.home).map { "policy exposes a secret: \($0)" }
         let allow = session.resolvedAllowlist()
         warnings += allow.unresolved.map { "allow.exec.allowed entry '\($0)' is not on the child's PATH; it allows nothing" }
+        let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
+        warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
 
         let eventLog: EventLog
@@ -146,7 +148,8 @@ public struct Runner {
             runId: runId, startedAt: ISO8601DateFormatter().string(from: started), command: command,
             workspace: session.workspace, mode: mode.rawValue, buildSystem: session.policy.buildSystem.rawValue,
             policySources: session.policy.sources, policyFile: session.policy.policyFile, cgroup: cgroup.path,
-            uid: session.identity.uid, layers: layers, warnings: warnings)
+            uid: session.identity.uid, layers: layers, warnings: warnings,
+            netHosts: Dictionary(uniqueKeysWithValues: hosts.map { ($0.entry, $0.addresses) }))
         var metrics = MetricsSnapshot(runId: runId, mode: mode.rawValue, updatedAt: record.startedAt)
         do {
             try eventLog.append(record)

@@ -1,6 +1,7 @@
 import Foundation
 import WardenOutput
 import WardenPolicy
+import WardenSandbox
 
 /// `warden status`: the effective policy with provenance, the layers, recent events.
 public enum StatusView {
@@ -9,10 +10,14 @@ public enum StatusView {
         var out = "policy sources (merged in order): \(session.policy.sources.joined(separator: " → "))\n"
         if let m = session.policy.member { out += "workspace member: \(m)\n" }
         out += "build system: \(session.policy.buildSystem.rawValue)\n\n"
-        out += "mode = \"\(p.mode.value.rawValue)\"            # \(p.mode.origin)\n"
-        out += "fs.default = \"\(p.fsDefault.value.rawValue)\"     # \(p.fsDefault.origin)\n"
-        out += "net.default = \"\(p.netDefault.value.rawValue)\"       # \(p.netDefault.origin)\n"
-        out += "exec.default = \"\(p.execDefault.value.rawValue)\"     # \(p.execDefault.origin)\n"
+        func scalar(_ key: String, _ value: String, _ origin: Provenance) {
+            let text = "\(key) = \"\(value)\""
+            out += text + String(repeating: " ", count: max(1, 30 - text.count)) + "# \(origin)\n"
+        }
+        scalar("mode", p.mode.value.rawValue, p.mode.origin)
+        scalar("fs.default", p.fsDefault.value.rawValue, p.fsDefault.origin)
+        scalar("net.default", p.netDefault.value.rawValue, p.netDefault.origin)
+        scalar("exec.default", p.execDefault.value.rawValue, p.execDefault.origin)
         let allow = session.resolvedAllowlist()
         func list(_ key: String, _ items: [(String, Provenance)]) {
             out += "\(key):\(items.isEmpty ? " (none)" : "")\n"
@@ -22,7 +27,12 @@ public enum StatusView {
             let shown = allow.resolved[e.value].map { e.value == $0 ? $0 : "\(e.value) → \($0)" } ?? "\(e.value) (not found on PATH)"
             return (shown, e.origin)
         })
-        list("allow.net.hosts", p.netHosts.map { ($0.value.description, $0.origin) })
+        let resolved = HostResolver.resolve(p.netHosts.map(\.value))
+        list("allow.net.hosts", zip(p.netHosts, resolved).map { entry, r in
+            guard case .name = entry.value.host else { return (r.entry, entry.origin) }
+            let answer = r.error.map { "does not resolve: \($0)" } ?? r.addresses.joined(separator: ", ")
+            return ("\(r.entry) → \(answer)", entry.origin)
+        })
         list("allow.fs.read_extra", p.fsReadExtra.map { ($0.value, $0.origin) })
         list("allow.fs.write_extra", p.fsWriteExtra.map { ($0.value, $0.origin) })
         list("allow.env.read", p.envRead.map { ($0.value, $0.origin) })

@@ -56,6 +56,17 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Also create warden.log as a symlink to the event log.")
     var logAlias = false
+
+    /// Runs `command` under the session's policy, writing the audit trail where asked.
+    func run(_ command: [String], in session: Session) throws(WardenFailure) -> Int32 {
+        let outputs = OutputPaths(workspace: session.workspace, events: events, metrics: metrics, logAlias: logAlias)
+        return try Runner(session: session, command: command, outputs: outputs, log: stderrLine).run()
+    }
+}
+
+/// What follows `--`; ArgumentParser's passthrough capture keeps the terminator itself.
+func afterTerminator(_ args: [String]) -> [String] {
+    args.first == "--" ? Array(args.dropFirst()) : args
 }
 
 func stderrLine(_ s: String) {
@@ -73,13 +84,11 @@ extension Warden {
         var command: [String] = []
 
         func execute() throws(WardenFailure) -> Int32 {
-            let cmd = command.first == "--" ? Array(command.dropFirst()) : command
+            let cmd = afterTerminator(command)
             guard !cmd.isEmpty else {
                 throw WardenFailure("no command given; usage: warden run [--mode observe] -- CMD [ARGS…]", code: WardenExit.usage)
             }
-            let session = try Session.load(global.policyOptions)
-            let outputs = OutputPaths(workspace: session.workspace, events: output.events, metrics: output.metrics, logAlias: output.logAlias)
-            return try Runner(session: session, command: cmd, outputs: outputs, log: stderrLine).run()
+            return try output.run(cmd, in: try Session.load(global.policyOptions))
         }
     }
 
@@ -94,15 +103,13 @@ extension Warden {
         var arguments: [String] = []
 
         func execute() throws(WardenFailure) -> Int32 {
-            let args = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
             let session = try Session.load(global.policyOptions)
             guard let base = session.policy.buildSystem.buildCommand else {
                 throw WardenFailure(
                     "no Package.swift or Cargo.toml in \(session.workspace); use `warden run -- <command>` for other builds",
                     code: WardenExit.usage)
             }
-            let outputs = OutputPaths(workspace: session.workspace, events: output.events, metrics: output.metrics, logAlias: output.logAlias)
-            return try Runner(session: session, command: base + args, outputs: outputs, log: stderrLine).run()
+            return try output.run(base + afterTerminator(arguments), in: session)
         }
     }
 

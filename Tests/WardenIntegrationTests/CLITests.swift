@@ -82,7 +82,7 @@ import WardenPolicy
         #expect(read(dir + "/warden.toml").contains("\"make\""))
         let status = try warden(["status"], cwd: dir)
         #expect(status.status == 0)
-        #expect(status.stdout.contains("exec.default = \"allowlist\"     # \(dir)/warden.toml:"))
+        #expect(status.stdout.contains("exec.default = \"allowlist\"    # \(dir)/warden.toml:"), "\(status.stdout)")
     }
 
     /// A real cargo build of a dependency-free crate, observed; then the reports.
@@ -122,8 +122,8 @@ import WardenPolicy
         #expect((loc?["region"] as? [String: Any])?["startLine"] as? Int == 4, "the allow.exec.allowed line")
 
         let status = try warden(["status"], cwd: dir)
-        #expect(status.stdout.contains("mode = \"observe\"            # \(dir)/warden.toml:1"))
-        #expect(status.stdout.contains("write \(dir)/target    # build output of cargo (implicit)"))
+        #expect(status.stdout.contains("mode = \"observe\"              # \(dir)/warden.toml:1"), "\(status.stdout)")
+        #expect(status.stdout.contains("write \(dir)/target    # build output (cargo, implicit)"))
         #expect(status.stdout.contains("would deny exec"))
     }
 }

@@ -1,0 +1,36 @@
+import Testing
+import WardenPolicy
+@testable import WardenSandbox
+
+@Suite struct CgroupDiscoveryTests {
+    @Test func findsHybridAndPureLayouts() {
+        let hybrid = """
+            25 30 0:23 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+            26 25 0:24 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+            27 25 0:25 / /sys/fs/cgroup/systemd rw,nosuid shared:11 - cgroup cgroup rw,xattr,name=systemd
+            """
+        #expect(RunCgroup.mountPoint(mountinfo: hybrid) == "/sys/fs/cgroup/unified")
+        let pure = "35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n"
+        #expect(RunCgroup.mountPoint(mountinfo: pure) == "/sys/fs/cgroup")
+        let escaped = "40 1 0:40 / /mnt/my\\040cgroups rw - cgroup2 none rw\n"
+        #expect(RunCgroup.mountPoint(mountinfo: escaped) == "/mnt/my cgroups")
+        #expect(RunCgroup.mountPoint(mountinfo: "25 30 0:23 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n") == nil)
+    }
+
+    @Test func ownCgroupPath() {
+        #expect(RunCgroup.ownPath(procSelfCgroup: "12:pids:/x\n0::/user.slice/session-3.scope\n") == "/user.slice/session-3.scope")
+        #expect(RunCgroup.ownPath(procSelfCgroup: "4:memory:/a\n") == nil)
+    }
+}
+
+@Suite struct HostResolverTests {
+    /// Only loopback names and literals: nothing here reaches a network.
+    @Test func literalsAndLocalhost() throws {
+        let hosts = ["127.0.0.1:80", "[::1]:443", "localhost:5432"].map { try! HostPort.parse($0).get() }
+        let r = HostResolver.resolve(hosts)
+        #expect(r[0].addresses == ["127.0.0.1:80"])
+        #expect(r[1].addresses == ["[::1]:443"])
+        #expect(r[2].addresses.contains("127.0.0.1:5432"), "\(r[2])")
+        #expect(r[2].error == nil)
+    }
+}
