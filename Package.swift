@@ -16,9 +16,12 @@ let package = Package(
     targets: [
         // The C ABI shared with the BPF programs (bpf/include/warden/event.h).
         .target(name: "CWardenABI"),
+        // libseccomp, from Debian's libseccomp-dev.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Thin syscall wrappers and the fork/exec path: no Swift runs in a forked child.
         .target(
             name: "CWardenShim",
+            dependencies: ["CSeccomp"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
         // Policy model, TOML parsing, validation, merge with provenance. No kernel calls.
@@ -39,7 +42,8 @@ let package = Package(
         // Glue used by the CLI: resolve the policy, run the child, write the audit trail.
         .target(
             name: "WardenRun",
-            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox"]
+            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox", "CWardenShim",
+                           .product(name: "SystemPackage", package: "swift-system")]
         ),
         .executableTarget(
             name: "warden",

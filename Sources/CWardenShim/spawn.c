@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <linux/securebits.h>
 #include <signal.h>
@@ -93,8 +95,15 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
         if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) report_and_exit(report_fd, WARDEN_STAGE_RLIMIT);
     }
     drop_capabilities(cfg, report_fd);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_NO_NEW_PRIVS);
     if (cfg->cwd && chdir(cfg->cwd) < 0) report_and_exit(report_fd, WARDEN_STAGE_CHDIR);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_NO_NEW_PRIVS);
+    /* Landlock, then seccomp last, so the filter sees only the exec it must allow. */
+    if (cfg->landlock_fd >= 0 && syscall(446 /* landlock_restrict_self */, cfg->landlock_fd, 0) < 0)
+        report_and_exit(report_fd, WARDEN_STAGE_LANDLOCK);
+    if (cfg->seccomp) {
+        struct sock_fprog prog = {cfg->seccomp->count, (struct sock_filter *)cfg->seccomp->instructions};
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_SECCOMP);
+    }
     execve(cfg->path, cfg->argv, cfg->envp);
     report_and_exit(report_fd, WARDEN_STAGE_EXEC);
 }

@@ -202,6 +202,10 @@ int warden_spawn_guard(const char *dir) {
     return fds[1];
 }
 
+int warden_set_nondumpable(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int warden_prctl_get_no_new_privs(void) {
     return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
 }

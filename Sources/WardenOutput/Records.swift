@@ -8,12 +8,15 @@ public struct LayerStatus: Sendable, Codable, Equatable {
     public var hook: String      // file_open, rename_unlink, exec, connect, syscalls
     public var layer: String     // e.g. "bpf-lsm", "landlock", "cgroup-bpf", "seccomp", "supervisor", "none"
     public var enforcing: Bool
+    /// Whether the policy restricts this hook at all (enforce mode needs a layer then).
+    public var restricted: Bool
     public var detail: String
 
-    public init(hook: String, layer: String, enforcing: Bool, detail: String) {
+    public init(hook: String, layer: String, enforcing: Bool, restricted: Bool = true, detail: String) {
         self.hook = hook
         self.layer = layer
         self.enforcing = enforcing
+        self.restricted = restricted
         self.detail = detail
     }
 }

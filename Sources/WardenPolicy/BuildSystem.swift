@@ -52,15 +52,19 @@ public enum SystemBaseline {
         "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
         "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
         "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/resolv.conf",
-        "/etc/localtime", "/etc/timezone", "/etc/ssl/certs", "/etc/ca-certificates",
+        "/etc/localtime", "/etc/timezone", "/etc/hostname", "/etc/ssl/certs", "/etc/ca-certificates",
         "/etc/os-release", "/etc/debian_version", "/etc/lsb-release", "/etc/mime.types",
         "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts",
-        "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/filesystems",
+        // All of /proc: a rule on /proc/self would name warden's own directory, not each
+        // build process's. Other processes' sensitive entries stay behind ptrace checks
+        // (warden makes itself non-dumpable for that).
+        "/proc",
         "/sys/devices/system/cpu", "/sys/fs/cgroup",
     ]
 
-    /// Writable outside the output directory: scratch space and the null device.
-    public static let write: [String] = ["/tmp", "/var/tmp", "/dev/null", "/dev/tty", "/dev/pts"]
+    /// Writable outside the output directory: devices. Scratch space is a private
+    /// per-run directory (TMPDIR), not the shared /tmp where other users' files live.
+    public static let write: [String] = ["/dev/null", "/dev/tty", "/dev/pts"]
 
     /// Files that must never be reachable through an implicit rule. A test checks every
     /// baseline and preset rule against this list; `warden status` warns when a user's

@@ -41,7 +41,7 @@ extension EffectivePolicy {
         read += SystemBaseline.read.map { PathRule($0, "system baseline") }
         write += SystemBaseline.write.map { PathRule($0, "system baseline") }
         if let tmp = ctx.tmpdir, tmp.hasPrefix("/"), !write.contains(where: { pathIsWithin(tmp, $0.path) }) {
-            write.append(PathRule(tmp, "TMPDIR"))
+            write.append(PathRule(tmp, "TMPDIR (private to the run)"))
         }
         if let home = ctx.home {
             let tc = SystemBaseline.toolchain(ctx.buildSystem, home: home)

@@ -1,23 +1,62 @@
 import WardenOutput
+import WardenPolicy
 
-/// Which layer covers each hook in this build. The BPF and Landlock/seccomp layers are
-/// not part of this version, so nothing enforces: enforce mode refuses to run rather
-/// than pretend, and observe mode says what it can see.
+/// Which layer covers each hook for a policy on this kernel. Tier 2 here: Landlock for
+/// files and exec, seccomp for syscalls. There is no BPF layer yet, so connect is never
+/// enforced and observe mode sees only the top-level exec.
 public enum LayerProbe {
     public static let hooks = ["file_open", "rename_unlink", "exec", "connect", "syscalls"]
 
-    public static func current() -> [LayerStatus] {
-        hooks.map { hook in
-            if hook == "exec" {
-                return LayerStatus(hook: hook, layer: "supervisor", enforcing: false,
-                                   detail: "only the top-level command is checked and recorded; programs it starts are not seen")
+    /// `landlockABI` nil: Landlock unavailable, with `landlockProblem` saying why.
+    public static func layers(policy: EffectivePolicy, mode: Mode, landlockABI: Int?, landlockProblem: String = "")
+        -> [LayerStatus]
+    {
+        let enforce = mode == .enforce
+        let fsRestricted = policy.fsDefault.value == .strict
+        let execRestricted = policy.execDefault.value == .allowlist
+        let netRestricted = policy.netDefault.value == .deny
+        let sysRestricted = !policy.syscallDeny.isEmpty
+        let noLandlock = "Landlock unavailable (\(landlockProblem))"
+        let observeOnly = "observe mode: Landlock cannot audit and the BPF tracepoints are not built, so no per-file events"
+
+        func fsLayer(_ hook: String, _ what: String) -> LayerStatus {
+            guard fsRestricted else {
+                return LayerStatus(hook: hook, layer: "none", enforcing: false, restricted: false, detail: "fs.default = \"unrestricted\"")
             }
-            return LayerStatus(hook: hook, layer: "none", enforcing: false,
-                               detail: "no kernel layer (BPF LSM, Landlock, cgroup-BPF, seccomp) in this version")
+            guard let abi = landlockABI else { return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: noLandlock) }
+            guard enforce else { return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: observeOnly) }
+            return LayerStatus(hook: hook, layer: "landlock", enforcing: true, detail: "Landlock ABI \(abi): \(what); denials return EACCES, not recorded as events yet")
         }
+
+        var out = [
+            fsLayer("file_open", "read and write rules from the strict plan"),
+            fsLayer("rename_unlink", "create/remove/rename only beneath write paths"),
+        ]
+        if !execRestricted {
+            out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, restricted: false,
+                                   detail: "exec.default = \"allow\"; the top-level command is recorded"))
+        } else if let abi = landlockABI, enforce {
+            out.append(LayerStatus(hook: "exec", layer: "landlock", enforcing: true,
+                                   detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters"))
+        } else {
+            out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false,
+                                   detail: landlockABI == nil ? noLandlock : "observe mode: only the top-level command is checked and recorded"))
+        }
+        out.append(LayerStatus(hook: "connect", layer: "none", enforcing: false, restricted: netRestricted,
+                               detail: netRestricted ? "no network layer yet (cgroup-BPF connect hooks are not built)" : "net.default = \"allow\""))
+        if !sysRestricted {
+            out.append(LayerStatus(hook: "syscalls", layer: "none", enforcing: false, restricted: false, detail: "syscall.deny is empty"))
+        } else if enforce {
+            out.append(LayerStatus(hook: "syscalls", layer: "seccomp", enforcing: true, detail: "seccomp: EPERM for \(policy.syscallDeny.count) syscall(s)"))
+        } else {
+            out.append(LayerStatus(hook: "syscalls", layer: "seccomp", enforcing: false, detail: "seccomp LOG action: calls go to the kernel audit log, not denied"))
+        }
+        return out
     }
 
-    public static func anyEnforcing(_ layers: [LayerStatus]) -> Bool {
-        layers.contains(where: \.enforcing)
+    /// The hooks enforce mode would leave unenforced: the policy restricts them and no
+    /// layer here enforces them.
+    public static func unenforced(_ layers: [LayerStatus]) -> [LayerStatus] {
+        layers.filter { $0.restricted && !$0.enforcing }
     }
 }

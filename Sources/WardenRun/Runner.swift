@@ -1,6 +1,8 @@
 import Foundation
 import WardenOutput
 import WardenPolicy
+import CWardenShim
+import SystemPackage
 import WardenSandbox
 
 /// The options every policy-reading command shares.
@@ -39,22 +41,38 @@ public struct Session: Sendable {
         }
     }
 
-    public var runContext: RunContext {
+    /// `tmpdir`: the run's private temporary directory, when one exists.
+    public func runContext(tmpdir: String? = nil) -> RunContext {
         RunContext(workspace: workspace, buildSystem: policy.buildSystem, home: identity.home,
-                   environment: environment, tmpdir: environment["TMPDIR"])
+                   environment: environment, tmpdir: tmpdir)
     }
 
-    /// The environment the child gets.
-    public var childEnvironment: [String: String] {
-        EnvironmentScrub.childEnvironment(parent: environment, policy: policy.effective, home: identity.home,
-                                          user: identity.user, cwd: workspace)
+    /// The environment the child gets; TMPDIR points at the run's private directory.
+    public func childEnvironment(tmpdir: String? = nil) -> [String: String] {
+        var env = EnvironmentScrub.childEnvironment(parent: environment, policy: policy.effective, home: identity.home,
+                                                    user: identity.user, cwd: workspace)
+        if let tmpdir { env["TMPDIR"] = tmpdir }
+        return env
+    }
+
+    /// The layer of each hook for this policy on this kernel.
+    public func layers() -> [LayerStatus] {
+        let mode = policy.effective.mode.value
+        switch Confinement.landlockABI() {
+        case .success(let abi):
+            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: abi)
+        case .failure(let e):
+            let why = e == .noFunction ? "the kernel has no Landlock (ENOSYS)"
+                : e == .notSupported ? "Landlock is disabled: add landlock to the lsm= boot parameter" : "\(e)"
+            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: nil, landlockProblem: why)
+        }
     }
 
     /// Allowlist names resolved through the child's PATH, as the kernel will see them.
     public func resolvedAllowlist() -> (resolved: [String: String], unresolved: [String]) {
         var resolved: [String: String] = [:]
         var unresolved: [String] = []
-        let path = childEnvironment["PATH"]
+        let path = childEnvironment()["PATH"]
         for entry in policy.effective.execAllowed {
             if let found = ProgramLookup.resolve(entry.value, path: path, cwd: workspace) {
                 resolved[entry.value] = ProgramLookup.realPath(found)
@@ -97,30 +115,58 @@ public struct Runner {
     public func run() throws(WardenFailure) -> Int32 {
         let policy = session.policy.effective
         let mode = policy.mode.value
-        let layers = LayerProbe.current()
-        if mode == .enforce && !LayerProbe.anyEnforcing(layers) {
+        let layers = session.layers()
+        let missing = LayerProbe.unenforced(layers)
+        if mode == .enforce && !missing.isEmpty {
+            let list = missing.map { "\($0.hook) (\($0.detail))" }.joined(separator: "; ")
             throw WardenFailure(
-                "enforce mode (set by \(policy.mode.origin)) cannot be honoured: no enforcement layer is available "
-                    + "in this version of warden (file, exec, connect and syscall hooks are unenforced). "
-                    + "Nothing was run. Use --mode observe to record what the build does.",
+                "enforce mode (set by \(policy.mode.origin)) cannot be honoured: the policy restricts hooks no layer "
+                    + "enforces here: \(list). Nothing was run. Allow what cannot be enforced (for example "
+                    + "net.default = \"allow\") or use --mode observe to record what the build does.",
                 code: WardenExit.sandbox)
         }
         guard let name = command.first else { throw WardenFailure("no command given after --", code: WardenExit.usage) }
-        let childEnv = session.childEnvironment
-        guard let program = ProgramLookup.resolve(name, path: childEnv["PATH"], cwd: session.workspace) else {
+        let preliminaryEnv = session.childEnvironment()
+        guard let program = ProgramLookup.resolve(name, path: preliminaryEnv["PATH"], cwd: session.workspace) else {
             throw WardenFailure(SandboxError.commandNotFound(name).description, code: WardenExit.notFound)
         }
         guard geteuid() == 0 else {
             throw WardenFailure(SandboxError.notPrivileged("creating the run's cgroup needs root (euid is \(geteuid()))").description,
                                 code: WardenExit.sandbox)
         }
-        let plan = policy.filesystemPlan(session.runContext)
+        let tmp = try makePrivateTmp()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let childEnv = session.childEnvironment(tmpdir: tmp)
+        let plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
+        if mode == .enforce, plan != nil {
+            // Landlock can only allow what exists, and the read-only workspace forbids
+            // creating the output directory from inside: make it now, as the build would.
+            let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
+            try createOutputDirectory(output)
+        }
         var warnings = policy.secretWarnings(plan, home: session.identity.home).map { "policy exposes a secret: \($0)" }
         let allow = session.resolvedAllowlist()
         warnings += allow.unresolved.map { "allow.exec.allowed entry '\($0)' is not on the child's PATH; it allows nothing" }
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
+
+        // Kernel objects for the layers, built here so the child only has to apply them.
+        let confinement = Confinement()
+        do {
+            try confinement.applySeccomp(policy.syscallDeny, logOnly: mode == .observe)
+            if mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
+               let ll = policy.landlockPlan(plan, allowedPrograms: allow.resolved.values.flatMap(Confinement.executionChain), abi: abi) {
+                try confinement.applyLandlock(ll, abi: abi)
+                try proveLandlock(confinement, plan: plan, allowed: Set(ll.rules.filter { $0.rights.contains(.execute) }.map(\.path)))
+            }
+        } catch {
+            throw WardenFailure(error.description, code: error.exitCode)
+        }
+        // Baseline paths vary between distributions; only the user's own rules are worth a warning.
+        warnings += confinement.skippedRules.filter { $0.why.hasPrefix("allow.") }.map { "\($0.why): \($0.path) does not exist; skipped" }
+        // The child may run as the same uid: keep our /proc entries (environ, mem) out of its reach.
+        warden_set_nondumpable()
 
         let eventLog: EventLog
         do {
@@ -159,12 +205,13 @@ public struct Runner {
             throw WardenFailure("cannot write the audit trail: \(error)", code: WardenExit.sandbox)
         }
         for w in warnings { log("warning: \(w)") }
-        log("\(mode.rawValue) run \(runId) in \(cgroup.path); enforcing layers: none")
+        let enforcing = layers.filter(\.enforcing).map { "\($0.hook)=\($0.layer)" }
+        log("\(mode.rawValue) run \(runId) in \(cgroup.path); enforcing: \(enforcing.isEmpty ? "nothing" : enforcing.joined(separator: ", "))")
 
         let spec = ChildSpec(
             program: program, arguments: command,
             environment: childEnv.map { "\($0.key)=\($0.value)" }.sorted(),
-            cwd: session.workspace, identity: session.identity)
+            cwd: session.workspace, identity: session.identity, confinement: confinement)
         let outcome: Result<ChildExit, SandboxError>
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
@@ -180,6 +227,16 @@ public struct Runner {
             try? writeMetrics(&metrics)
             outcome = .success(try Supervisor.wait(child, signalFD: signalFD))
         } catch {
+            if case .spawn(stage: "exec", .permissionDenied) = error, mode == .enforce, confinement.landlockFD >= 0 {
+                // Landlock refused the top-level program itself: that is a denial, record it.
+                let path = ProgramLookup.realPath(program)
+                let denied = EventRecord(
+                    runId: runId, source: "landlock", mode: mode.rawValue,
+                    event: WardenEvent(pid: 0, tgid: 0, timeNs: Runner.monotonicNs(), unit: .other, action: .exec, verdict: .denied,
+                                       containerId: cgroup.id, caps: 0, pathOrAddr: path, neededPerm: "allow.exec.allowed=\(path)"))
+                try? eventLog.append(denied)
+                metrics.count(denied)
+            }
             outcome = .failure(error)
         }
 
@@ -219,6 +276,52 @@ public struct Runner {
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
             + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")
         return code
+    }
+
+    func createOutputDirectory(_ path: String) throws(WardenFailure) {
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw WardenFailure("cannot create the build output directory \(path): \(error.localizedDescription)", code: WardenExit.sandbox)
+        }
+        if session.identity.switchIDs { chown(path, session.identity.uid, session.identity.gid) }
+    }
+
+    /// A fresh 0700 directory for the run's temporary files, owned by the child's user.
+    func makePrivateTmp() throws(WardenFailure) -> String {
+        let base = session.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        var template = Array("\(base)/warden-tmp-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw WardenFailure("cannot create a temporary directory in \(base): \(Errno(rawValue: errno))", code: WardenExit.sandbox)
+        }
+        let path = String(cString: made)
+        if session.identity.switchIDs { chown(path, session.identity.uid, session.identity.gid) }
+        return path
+    }
+
+    /// The canary: a process under the same ruleset must be refused a forbidden open
+    /// and a forbidden exec. A layer that loads but does not deny is never trusted.
+    func proveLandlock(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) throws(SandboxError) {
+        if let plan, let probe = ["/etc/shadow", "/root", "/boot", "/"].first(where: {
+            FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil
+        }) {
+            let r = warden_landlock_canary(c.landlockFD, probe, nil)
+            guard r == 1 else {
+                throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still open \(probe); refusing to claim it enforces"
+                                            : "the Landlock canary could not run: \(Errno(rawValue: errno))")
+            }
+        }
+        if session.policy.effective.execDefault.value == .allowlist,
+           let probe = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
+               FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
+           }) {
+            let r = warden_landlock_canary(c.landlockFD, nil, probe)
+            guard r == 1 else {
+                throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still execute \(probe); refusing to claim it enforces"
+                                            : "the Landlock exec canary could not run: \(Errno(rawValue: errno))")
+            }
+        }
     }
 
     private func writeMetrics(_ m: inout MetricsSnapshot) throws {

@@ -38,21 +38,25 @@ public enum StatusView {
         list("allow.env.read", p.envRead.map { ($0.value, $0.origin) })
         list("syscall.deny", p.syscallDeny.map { ($0.value, $0.origin) })
 
-        let plan = p.filesystemPlan(session.runContext)
+        let plan = p.filesystemPlan(session.runContext())
         if let plan {
             out += "\nstrict filesystem, implicit rules:\n"
             for r in plan.read where !r.why.hasPrefix("allow.fs") && r.why != "system baseline" { out += "  read  \(r.path)    # \(r.why)\n" }
             for r in plan.write where !r.why.hasPrefix("allow.fs") && r.why != "system baseline" { out += "  write \(r.path)    # \(r.why)\n" }
+            out += "  write a private TMPDIR created for each run (removed afterwards)\n"
             out += "  system baseline: read \(SystemBaseline.read.count) paths, write \(SystemBaseline.write.joined(separator: ", "))\n"
         }
         for w in p.secretWarnings(plan, home: session.identity.home) { out += "warning: policy exposes a secret: \(w)\n" }
 
         out += "\nlayers (hook: layer):\n"
-        for l in LayerProbe.current() {
+        let layers = session.layers()
+        for l in layers {
             out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : " (not enforcing)") — \(l.detail)\n"
         }
-        if p.mode.value == .enforce && !LayerProbe.anyEnforcing(LayerProbe.current()) {
-            out += "  enforce mode cannot run here: no layer enforces; `warden run --mode observe` works\n"
+        let missing = LayerProbe.unenforced(layers)
+        if p.mode.value == .enforce && !missing.isEmpty {
+            out += "  enforce mode cannot run here: nothing enforces \(missing.map(\.hook).joined(separator: ", ")); "
+                + "relax those rules or use `--mode observe`\n"
         }
 
         out += "\nrecent events (\(eventsPath)):\n"

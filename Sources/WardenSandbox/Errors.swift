@@ -10,6 +10,9 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
     case notExecutable(String, Errno)
     case spawn(stage: String, Errno)
     case supervise(Errno)
+    case confinement(String, Errno)
+    case unknownSyscall(String, String)
+    case cannotEnforce(String)
 
     public var description: String {
         switch self {
@@ -27,6 +30,12 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
             return "could not start the child (\(stage)): \(e) (errno \(e.rawValue))"
         case .supervise(let e):
             return "lost track of the child: \(e)"
+        case .confinement(let what, let e):
+            return "cannot \(what): \(e) (errno \(e.rawValue))"
+        case .unknownSyscall(let name, let origin):
+            return "\(origin): syscall.deny: '\(name)' is not a system call on this architecture"
+        case .cannotEnforce(let why):
+            return why
         }
     }
 
@@ -34,6 +43,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
     public var exitCode: Int32 {
         switch self {
         case .commandNotFound: return 127
+        case .unknownSyscall: return 2
         case .notExecutable: return 126
         case .spawn(let stage, let e) where stage == "exec":
             return e == .noSuchFileOrDirectory ? 127 : 126

@@ -43,7 +43,7 @@ public enum HostResolver {
         while let ai = cur {
             var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
             if getnameinfo(ai.pointee.ai_addr, ai.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0, NI_NUMERICHOST) == 0 {
-                let s = String(cString: buf)
+                let s = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if !out.contains(s) { out.append(s) }
             }
             cur = ai.pointee.ai_next

@@ -68,9 +68,12 @@ public struct ChildSpec: Sendable {
     public var cwd: String
     public var identity: Identity
     public var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)]
+    public var confinement: Confinement?
 
     public init(program: String, arguments: [String], environment: [String], cwd: String, identity: Identity,
-                rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = [(Int32(RLIMIT_CORE.rawValue), 0, 0)]) {
+                rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = [(Int32(RLIMIT_CORE.rawValue), 0, 0)],
+                confinement: Confinement? = nil) {
+        self.confinement = confinement
         self.program = program
         self.arguments = arguments
         self.environment = environment
@@ -116,6 +119,7 @@ public enum Supervisor {
         Int32(WARDEN_STAGE_GROUPS.rawValue): "setgroups", Int32(WARDEN_STAGE_GID.rawValue): "setresgid",
         Int32(WARDEN_STAGE_UID.rawValue): "setresuid", Int32(WARDEN_STAGE_CAPS.rawValue): "capset",
         Int32(WARDEN_STAGE_NO_NEW_PRIVS.rawValue): "PR_SET_NO_NEW_PRIVS", Int32(WARDEN_STAGE_CHDIR.rawValue): "chdir",
+        Int32(WARDEN_STAGE_LANDLOCK.rawValue): "landlock_restrict_self", Int32(WARDEN_STAGE_SECCOMP.rawValue): "seccomp filter",
         Int32(WARDEN_STAGE_EXEC.rawValue): "exec",
     ]
 
@@ -143,12 +147,18 @@ public enum Supervisor {
                 cArgs.withUnsafeMutableBufferPointer { argv in
                     cEnv.withUnsafeMutableBufferPointer { envp in
                         limits.withUnsafeMutableBufferPointer { rl in
-                            var cfg = warden_spawn_config(
-                                path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
-                                cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
-                                uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
-                                rlimits: rl.baseAddress, rlimit_count: Int32(rl.count))
-                            return warden_spawn(&cfg, &result)
+                            let hasSeccomp = spec.confinement?.seccomp != nil
+                            var filter = spec.confinement?.seccomp ?? warden_bpf_program()
+                            return withUnsafePointer(to: &filter) { fp in
+                                var cfg = warden_spawn_config(
+                                    path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
+                                    cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
+                                    uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
+                                    rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
+                                    landlock_fd: spec.confinement?.landlockFD ?? -1,
+                                    seccomp: hasSeccomp ? fp : nil)
+                                return warden_spawn(&cfg, &result)
+                            }
                         }
                     }
                 }

@@ -26,13 +26,14 @@ import WardenPolicy
         #expect(r.status == 126, "\(r.stderr)")
     }
 
-    /// No layer enforces in this version: enforce mode must refuse, and run nothing.
-    @Test func enforceModeRefusesWithoutAnEnforcingLayer() throws {
+    /// The default policy denies the network, which nothing enforces yet: enforce mode
+    /// must refuse, name the hook, and run nothing.
+    @Test func enforceModeRefusesWhenAHookIsUnenforced() throws {
         try Kernel.requireRoot()
         let dir = try makeDir()
         let r = try warden(["run", "--", "sh", "-c", "touch ran"], cwd: dir)
         #expect(r.status == 125)
-        #expect(r.stderr.contains("no enforcement layer is available"))
+        #expect(r.stderr.contains("cannot be honoured") && r.stderr.contains("connect (no network layer yet"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/ran"))
     }
 

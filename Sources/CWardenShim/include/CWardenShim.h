@@ -26,7 +26,15 @@ enum warden_spawn_stage {
     WARDEN_STAGE_CAPS,
     WARDEN_STAGE_NO_NEW_PRIVS,
     WARDEN_STAGE_CHDIR,
+    WARDEN_STAGE_LANDLOCK,
+    WARDEN_STAGE_SECCOMP,
     WARDEN_STAGE_EXEC,
+};
+
+/* A classic BPF program (struct sock_filter[count]) as exported by libseccomp. */
+struct warden_bpf_program {
+    void *instructions;
+    uint16_t count;
 };
 
 struct warden_rlimit {
@@ -47,6 +55,8 @@ struct warden_spawn_config {
     int cap_last_cap;        /* from /proc/sys/kernel/cap_last_cap */
     const struct warden_rlimit *rlimits;
     int rlimit_count;
+    int landlock_fd;         /* ruleset to enforce, or -1 */
+    const struct warden_bpf_program *seccomp; /* filter to install last, or NULL */
 };
 
 struct warden_spawn_result {
@@ -80,8 +90,51 @@ int warden_cgroup_kill(const char *dir);
  * warden has cleaned up itself, or -1 with errno. */
 int warden_spawn_guard(const char *dir);
 
+/* Landlock access rights (the kernel's values, ABI 1…7). */
+#define WARDEN_LL_EXECUTE (1ULL << 0)
+#define WARDEN_LL_WRITE_FILE (1ULL << 1)
+#define WARDEN_LL_READ_FILE (1ULL << 2)
+#define WARDEN_LL_READ_DIR (1ULL << 3)
+#define WARDEN_LL_REMOVE_DIR (1ULL << 4)
+#define WARDEN_LL_REMOVE_FILE (1ULL << 5)
+#define WARDEN_LL_MAKE_CHAR (1ULL << 6)
+#define WARDEN_LL_MAKE_DIR (1ULL << 7)
+#define WARDEN_LL_MAKE_REG (1ULL << 8)
+#define WARDEN_LL_MAKE_SOCK (1ULL << 9)
+#define WARDEN_LL_MAKE_FIFO (1ULL << 10)
+#define WARDEN_LL_MAKE_BLOCK (1ULL << 11)
+#define WARDEN_LL_MAKE_SYM (1ULL << 12)
+#define WARDEN_LL_REFER (1ULL << 13)     /* ABI 2 */
+#define WARDEN_LL_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define WARDEN_LL_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define WARDEN_LL_FILE_RIGHTS (WARDEN_LL_EXECUTE | WARDEN_LL_WRITE_FILE | WARDEN_LL_READ_FILE | WARDEN_LL_TRUNCATE | WARDEN_LL_IOCTL_DEV)
+#define WARDEN_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define WARDEN_LL_SCOPE_SIGNAL (1ULL << 1)               /* ABI 6 */
+
+/* The Landlock ABI version, or -errno (-ENOSYS: not built, -EOPNOTSUPP: disabled). */
+int warden_landlock_abi(void);
+/* A ruleset handling `handled_fs` (and `scoped`, ABI 6+); O_CLOEXEC fd or -1 with errno. */
+int warden_landlock_create(uint64_t handled_fs, uint64_t scoped, int abi);
+/* Allows `access` beneath `path` (file rights only, for a file); 0 or -1 with errno. */
+int warden_landlock_add_path(int ruleset_fd, const char *path, uint64_t access);
+/* landlock_restrict_self(); for canaries and tests (the child path calls it itself). */
+int warden_landlock_restrict(int ruleset_fd);
+
+/* Forks a process that applies the ruleset and tries to open `open_path` or, when it
+ * is NULL, to exec `exec_path`. 1: refused with EACCES; 0: it went through; -1: errno. */
+int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *exec_path);
+
+/* Syscall number for a name on the native architecture, or -1. */
+int warden_seccomp_resolve(const char *name);
+/* Builds an allow-by-default filter returning EPERM (or logging, when log_only) for the
+ * given syscalls, exported as classic BPF into *out. 0 or -errno. */
+int warden_seccomp_build(const int *syscalls, int count, int log_only, struct warden_bpf_program *out);
+void warden_bpf_program_free(struct warden_bpf_program *p);
+
 /* Thin wrappers for what Swift's Glibc module cannot call (variadic or missing). */
 int warden_prctl_get_no_new_privs(void);
+/* PR_SET_DUMPABLE 0: /proc/<warden>/environ, mem… need CAP_SYS_PTRACE from now on. */
+int warden_set_nondumpable(void);
 long warden_capget_effective(pid_t pid, uint64_t *effective, uint64_t *permitted);
 /* 1 if `path` is on a cgroup2 filesystem, 0 if not, -1 with errno. */
 int warden_is_cgroup2(const char *path);

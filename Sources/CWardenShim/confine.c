@@ -1,0 +1,157 @@
+/* Landlock and seccomp, prepared in the parent. The child only calls
+ * landlock_restrict_self() and installs the exported seccomp program (libseccomp must
+ * not run after fork). Landlock structures are declared here, not taken from
+ * <linux/landlock.h>, because distribution headers lag the kernel's ABI (1…7). */
+#include "CWardenShim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef __NR_landlock_create_ruleset
+#define __NR_landlock_create_ruleset 444
+#define __NR_landlock_add_rule 445
+#define __NR_landlock_restrict_self 446
+#endif
+
+struct warden_ll_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net; /* ABI 4 */
+    uint64_t scoped;             /* ABI 6 */
+};
+
+struct warden_ll_path_beneath {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+#define WARDEN_LL_RULE_PATH_BENEATH 1
+#define WARDEN_LL_CREATE_VERSION (1U << 0)
+
+int warden_landlock_abi(void) {
+    long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, WARDEN_LL_CREATE_VERSION);
+    return abi < 0 ? -errno : (int)abi;
+}
+
+int warden_landlock_create(uint64_t handled_fs, uint64_t scoped, int abi) {
+    /* Fields newer than the kernel's ABI must be zero; pass only what it knows. */
+    struct warden_ll_ruleset_attr attr = {handled_fs, 0, abi >= 6 ? scoped : 0};
+    size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 16 : 8;
+    long fd = syscall(__NR_landlock_create_ruleset, &attr, size, 0);
+    if (fd >= 0) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    return (int)fd;
+}
+
+int warden_landlock_add_path(int ruleset_fd, const char *path, uint64_t access) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        /* Directory-only rights are invalid on a file (EINVAL): keep the file ones. */
+        access &= WARDEN_LL_FILE_RIGHTS;
+    }
+    struct warden_ll_path_beneath rule = {access, fd};
+    long r = syscall(__NR_landlock_add_rule, ruleset_fd, WARDEN_LL_RULE_PATH_BENEATH, &rule, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r < 0 ? -1 : 0;
+}
+
+int warden_landlock_restrict(int ruleset_fd) {
+    return (int)syscall(__NR_landlock_restrict_self, ruleset_fd, 0);
+}
+
+int warden_seccomp_resolve(const char *name) {
+    int nr = seccomp_syscall_resolve_name(name);
+    return nr == __NR_SCMP_ERROR ? -1 : nr;
+}
+
+int warden_seccomp_build(const int *syscalls, int count, int log_only, struct warden_bpf_program *out) {
+    memset(out, 0, sizeof *out);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) return -ENOMEM;
+    uint32_t action = log_only ? SCMP_ACT_LOG : SCMP_ACT_ERRNO(EPERM);
+    int rc = 0;
+    for (int i = 0; i < count && rc == 0; i++) rc = seccomp_rule_add(ctx, action, syscalls[i], 0);
+    int mfd = -1;
+    if (rc == 0) {
+        mfd = memfd_create("warden-seccomp", MFD_CLOEXEC);
+        if (mfd < 0) rc = -errno;
+    }
+    if (rc == 0) rc = seccomp_export_bpf(ctx, mfd);
+    seccomp_release(ctx);
+    if (rc != 0) {
+        if (mfd >= 0) close(mfd);
+        return rc;
+    }
+    off_t size = lseek(mfd, 0, SEEK_END);
+    if (size <= 0 || size % 8 != 0) {
+        close(mfd);
+        return -EINVAL;
+    }
+    unsigned char *buf = malloc((size_t)size);
+    if (!buf) {
+        close(mfd);
+        return -ENOMEM;
+    }
+    ssize_t got = pread(mfd, buf, (size_t)size, 0);
+    close(mfd);
+    if (got != size) {
+        free(buf);
+        return -EIO;
+    }
+    out->instructions = buf;
+    out->count = (uint16_t)(size / 8);
+    return 0;
+}
+
+void warden_bpf_program_free(struct warden_bpf_program *p) {
+    free(p->instructions);
+    p->instructions = NULL;
+    p->count = 0;
+}
+
+/* The canary: a forked process applies the ruleset and tries one forbidden operation,
+ * an open of `open_path` or, when that is NULL, an exec of `exec_path`. Returns 1 when
+ * the kernel refused it with EACCES, 0 when it went through (a layer that attached but
+ * does not deny), -1 with errno when the canary itself could not run. */
+int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *exec_path) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(20);
+        if (syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0) _exit(21);
+        if (open_path) {
+            int fd = open(open_path, O_RDONLY | O_CLOEXEC);
+            _exit(fd >= 0 ? 10 : errno == EACCES ? 11 : 12);
+        }
+        char *const argv[] = {(char *)exec_path, NULL};
+        char *const envp[] = {NULL};
+        execve(exec_path, argv, envp); /* the probe program exits 0 if this succeeds */
+        _exit(errno == EACCES ? 11 : 12);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 0 || code == 10) return 0;
+    if (code == 11) return 1;
+    errno = code == 20 || code == 21 ? EPERM : EPROTO;
+    return -1;
+}

@@ -1,0 +1,101 @@
+import CWardenShim
+import Foundation
+import SystemPackage
+import WardenPolicy
+
+/// The kernel objects of the tier-2 layers, built in the parent before the child
+/// starts: a Landlock ruleset fd and an exported seccomp program. The child applies
+/// them between no_new_privs and exec (see spawn.c).
+public final class Confinement: @unchecked Sendable {
+    public private(set) var landlockFD: Int32 = -1
+    var seccomp: warden_bpf_program?
+    /// Rules whose path does not exist here (skipped: nothing to allow).
+    public private(set) var skippedRules: [LandlockRule] = []
+
+    public init() {}
+
+    deinit {
+        if landlockFD >= 0 { close(landlockFD) }
+        if var p = seccomp { warden_bpf_program_free(&p) }
+    }
+
+    /// The running kernel's Landlock ABI, or why there is none.
+    public static func landlockABI() -> Result<Int, Errno> {
+        let abi = warden_landlock_abi()
+        return abi > 0 ? .success(Int(abi)) : .failure(Errno(rawValue: -abi))
+    }
+
+    public func applyLandlock(_ plan: LandlockPlan, abi: Int) throws(SandboxError) {
+        let scoped: UInt64 = plan.scopeSignalsAndSockets
+            ? UInt64(WARDEN_LL_SCOPE_SIGNAL) | UInt64(WARDEN_LL_SCOPE_ABSTRACT_UNIX_SOCKET) : 0
+        let fd = warden_landlock_create(plan.handled.rawValue, scoped, Int32(abi))
+        guard fd >= 0 else { throw .confinement("create the Landlock ruleset", Errno(rawValue: errno)) }
+        landlockFD = fd
+        for rule in plan.rules {
+            guard warden_landlock_add_path(fd, rule.path, rule.rights.rawValue) == 0 else {
+                let e = Errno(rawValue: errno)
+                if e == .noSuchFileOrDirectory || e == .notDirectory {
+                    skippedRules.append(rule)
+                    continue
+                }
+                throw .confinement("add the Landlock rule for \(rule.path) (\(rule.why))", e)
+            }
+        }
+    }
+
+    /// Builds the seccomp filter for `syscall.deny`: EPERM in enforce mode, LOG in
+    /// observe mode. A name this architecture does not know is a policy error.
+    public func applySeccomp(_ deny: [Located<String>], logOnly: Bool) throws(SandboxError) {
+        guard !deny.isEmpty else { return }
+        var numbers: [Int32] = []
+        for entry in deny {
+            let nr = warden_seccomp_resolve(entry.value)
+            guard nr >= 0 else { throw .unknownSyscall(entry.value, entry.origin.description) }
+            numbers.append(nr)
+        }
+        var program = warden_bpf_program()
+        let rc = warden_seccomp_build(numbers, Int32(numbers.count), logOnly ? 1 : 0, &program)
+        guard rc == 0 else { throw .confinement("build the seccomp filter", Errno(rawValue: -rc)) }
+        seccomp = program
+    }
+
+    /// What the kernel runs when it execs `path`: the program itself, its ELF
+    /// interpreter (the dynamic loader) or its `#!` interpreter, as real paths.
+    public static func executionChain(_ path: String) -> [String] {
+        var out = [ProgramLookup.realPath(path)]
+        guard let fh = FileHandle(forReadingAtPath: out[0]) else { return out }
+        defer { try? fh.close() }
+        let head = (try? fh.read(upToCount: 4096)) ?? Data()
+        if head.starts(with: [0x23, 0x21]) {  // "#!"
+            let line = head.dropFirst(2).prefix { $0 != 0x0a }
+            let interp = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                .split(separator: " ").first.map(String.init)
+            if let interp, interp.hasPrefix("/") { out += executionChain(interp) }
+        } else if let interp = elfInterpreter(fh, head: head) {
+            out.append(ProgramLookup.realPath(interp))
+        }
+        return out
+    }
+
+    static func elfInterpreter(_ fh: FileHandle, head: Data) -> String? {
+        // 64-bit little-endian ELF only (x86_64, aarch64).
+        let h = [UInt8](head)
+        guard h.count >= 64, h[0] == 0x7f, h[1] == 0x45, h[2] == 0x4c, h[3] == 0x46, h[4] == 2, h[5] == 1 else { return nil }
+        func u(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        let phoff = u(h[0x20..<0x28]), phentsize = u(h[0x36..<0x38]), phnum = u(h[0x38..<0x3a])
+        guard phentsize >= 56, phnum < 256 else { return nil }
+        try? fh.seek(toOffset: phoff)
+        guard let table = try? fh.read(upToCount: Int(phentsize * phnum)), table.count == Int(phentsize * phnum) else { return nil }
+        let t = [UInt8](table)
+        for i in 0..<Int(phnum) {
+            let base = i * Int(phentsize)
+            guard u(t[base..<base + 4]) == 3 else { continue }  // PT_INTERP
+            let off = u(t[base + 8..<base + 16]), size = u(t[base + 32..<base + 40])
+            guard size > 1, size < 4096 else { return nil }
+            try? fh.seek(toOffset: off)
+            guard let d = try? fh.read(upToCount: Int(size)) else { return nil }
+            return String(decoding: d.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import WardenOutput
+
+/// Tier 2 on this machine's kernel: Landlock (files, exec, scoping) and seccomp. Each
+/// test tries the forbidden thing inside the sandbox and checks that it failed, and
+/// the allowed counterpart that it worked. The network stays allowed in these policies
+/// because no layer enforces connect yet (enforce mode would refuse otherwise).
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct Tier2Tests {
+    /// A directory outside every baseline rule (not under /tmp), holding a fake key.
+    func secretDir() throws -> String {
+        let dir = "/var/lib/warden-it-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/.ssh", withIntermediateDirectories: true)
+        try "FAKE-PRIVATE-KEY\n".write(toFile: dir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    func run(_ script: String, policy: String, files: [String: String] = [:], mode: String = "enforce") throws -> (Outcome, String) {
+        let dir = try makeDir(files.merging(["warden.toml": policy]) { $1 })
+        let r = try warden(["run", "--mode", mode, "--", "sh", "-c", script], cwd: dir)
+        return (r, dir)
+    }
+
+    static let open = "net.default = \"allow\"\n"
+
+    @Test func readingASecretOutsideThePolicyFails() throws {
+        try Kernel.requireRoot()
+        let secret = try secretDir()
+        let (r, dir) = try run("cat \(secret)/.ssh/id_rsa > stolen 2> err; echo $? > rc; cat /etc/hostname > host", policy: Self.open)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(read(dir + "/rc") == "1\n")
+        #expect(read(dir + "/err").contains("Permission denied"))
+        #expect(!read(dir + "/stolen").contains("FAKE"))
+        #expect(!read(dir + "/host").isEmpty, "the system baseline stays readable")
+        #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock"))
+    }
+
+    @Test func escapesToTheSecretFail() throws {
+        try Kernel.requireRoot()
+        let secret = try secretDir()
+        let key = secret + "/.ssh/id_rsa"
+        let script = """
+            ln -s \(key) sym; cat sym > a 2>/dev/null; echo "symlink $?" >> out
+            ln \(key) hard 2>/dev/null; echo "hardlink $?" >> out
+            cat /proc/self/root\(key) > b 2>/dev/null; echo "procroot $?" >> out
+            mv \(key) ./moved 2>/dev/null; echo "rename $?" >> out
+            unshare -U cat \(key) > c 2>/dev/null; echo "userns $?" >> out
+            echo $$ > /sys/fs/cgroup/unified/cgroup.procs 2>/dev/null; echo "cgroup-move $?" >> out
+            kill -0 $PPID 2>/dev/null; echo "signal-warden $?" >> out
+            cat /proc/$PPID/environ > d 2>/dev/null; echo "warden-environ $?" >> out
+            """
+        let (r, dir) = try run(script, policy: Self.open)
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = read(dir + "/out")
+        for line in ["symlink", "hardlink", "procroot", "rename", "userns", "cgroup-move", "signal-warden", "warden-environ"] {
+            #expect(out.contains("\(line) ") && !out.contains("\(line) 0\n"), "\(line) escape succeeded:\n\(out)")
+        }
+        #expect(FileManager.default.fileExists(atPath: key), "the protected file was moved")
+        for f in ["a", "b", "c", "d"] { #expect(!read(dir + "/" + f).contains("FAKE")) }
+    }
+
+    @Test func writesOutsideTheBuildOutputFail() throws {
+        try Kernel.requireRoot()
+        let script = "mkdir -p target/debug && echo ok > target/debug/out; echo x > src.rs 2>/dev/null; echo \"src $?\" > target/rc; "
+            + "echo x > $HOME/.bashrc-warden-test 2>/dev/null; echo \"home $?\" >> target/rc; rm Cargo.toml 2>/dev/null; echo \"rm $?\" >> target/rc"
+        let (r, dir) = try run(script, policy: Self.open, files: ["Cargo.toml": "[package]\nname = \"w\"\nversion = \"0.1.0\"\n"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(read(dir + "/target/debug/out") == "ok\n", "Cargo's target/ is writable")
+        let rc = read(dir + "/target/rc")
+        #expect(rc.contains("src ") && !rc.contains("src 0"), "\(rc)")
+        #expect(rc.contains("home ") && !rc.contains("home 0"), "\(rc)")
+        #expect(rc.contains("rm ") && !rc.contains("rm 0"), "\(rc)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/src.rs"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/Cargo.toml"))
+        #expect(!FileManager.default.fileExists(atPath: NSHomeDirectory() + "/.bashrc-warden-test"))
+    }
+
+    static let allowlist = Self.open + "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"sh\", \"cat\", \"cp\", \"python3\"]\n"
+
+    @Test func execOutsideTheAllowlistFails() throws {
+        try Kernel.requireRoot()
+        let script = """
+            cat /etc/hostname > /dev/null; echo "cat $?" > out
+            /bin/bash -c true 2>/dev/null; echo "bash $?" >> out
+            cp /usr/bin/true ./copied && ./copied 2>/dev/null; echo "copied $?" >> out
+            python3 -c 'import os; fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/true", "rb").read()); os.execve(fd, ["x"], {})' 2>/dev/null; echo "memfd $?" >> out
+            """
+        let (r, dir) = try run(script, policy: Self.allowlist)
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = read(dir + "/out")
+        #expect(out.contains("cat 0\n"), "\(out)")
+        #expect(out.contains("bash 126\n"), "\(out)")
+        #expect(out.contains("copied 126\n"), "\(out)")
+        #expect(out.contains("memfd ") && !out.contains("memfd 0\n"), "\(out)")
+        #expect(r.stderr.contains("exec=landlock"))
+    }
+
+    @Test func aTopLevelCommandOutsideTheAllowlistIsDeniedAndRecorded() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": Self.allowlist])
+        let r = try warden(["run", "--", "env", "true"], cwd: dir)
+        #expect(r.status == 126, "\(r.stderr)")
+        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        let denied = try #require(run.events.first)
+        #expect(denied.event.action == .exec && denied.event.verdict == .denied && denied.isBlocked)
+        #expect(denied.event.neededPerm == "allow.exec.allowed=\(denied.event.pathOrAddr)")
+        #expect(denied.event.pathOrAddr.hasSuffix("/env"))
+    }
+
+    @Test func deniedSyscallsFailInEnforceAndAreOnlyLoggedInObserve() throws {
+        try Kernel.requireRoot()
+        let policy = Self.open + "[syscall]\ndeny = [\"mkdir\", \"mkdirat\"]\n"
+        let (enforced, dir) = try run("mkdir made 2> err; echo $? > rc", policy: policy)
+        #expect(enforced.status == 0, "\(enforced.stderr)")
+        #expect(read(dir + "/rc") == "1\n" && read(dir + "/err").contains("Operation not permitted"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/made"))
+        let (observed, dir2) = try run("mkdir made", policy: policy, mode: "observe")
+        #expect(observed.status == 0, "\(observed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir2 + "/made"))
+    }
+
+    @Test func unknownSyscallNamesAreAPolicyError() throws {
+        try Kernel.requireRoot()
+        let (r, dir) = try run("touch ran", policy: Self.open + "[syscall]\ndeny = [\"ptrace\", \"no_such_call\"]\n")
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("warden.toml:3: syscall.deny: 'no_such_call' is not a system call"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/ran"))
+    }
+
+    @Test func observeModeBlocksNothing() throws {
+        try Kernel.requireRoot()
+        let secret = try secretDir()
+        let (r, dir) = try run("cat \(secret)/.ssh/id_rsa > copy", policy: Self.allowlist, mode: "observe")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(read(dir + "/copy").contains("FAKE"))
+    }
+}
