@@ -33,6 +33,18 @@ public enum BuildSystem: String, Sendable, CaseIterable, Codable {
     }
 }
 
+extension BuildSystem {
+    /// Files in the workspace root the build tool rewrites (its lock file). Strict mode
+    /// allows writing them; it cannot let the tool create them in the read-only root.
+    public var lockFile: String? {
+        switch self {
+        case .swiftpm: return "Package.resolved"
+        case .cargo: return "Cargo.lock"
+        case .make, .other: return nil
+        }
+    }
+}
+
 /// One implicit filesystem rule, with the reason shown in `warden status`.
 public struct PathRule: Sendable, Hashable, Codable {
     public var path: String

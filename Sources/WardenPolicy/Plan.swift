@@ -38,6 +38,9 @@ extension EffectivePolicy {
         var read = [PathRule(ctx.workspace, "workspace root (implicit)")]
         let owner = ctx.buildSystem == .swiftpm || ctx.buildSystem == .cargo ? ctx.buildSystem.rawValue : "the workspace, no known build system"
         var write = [PathRule(out, "build output (\(owner), implicit)")]
+        if let lock = ctx.buildSystem.lockFile {
+            write.append(PathRule(ctx.workspace + "/" + lock, "lock file of \(ctx.buildSystem.rawValue) (implicit)"))
+        }
         read += SystemBaseline.read.map { PathRule($0, "system baseline") }
         write += SystemBaseline.write.map { PathRule($0, "system baseline") }
         if let tmp = ctx.tmpdir, tmp.hasPrefix("/"), !write.contains(where: { pathIsWithin(tmp, $0.path) }) {

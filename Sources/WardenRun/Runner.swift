@@ -150,6 +150,11 @@ public struct Runner {
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
+        if mode == .enforce, plan != nil, let lock = session.policy.buildSystem.lockFile,
+           !FileManager.default.fileExists(atPath: session.workspace + "/" + lock) {
+            warnings.append("\(lock) does not exist and the build cannot create it in the read-only workspace; "
+                            + "create it first (e.g. `cargo generate-lockfile` or `swift package resolve`) or the build may fail")
+        }
 
         // Kernel objects for the layers, built here so the child only has to apply them.
         let confinement = Confinement()
