@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Debian package names: pkg-config and the C libraries warden links against (libbpf,
 # libelf, zlib, libseccomp), clang/llvm/bpftool for the BPF objects, and the tools the
-# tests drive (make, setpriv from util-linux is always present, capsh from libcap2-bin).
+# tests drive (make, capsh from libcap2-bin; setpriv from util-linux is always present),
+# and Debian's vendored serde crates for the offline cargo builds in the tests.
 apt_packages=(
   pkg-config
   clang
@@ -17,6 +18,8 @@ apt_packages=(
   libseccomp-dev
   libcap2-bin
   make
+  librust-serde-derive-dev
+  librust-serde-json-dev
 )
 
 missing=()

@@ -34,6 +34,17 @@ public enum BuildSystem: String, Sendable, CaseIterable, Codable {
 }
 
 extension BuildSystem {
+    /// Directories whose files the build itself must be able to execute even under an
+    /// exec allowlist: Cargo runs build scripts and tests from its target directory,
+    /// SwiftPM compiles manifests and plugins into `.build` and the temporary directory.
+    public func executableDirectories(output: String, tmpdir: String?) -> [String] {
+        switch self {
+        case .cargo: return [output]
+        case .swiftpm: return [output] + (tmpdir.map { [$0] } ?? [])
+        case .make, .other: return []
+        }
+    }
+
     /// Files in the workspace root the build tool rewrites (its lock file). Strict mode
     /// allows writing them; it cannot let the tool create them in the read-only root.
     public var lockFile: String? {

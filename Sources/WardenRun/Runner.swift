@@ -74,7 +74,8 @@ public struct Session: Sendable {
         var unresolved: [String] = []
         let path = childEnvironment()["PATH"]
         for entry in policy.effective.execAllowed {
-            if let found = ProgramLookup.resolve(entry.value, path: path, cwd: workspace) {
+            if let found = ProgramLookup.resolve(entry.value, path: path, cwd: workspace)
+                ?? ProgramLookup.compilerInternals(entry.value).first(where: { ($0 as NSString).lastPathComponent == entry.value }) {
                 resolved[entry.value] = ProgramLookup.realPath(found)
             } else {
                 unresolved.append(entry.value)
@@ -161,7 +162,7 @@ public struct Runner {
         do {
             try confinement.applySeccomp(policy.syscallDeny, logOnly: mode == .observe)
             if mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
-               let ll = policy.landlockPlan(plan, allowedPrograms: allow.resolved.values.flatMap(Confinement.executionChain), abi: abi) {
+               let ll = policy.landlockPlan(plan, allowedPrograms: executables(allow.resolved, tmpdir: tmp), abi: abi) {
                 try confinement.applyLandlock(ll, abi: abi)
                 try proveLandlock(confinement, plan: plan, allowed: Set(ll.rules.filter { $0.rights.contains(.execute) }.map(\.path)))
             }
@@ -291,6 +292,23 @@ public struct Runner {
             throw WardenFailure("cannot create the build output directory \(path): \(error.localizedDescription)", code: WardenExit.sandbox)
         }
         if session.identity.switchIDs { chown(path, session.identity.uid, session.identity.gid) }
+    }
+
+    /// Everything an exec allowlist lets the kernel execute: each allowed program with its
+    /// loader or interpreter, the real tools behind rustup proxies, and the directories
+    /// the build tool runs its own products from.
+    func executables(_ resolved: [String: String], tmpdir: String) -> [String] {
+        var files: [String] = []
+        for (name, path) in resolved {
+            files += Confinement.executionChain(path)
+            files += ProgramLookup.rustupToolchainBinaries(name, proxy: path, home: session.identity.home)
+                .flatMap(Confinement.executionChain)
+        }
+        for (name, _) in resolved { files += ProgramLookup.compilerInternals(name).flatMap(Confinement.executionChain) }
+        let system = session.policy.buildSystem
+        let output = system.outputDirectory(workspace: session.workspace, environment: session.environment)
+        var seen = Set<String>()
+        return (files + system.executableDirectories(output: output, tmpdir: tmpdir)).filter { seen.insert($0).inserted }
     }
 
     /// A fresh 0700 directory for the run's temporary files, owned by the child's user.

@@ -48,6 +48,45 @@ public enum ProgramLookup {
         return nil
     }
 
+    /// For a rustup proxy (`cargo`, `rustc` … that are really `rustup`), the toolchain
+    /// binaries of that name, which the proxy executes.
+    public static func rustupToolchainBinaries(_ name: String, proxy: String, home: String?) -> [String] {
+        guard (proxy as NSString).lastPathComponent == "rustup", !name.contains("/") else { return [] }
+        let root = ProcessInfo.processInfo.environment["RUSTUP_HOME"] ?? (home.map { $0 + "/.rustup" } ?? "")
+        let toolchains = root + "/toolchains"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: toolchains)) ?? []
+        var out = names.sorted().map { "\(toolchains)/\($0)/bin/\(name)" }.filter(isExecutableFile)
+        if name == "rustc" {
+            // rustc links through its own tools: rust-lld and the gcc-ld/ld.lld wrapper.
+            for tc in names.sorted() {
+                let rustlib = "\(toolchains)/\(tc)/lib/rustlib"
+                for target in (try? FileManager.default.contentsOfDirectory(atPath: rustlib)) ?? [] {
+                    let bin = "\(rustlib)/\(target)/bin"
+                    if FileManager.default.fileExists(atPath: bin) { out.append(bin) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// GCC runs helpers that are not on PATH (collect2, cc1, cc1plus, lto-wrapper …)
+    /// from its own directories; allowing `gcc`/`cc` allows them.
+    public static func compilerInternals(_ name: String) -> [String] {
+        guard ["cc", "gcc", "c++", "g++", "cpp", "collect2", "cc1", "cc1plus", "lto-wrapper"].contains(name) else { return [] }
+        var out: [String] = []
+        for base in ["/usr/lib/gcc", "/usr/libexec/gcc"] {
+            for triple in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
+                for version in (try? FileManager.default.contentsOfDirectory(atPath: "\(base)/\(triple)")) ?? [] {
+                    for tool in ["collect2", "cc1", "cc1plus", "lto-wrapper", "lto1"] {
+                        let p = "\(base)/\(triple)/\(version)/\(tool)"
+                        if isExecutableFile(p) { out.append(p) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     static func isExecutableFile(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import WardenOutput
+
+/// Real builds under enforce mode with the `warden init` presets (network allowed,
+/// since nothing enforces connect yet), and a malicious build script that tries to
+/// steal a key, run a shell and tamper with the home directory from inside a build.
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct RealBuildTests {
+    /// A crate using Debian's vendored serde (derive) and serde_json, offline.
+    func serdeCrate(buildScript: String? = nil) throws -> String {
+        let dir = "/var/lib/warden-it-crate-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/.cargo", withIntermediateDirectories: true)
+        var manifest = "[package]\nname = \"wdemo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"
+        if buildScript != nil { manifest += "build = \"build.rs\"\n" }
+        manifest += "\n[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n"
+        try manifest.write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
+        try "[source.crates-io]\nreplace-with = \"debian\"\n\n[source.debian]\ndirectory = \"/usr/share/cargo/registry\"\n"
+            .write(toFile: dir + "/.cargo/config.toml", atomically: true, encoding: .utf8)
+        try """
+            use serde::{Deserialize, Serialize};
+            #[derive(Serialize, Deserialize)]
+            struct P { x: i32 }
+            fn main() { println!("{}", serde_json::to_string(&P { x: 7 }).unwrap()); }
+            """.write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
+        if let buildScript { try buildScript.write(toFile: dir + "/build.rs", atomically: true, encoding: .utf8) }
+        let lock = Process()
+        lock.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        lock.arguments = ["cargo", "generate-lockfile", "--offline"]
+        lock.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try lock.run()
+        lock.waitUntilExit()
+        #expect(lock.terminationStatus == 0)
+        #expect(try warden(["init"], cwd: dir).status == 0)
+        let policy = read(dir + "/warden.toml").replacingOccurrences(of: "net.default = \"deny\"", with: "net.default = \"allow\"")
+        try policy.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func cargoBuildWithSerdeDerivePassesUnderTheCargoPreset() throws {
+        try Kernel.requireRoot()
+        let dir = try serdeCrate()
+        let r = try warden(["build", "--", "--offline"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock"))
+        let built = Process()
+        built.executableURL = URL(fileURLWithPath: dir + "/target/debug/wdemo")
+        let out = Pipe()
+        built.standardOutput = out
+        try built.run()
+        built.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "{\"x\":7}\n")
+    }
+
+    @Test func aMaliciousBuildScriptIsContained() throws {
+        try Kernel.requireRoot()
+        let secretDir = "/var/lib/warden-it-secret-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: secretDir + "/.ssh", withIntermediateDirectories: true)
+        try "FAKE-PRIVATE-KEY\n".write(toFile: secretDir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
+        let script = """
+            use std::{env, fs, process::Command};
+            fn main() {
+                let mut report = String::new();
+                report += match fs::read_to_string("\(secretDir)/.ssh/id_rsa") { Ok(_) => "read:LEAKED\\n", Err(_) => "read:denied\\n" };
+                report += match Command::new("/usr/bin/perl").arg("-e").arg("1").status() { Ok(_) => "exec:RAN\\n", Err(e) if e.raw_os_error() == Some(13) => "exec:denied\\n", Err(_) => "exec:error\\n" };
+                report += match fs::write("\(secretDir)/planted", "x") { Ok(_) => "write:PLANTED\\n", Err(_) => "write:denied\\n" };
+                fs::write(format!("{}/report.txt", env::var("OUT_DIR").unwrap()), report).unwrap();
+            }
+            """
+        #expect(FileManager.default.isExecutableFile(atPath: "/usr/bin/perl"), "the exec probe needs a program that exists")
+        let dir = try serdeCrate(buildScript: script)
+        let r = try warden(["build", "--", "--offline"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let build = dir + "/target/debug/build"
+        let reports = try FileManager.default.contentsOfDirectory(atPath: build)
+            .filter { $0.hasPrefix("wdemo-") }.map { read("\(build)/\($0)/out/report.txt") }.filter { !$0.isEmpty }
+        #expect(reports == ["read:denied\nexec:denied\nwrite:denied\n"])
+        #expect(!FileManager.default.fileExists(atPath: secretDir + "/planted"))
+    }
+
+    @Test func makeProjectPassesUnderTheMakePreset() throws {
+        try Kernel.requireRoot()
+        let dir = "/var/lib/warden-it-make-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "int main(void) { return 0; }\n".write(toFile: dir + "/hello.c", atomically: true, encoding: .utf8)
+        try "hello: hello.c\n\tcc -O2 -o hello hello.c\n".write(toFile: dir + "/Makefile", atomically: true, encoding: .utf8)
+        #expect(try warden(["init"], cwd: dir).status == 0)
+        let policy = read(dir + "/warden.toml").replacingOccurrences(of: "net.default = \"deny\"", with: "net.default = \"allow\"")
+
+        try policy.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        let r = try warden(["run", "--", "make"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/hello"))
+        // What the build produced is not on the allowlist: running it from inside fails.
+        let again = try warden(["run", "--", "sh", "-c", "./hello"], cwd: dir)
+        #expect(again.status == 126, "\(again.stderr)")
+    }
+}
