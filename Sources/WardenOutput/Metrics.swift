@@ -26,6 +26,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     public var ioWriteBytes: UInt64 = 0
     public var pageFaults: UInt64 = 0
     public var finished = false
+    public var assurance = "none"
 
     public init(runId: String, mode: String, updatedAt: String) {
         self.runId = runId
@@ -54,7 +55,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
         case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events"
         case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
-        case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished
+        case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }
 
     /// Replaces `path` atomically: a reader sees the old snapshot or the new, never half.

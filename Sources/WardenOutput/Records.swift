@@ -21,6 +21,21 @@ public struct LayerStatus: Sendable, Codable, Equatable {
     }
 }
 
+/// One process-hardening step of a run. The command starts only after every "applied"
+/// step succeeded in the child; a step that fails aborts the run before exec and is
+/// recorded in `run_end.setup_failure`.
+public struct HardeningStep: Sendable, Codable, Equatable {
+    public var primitive: String
+    public var state: String  // "applied" or "skipped"
+    public var detail: String
+
+    public init(_ primitive: String, applied: Bool, _ detail: String) {
+        self.primitive = primitive
+        self.state = applied ? "applied" : "skipped"
+        self.detail = detail
+    }
+}
+
 public struct RunRecord: Sendable, Codable, Equatable {
     public var type = "run"
     public var runId: String
@@ -37,6 +52,9 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var warnings: [String]
     /// `allow.net.hosts` entries and the addresses each stood for when the run started.
     public var netHosts: [String: [String]]
+    public var hardening: [HardeningStep] = []
+    /// "full": enforce mode with every hook the policy restricts enforced; "none": observe.
+    public var assurance: String = "none"
 
     public init(runId: String, startedAt: String, command: [String], workspace: String, mode: String,
                 buildSystem: String, policySources: [String], policyFile: String?, cgroup: String, uid: UInt32,
@@ -59,7 +77,7 @@ public struct RunRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", startedAt = "started_at", command, workspace, mode
         case buildSystem = "build_system", policySources = "policy_sources", policyFile = "policy_file"
-        case cgroup, uid, layers, warnings, netHosts = "net_hosts"
+        case cgroup, uid, layers, warnings, netHosts = "net_hosts", hardening, assurance
     }
 }
 
@@ -70,8 +88,11 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var childStatus: String
     public var durationMs: UInt64
     public var lostEvents: UInt64
+    /// The hardening step that failed in the child (the command then never ran).
+    public var setupFailure: String?
 
-    public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64) {
+    public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
+        self.setupFailure = setupFailure
         self.runId = runId
         self.exitCode = exitCode
         self.childStatus = childStatus
@@ -81,7 +102,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
-        case durationMs = "duration_ms", lostEvents = "lost_events"
+        case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
     }
 }
 

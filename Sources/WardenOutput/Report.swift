@@ -23,6 +23,8 @@ public struct Report: Sendable, Codable, Equatable {
     public var mode: String?
     public var exitCode: Int32?
     public var layers: [LayerStatus]
+    public var hardening: [HardeningStep]
+    public var assurance: String?
     public var warnings: [String]
     public var eventsTotal: Int
     public var allowedTotal: Int
@@ -31,7 +33,7 @@ public struct Report: Sendable, Codable, Equatable {
     public var incompleteLog: Bool
 
     enum CodingKeys: String, CodingKey {
-        case runId = "run_id", command, mode, exitCode = "exit_code", layers, warnings
+        case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
         case eventsTotal = "events_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
         case findings, incompleteLog = "incomplete_log"
     }
@@ -42,6 +44,8 @@ public struct Report: Sendable, Codable, Equatable {
         mode = run?.start?.mode
         exitCode = run?.end?.exitCode
         layers = run?.start?.layers ?? []
+        hardening = run?.start?.hardening ?? []
+        assurance = run?.start?.assurance
         warnings = run?.start?.warnings ?? []
         let events = run?.events ?? []
         eventsTotal = events.count
@@ -78,6 +82,10 @@ public struct Report: Sendable, Codable, Equatable {
         if !layers.isEmpty {
             out += "layers:\n"
             for l in layers { out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
+        }
+        if let assurance { out += "assurance: \(assurance)\n" }
+        if !hardening.isEmpty {
+            out += "hardening: " + hardening.map { "\($0.primitive) \($0.state)" }.joined(separator: ", ") + "\n"
         }
         for w in warnings { out += "warning: \(w)\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }

@@ -196,13 +196,16 @@ public struct Runner {
 
         let runId = Runner.newRunId()
         let started = Date()
-        let record = RunRecord(
+        var record = RunRecord(
             runId: runId, startedAt: ISO8601DateFormatter().string(from: started), command: command,
             workspace: session.workspace, mode: mode.rawValue, buildSystem: session.policy.buildSystem.rawValue,
             policySources: session.policy.sources, policyFile: session.policy.policyFile, cgroup: cgroup.path,
             uid: session.identity.uid, layers: layers, warnings: warnings,
             netHosts: Dictionary(uniqueKeysWithValues: hosts.map { ($0.entry, $0.addresses) }))
+        record.hardening = hardeningSteps(confinement: confinement, childEnv: childEnv, cgroup: cgroup, mode: mode)
+        record.assurance = mode == .enforce ? "full" : "none"
         var metrics = MetricsSnapshot(runId: runId, mode: mode.rawValue, updatedAt: record.startedAt)
+        metrics.assurance = record.assurance
         do {
             try eventLog.append(record)
             try writeMetrics(&metrics)
@@ -265,8 +268,11 @@ public struct Runner {
             status = "not started: \(e)"
             log("error: \(e)")
         }
+        var setupFailure: String?
+        if case .failure(.spawn(let stage, let e)) = outcome { setupFailure = "\(stage): \(e) (errno \(e.rawValue))" }
         let end = RunEndRecord(runId: runId, exitCode: code, childStatus: status,
-                               durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents)
+                               durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
+                               setupFailure: setupFailure)
         metrics.finished = true
         do {
             try eventLog.append(end)
@@ -292,6 +298,33 @@ public struct Runner {
             throw WardenFailure("cannot create the build output directory \(path): \(error.localizedDescription)", code: WardenExit.sandbox)
         }
         if session.identity.switchIDs { chown(path, session.identity.uid, session.identity.gid) }
+    }
+
+    /// The hardening the child gets, in the order spawn.c applies it.
+    func hardeningSteps(confinement: Confinement, childEnv: [String: String], cgroup: RunCgroup, mode: Mode) -> [HardeningStep] {
+        let id = session.identity
+        let deny = session.policy.effective.syscallDeny
+        var landlock = "not applied: observe mode (Landlock cannot audit)"
+        if mode == .enforce {
+            if confinement.landlockFD >= 0, case .success(let abi) = Confinement.landlockABI() {
+                landlock = "ABI \(abi), proven by a canary"
+            } else {
+                landlock = "not needed: the policy restricts neither files nor exec"
+            }
+        }
+        return [
+            HardeningStep("cgroup", applied: true, "started inside \(cgroup.path) (clone3 CLONE_INTO_CGROUP)"),
+            HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
+            HardeningStep("rlimits", applied: true, "RLIMIT_CORE=0"),
+            HardeningStep("capabilities", applied: true, "bounding, ambient, effective, permitted and inheritable sets emptied; securebits locked"),
+            HardeningStep("identity", applied: id.switchIDs, id.switchIDs ? "uid \(id.uid) gid \(id.gid) (sudo caller)" : "stays uid \(id.uid)"),
+            HardeningStep("no_new_privs", applied: true, "PR_SET_NO_NEW_PRIVS"),
+            HardeningStep("env_scrub", applied: true, "\(childEnv.count) variables passed"),
+            HardeningStep("landlock", applied: mode == .enforce && confinement.landlockFD >= 0, landlock),
+            HardeningStep("seccomp", applied: !deny.isEmpty,
+                          deny.isEmpty ? "syscall.deny is empty" : "\(mode == .enforce ? "EPERM" : "LOG") for \(deny.map(\.value).joined(separator: ", "))"),
+            HardeningStep("warden_nondumpable", applied: true, "warden's /proc entries need CAP_SYS_PTRACE"),
+        ]
     }
 
     /// Everything an exec allowlist lets the kernel execute: each allowed program with its

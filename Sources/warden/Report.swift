@@ -88,6 +88,20 @@ extension Warden {
         }
     }
 
+    struct Doctor: ParsableCommand, WardenCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check what this kernel offers each layer and whether the policy's mode can be enforced here.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func execute() throws(WardenFailure) -> Int32 {
+            let session = try Session.load(global.policyOptions)
+            let (text, ok) = WardenRun.Doctor.report(session)
+            print(text, terminator: "")
+            return ok ? WardenExit.success : WardenExit.sandbox
+        }
+    }
+
     /// Internal helpers for warden's own tests; hidden from help.
     struct Debug: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -24,6 +24,8 @@ import WardenPolicy
         let dir = try makeDir(["script.sh": "echo hi\n"])
         let r = try warden(["run", "--mode", "observe", "--", "./script.sh"], cwd: dir)
         #expect(r.status == 126, "\(r.stderr)")
+        let end = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.end)
+        #expect(end.setupFailure?.hasPrefix("exec: ") == true && end.exitCode == 126)
     }
 
     /// The default policy denies the network, which nothing enforces yet: enforce mode
@@ -68,6 +70,25 @@ import WardenPolicy
                            prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
         #expect(r.status == 125)
         #expect(r.stderr.contains("insufficient privileges"))
+    }
+}
+
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct DoctorTests {
+    @Test func doctorReportsLayersAndWhetherEnforceCanRun() throws {
+        try Kernel.requireRoot()
+        let denyNet = try warden(["doctor"], cwd: try makeDir())
+        #expect(denyNet.status == 125, "the default policy denies the network, which nothing enforces yet")
+        #expect(denyNet.stdout.contains("tier 2 files/exec (Landlock): Landlock ABI"))
+        #expect(denyNet.stdout.contains("enforce mode cannot run here: nothing enforces connect"))
+        #expect(denyNet.stdout.contains("OK   cgroup v2: cgroup2 at "))
+        #expect(denyNet.stdout.contains("active LSMs: ") && denyNet.stdout.contains("landlock"), "\(denyNet.stdout)")
+        let allowNet = try warden(["doctor"], cwd: try makeDir(["warden.toml": "net.default = \"allow\"\n"]))
+        #expect(allowNet.status == 0)
+        #expect(allowNet.stdout.contains("enforce mode can run here."))
+        let observe = try warden(["doctor", "--mode", "observe"], cwd: try makeDir())
+        #expect(observe.status == 0)
+        #expect(!read("/proc/self/mountinfo").contains(" /sys/kernel/security ") || FileManager.default.fileExists(atPath: "/sys/kernel/security/lsm"),
+                "doctor leaves securityfs as it found it")
     }
 }
 

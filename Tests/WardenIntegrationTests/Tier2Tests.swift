@@ -33,6 +33,12 @@ import WardenOutput
         #expect(!read(dir + "/stolen").contains("FAKE"))
         #expect(!read(dir + "/host").isEmpty, "the system baseline stays readable")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock"))
+        let start = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start)
+        #expect(start.assurance == "full")
+        #expect(start.hardening.first { $0.primitive == "landlock" }?.state == "applied")
+        #expect(start.hardening.first { $0.primitive == "no_new_privs" }?.state == "applied")
+        let report = try warden(["report"], cwd: dir)
+        #expect(report.stdout.contains("assurance: full") && report.stdout.contains("landlock applied"))
     }
 
     @Test func escapesToTheSecretFail() throws {
@@ -133,5 +139,8 @@ import WardenOutput
         let (r, dir) = try run("cat \(secret)/.ssh/id_rsa > copy", policy: Self.allowlist, mode: "observe")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(read(dir + "/copy").contains("FAKE"))
+        let start = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start)
+        #expect(start.assurance == "none")
+        #expect(start.hardening.first { $0.primitive == "landlock" }?.state == "skipped")
     }
 }

@@ -1,0 +1,122 @@
+import Foundation
+import WardenOutput
+import WardenPolicy
+import WardenSandbox
+
+/// `warden doctor`: what this machine offers each layer, checked by trying where that is
+/// safe, with what to do about each failure.
+public enum Doctor {
+    public struct Check: Sendable {
+        public enum State: String, Sendable { case ok, warn, fail }
+        public var state: State
+        public var name: String
+        public var detail: String
+        public var fix: String?
+    }
+
+    public static func checks() -> [Check] {
+        var out: [Check] = []
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        let atLeast57 = parts.count == 2 && (parts[0], parts[1]) >= (5, 7)
+        out.append(Check(state: atLeast57 ? .ok : .fail, name: "kernel", detail: "Linux \(release) (clone3 into a cgroup needs 5.7 or later)",
+                         fix: atLeast57 ? nil : "upgrade the kernel"))
+
+        let euid = geteuid()
+        out.append(Check(state: euid == 0 ? .ok : .fail, name: "privileges", detail: "euid \(euid)",
+                         fix: euid == 0 ? nil : "run warden as root, e.g. with sudo"))
+
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        if let mount = RunCgroup.mountPoint(mountinfo: mountinfo) {
+            var detail = "cgroup2 at \(mount)"
+            var state = Check.State.ok
+            var fix: String?
+            if euid == 0 {
+                do {
+                    let cg = try RunCgroup.create(label: "doctor")
+                    detail += "; created and removed a run cgroup below it"
+                    try cg.destroy()
+                } catch {
+                    state = .fail
+                    detail += "; cannot create a run cgroup: \(error)"
+                    fix = "warden needs a writable (delegated) cgroup v2 subtree"
+                }
+            }
+            let kill = FileManager.default.fileExists(atPath: mount + "/cgroup.kill") || kernelHasCgroupKill(parts)
+            if !kill { detail += "; no cgroup.kill (kernel < 5.14): cleanup kills process by process" }
+            out.append(Check(state: state, name: "cgroup v2", detail: detail, fix: fix))
+        } else {
+            out.append(Check(state: .fail, name: "cgroup v2", detail: "no cgroup2 filesystem mounted",
+                             fix: "mount cgroup2 (systemd does by default; or: mount -t cgroup2 none /sys/fs/cgroup/unified)"))
+        }
+
+        let lsmPath = "/sys/kernel/security/lsm"
+        var lsmText = try? String(contentsOfFile: lsmPath, encoding: .utf8)
+        var mountedNote = ""
+        if lsmText == nil, euid == 0,
+           mount("securityfs", "/sys/kernel/security", "securityfs", UInt(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC), nil) == 0 {
+            // Mounted read-only just to read the list; leave the system as it was.
+            lsmText = try? String(contentsOfFile: lsmPath, encoding: .utf8)
+            umount2("/sys/kernel/security", 0)
+            mountedNote = " (securityfs mounted read-only for this check, then unmounted)"
+        }
+        if let lsm = lsmText {
+            let list = lsm.trimmingCharacters(in: .whitespacesAndNewlines)
+            out.append(Check(state: .ok, name: "active LSMs", detail: list + mountedNote))
+            out.append(Check(state: .warn, name: "tier 1 (BPF LSM)",
+                             detail: list.split(separator: ",").contains("bpf")
+                                ? "bpf is in the LSM list, but this version of warden has no BPF programs to load"
+                                : "bpf is not in the LSM list; this version of warden has no BPF programs either",
+                             fix: "tier 1 will need `lsm=...,bpf` on the kernel command line"))
+        } else {
+            out.append(Check(state: .warn, name: "active LSMs", detail: "\(lsmPath) is not readable (securityfs not mounted?)",
+                             fix: "mount -t securityfs -o ro securityfs /sys/kernel/security"))
+        }
+
+        switch Confinement.landlockABI() {
+        case .success(let abi):
+            var detail = "Landlock ABI \(abi): files and exec are enforceable"
+            if abi < 2 { detail += "; no rename/link control (ABI 2)" }
+            if abi < 6 { detail += "; no signal scoping (ABI 6): the build could signal warden" }
+            out.append(Check(state: abi >= 6 ? .ok : .warn, name: "tier 2 files/exec (Landlock)", detail: detail))
+        case .failure(let e):
+            out.append(Check(state: .fail, name: "tier 2 files/exec (Landlock)", detail: "unavailable: \(e)",
+                             fix: e == .notSupported ? "add landlock to the lsm= kernel parameter" : "a kernel with CONFIG_SECURITY_LANDLOCK (5.13+)"))
+        }
+
+        let actions = (try? String(contentsOfFile: "/proc/sys/kernel/seccomp/actions_avail", encoding: .utf8)) ?? ""
+        let seccompOK = actions.contains("errno") && actions.contains("log")
+        out.append(Check(state: seccompOK ? .ok : .fail, name: "syscalls (seccomp)",
+                         detail: seccompOK ? "filter actions: \(actions.trimmingCharacters(in: .whitespacesAndNewlines))" : "seccomp errno/log actions unavailable",
+                         fix: seccompOK ? nil : "a kernel with CONFIG_SECCOMP_FILTER"))
+
+        out.append(Check(state: .warn, name: "network (cgroup-BPF)", detail: "not built in this version: net.default = \"deny\" cannot be enforced",
+                         fix: "use net.default = \"allow\" to run in enforce mode for now"))
+        let btf = FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux")
+        out.append(Check(state: btf ? .ok : .warn, name: "BTF", detail: btf ? "/sys/kernel/btf/vmlinux present" : "no kernel BTF",
+                         fix: btf ? nil : "the BPF layer will need CONFIG_DEBUG_INFO_BTF"))
+        return out
+    }
+
+    static func kernelHasCgroupKill(_ v: [Int]) -> Bool { v.count == 2 && (v[0], v[1]) >= (5, 14) }
+
+    /// The checks, then the verdict for the policy in this directory.
+    public static func report(_ session: Session) -> (text: String, canEnforce: Bool) {
+        var text = ""
+        for c in checks() {
+            text += "\(c.state.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0))\(c.name): \(c.detail)\n"
+            if let fix = c.fix, c.state != .ok { text += "     → \(fix)\n" }
+        }
+        let layers = session.layers()
+        let missing = LayerProbe.unenforced(layers)
+        let mode = session.policy.effective.mode
+        text += "\npolicy (\(session.policy.sources.joined(separator: " → "))), mode \(mode.value.rawValue) (\(mode.origin)):\n"
+        for l in layers { text += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
+        let enforceable = missing.isEmpty
+        text += enforceable ? "enforce mode can run here.\n"
+            : "enforce mode cannot run here: nothing enforces \(missing.map(\.hook).joined(separator: ", ")).\n"
+        return (text, mode.value == .observe || enforceable)
+    }
+}
