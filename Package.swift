@@ -24,6 +24,19 @@ let package = Package(
             dependencies: ["CSeccomp"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // libbpf, from Debian's libbpf-dev.
+        .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // The BPF loader over libbpf, and the objects from prebuilt/ embedded as bytes.
+        .target(
+            name: "CWardenBPF",
+            dependencies: ["CLibbpf"],
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // The BPF layer in Swift: network programs per run cgroup, ring-buffer draining.
+        .target(
+            name: "WardenBPF",
+            dependencies: ["CWardenBPF", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // Policy model, TOML parsing, validation, merge with provenance. No kernel calls.
         .target(
             name: "WardenPolicy",
@@ -42,7 +55,7 @@ let package = Package(
         // Glue used by the CLI: resolve the policy, run the child, write the audit trail.
         .target(
             name: "WardenRun",
-            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox", "CWardenShim",
+            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox", "WardenBPF", "CWardenShim",
                            .product(name: "SystemPackage", package: "swift-system")]
         ),
         .executableTarget(

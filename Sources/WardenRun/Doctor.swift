@@ -1,4 +1,5 @@
 import Foundation
+import WardenBPF
 import WardenOutput
 import WardenPolicy
 import WardenSandbox
@@ -92,8 +93,17 @@ public enum Doctor {
                          detail: seccompOK ? "filter actions: \(actions.trimmingCharacters(in: .whitespacesAndNewlines))" : "seccomp errno/log actions unavailable",
                          fix: seccompOK ? nil : "a kernel with CONFIG_SECCOMP_FILTER"))
 
-        out.append(Check(state: .warn, name: "network (cgroup-BPF)", detail: "not built in this version: net.default = \"deny\" cannot be enforced",
-                         fix: "use net.default = \"allow\" to run in enforce mode for now"))
+        if euid == 0 {
+            switch NetLayer.probe() {
+            case .success:
+                out.append(Check(state: .ok, name: "network (cgroup-BPF)", detail: "connect4/6 and sendmsg4/6 programs load and pass the verifier"))
+            case .failure(let e):
+                out.append(Check(state: .fail, name: "network (cgroup-BPF)", detail: e.description,
+                                 fix: "a kernel with CONFIG_CGROUP_BPF and BPF ring buffers (5.13+), and root"))
+            }
+        } else {
+            out.append(Check(state: .fail, name: "network (cgroup-BPF)", detail: "not checked: loading BPF programs needs root", fix: "run as root"))
+        }
         let btf = FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux")
         out.append(Check(state: btf ? .ok : .warn, name: "BTF", detail: btf ? "/sys/kernel/btf/vmlinux present" : "no kernel BTF",
                          fix: btf ? nil : "the BPF layer will need CONFIG_DEBUG_INFO_BTF"))

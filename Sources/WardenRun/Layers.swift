@@ -2,14 +2,15 @@ import WardenOutput
 import WardenPolicy
 
 /// Which layer covers each hook for a policy on this kernel. Tier 2 here: Landlock for
-/// files and exec, seccomp for syscalls. There is no BPF layer yet, so connect is never
-/// enforced and observe mode sees only the top-level exec.
+/// files and exec, cgroup-BPF for connect, seccomp for syscalls. There are no BPF LSM
+/// programs or tracepoints yet, so observe mode sees connects and the top-level exec only.
 public enum LayerProbe {
     public static let hooks = ["file_open", "rename_unlink", "exec", "connect", "syscalls"]
 
     /// `landlockABI` nil: Landlock unavailable, with `landlockProblem` saying why.
-    public static func layers(policy: EffectivePolicy, mode: Mode, landlockABI: Int?, landlockProblem: String = "")
-        -> [LayerStatus]
+    /// `netProblem` nil: the cgroup-BPF network programs load here.
+    public static func layers(policy: EffectivePolicy, mode: Mode, landlockABI: Int?, landlockProblem: String = "",
+                              netProblem: String?) -> [LayerStatus]
     {
         let enforce = mode == .enforce
         let fsRestricted = policy.fsDefault.value == .strict
@@ -42,8 +43,19 @@ public enum LayerProbe {
             out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false,
                                    detail: landlockABI == nil ? noLandlock : "observe mode: only the top-level command is checked and recorded"))
         }
-        out.append(LayerStatus(hook: "connect", layer: "none", enforcing: false, restricted: netRestricted,
-                               detail: netRestricted ? "no network layer yet (cgroup-BPF connect hooks are not built)" : "net.default = \"allow\""))
+        if let netProblem {
+            out.append(LayerStatus(hook: "connect", layer: "none", enforcing: false, restricted: netRestricted,
+                                   detail: "cgroup-BPF connect hooks unavailable: \(netProblem)"))
+        } else if !netRestricted {
+            out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: false, restricted: false,
+                                   detail: "net.default = \"allow\": connects are recorded, none refused"))
+        } else if enforce {
+            out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: true,
+                                   detail: "cgroup/connect4, connect6, sendmsg4, sendmsg6 on the run's cgroup: EPERM unless in allow.net.hosts; proven by a canary"))
+        } else {
+            out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: false,
+                                   detail: "observe mode: connects are recorded with the verdict the policy gives, none refused"))
+        }
         if !sysRestricted {
             out.append(LayerStatus(hook: "syscalls", layer: "none", enforcing: false, restricted: false, detail: "syscall.deny is empty"))
         } else if enforce {

@@ -1,4 +1,5 @@
 import Foundation
+import WardenBPF
 import WardenOutput
 import WardenPolicy
 import CWardenShim
@@ -58,13 +59,19 @@ public struct Session: Sendable {
     /// The layer of each hook for this policy on this kernel.
     public func layers() -> [LayerStatus] {
         let mode = policy.effective.mode.value
+        var netProblem: String?
+        if geteuid() != 0 {
+            netProblem = "loading BPF programs needs root"
+        } else if case .failure(let e) = NetLayer.probe() {
+            netProblem = e.description
+        }
         switch Confinement.landlockABI() {
         case .success(let abi):
-            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: abi)
+            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: abi, netProblem: netProblem)
         case .failure(let e):
             let why = e == .noFunction ? "the kernel has no Landlock (ENOSYS)"
                 : e == .notSupported ? "Landlock is disabled: add landlock to the lsm= boot parameter" : "\(e)"
-            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: nil, landlockProblem: why)
+            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: nil, landlockProblem: why, netProblem: netProblem)
         }
     }
 
@@ -196,6 +203,31 @@ public struct Runner {
 
         let runId = Runner.newRunId()
         let started = Date()
+        let audit = RunAudit(log: eventLog, runId: runId, mode: mode.rawValue, metricsPath: outputs.metrics,
+                             owner: session.identity, startedAt: ISO8601DateFormatter().string(from: started))
+
+        // The network layer: attached to this run's cgroup before the child exists, proven
+        // by a canary in enforce mode, drained by the agent from here on.
+        var agent: EventAgent?
+        var net: NetLayer?
+        if let status = layers.first(where: { $0.hook == "connect" }), status.layer == "cgroup-bpf" {
+            do {
+                let n = try NetLayer.load()
+                try n.configure(enforce: mode == .enforce, denyByDefault: policy.netDefault.value == .deny)
+                try n.allow(hosts.flatMap(\.addresses))
+                try n.attach(cgroupFD: cgroup.fd.rawValue)
+                if mode == .enforce && policy.netDefault.value == .deny {
+                    try proveNetwork(n, cgroup: cgroup, allowed: Set(hosts.flatMap(\.addresses)))
+                }
+                n.poll(timeoutMs: 0) { _ in }  // the canary's own connect is not the build's
+                net = n
+            } catch {
+                try? cgroup.destroy()
+                if mode == .enforce { throw WardenFailure("the network layer could not be set up: \(error)", code: WardenExit.sandbox) }
+                warnings.append("network layer unavailable, connects are not recorded: \(error)")
+            }
+        }
+
         var record = RunRecord(
             runId: runId, startedAt: ISO8601DateFormatter().string(from: started), command: command,
             workspace: session.workspace, mode: mode.rawValue, buildSystem: session.policy.buildSystem.rawValue,
@@ -204,14 +236,17 @@ public struct Runner {
             netHosts: Dictionary(uniqueKeysWithValues: hosts.map { ($0.entry, $0.addresses) }))
         record.hardening = hardeningSteps(confinement: confinement, childEnv: childEnv, cgroup: cgroup, mode: mode)
         record.assurance = mode == .enforce ? "full" : "none"
-        var metrics = MetricsSnapshot(runId: runId, mode: mode.rawValue, updatedAt: record.startedAt)
-        metrics.assurance = record.assurance
+        audit.update { $0.assurance = record.assurance }
         do {
             try eventLog.append(record)
-            try writeMetrics(&metrics)
+            try audit.writeMetrics()
         } catch {
             try? cgroup.destroy()
             throw WardenFailure("cannot write the audit trail: \(error)", code: WardenExit.sandbox)
+        }
+        if let net {
+            agent = EventAgent(net: net, audit: audit)
+            agent?.start()
         }
         for w in warnings { log("warning: \(w)") }
         let enforcing = layers.filter(\.enforcing).map { "\($0.hook)=\($0.layer)" }
@@ -231,9 +266,7 @@ public struct Runner {
                                    unit: .other, action: .exec, verdict: decision.allowed ? .allowed : .denied,
                                    containerId: cgroup.id, caps: 0, pathOrAddr: ProgramLookup.realPath(program),
                                    neededPerm: decision.needed))
-            try? eventLog.append(exec)
-            metrics.count(exec)
-            try? writeMetrics(&metrics)
+            try? audit.add([exec])
             outcome = .success(try Supervisor.wait(child, signalFD: signalFD))
         } catch {
             if case .spawn(stage: "exec", .permissionDenied) = error, mode == .enforce, confinement.landlockFD >= 0 {
@@ -243,8 +276,7 @@ public struct Runner {
                     runId: runId, source: "landlock", mode: mode.rawValue,
                     event: WardenEvent(pid: 0, tgid: 0, timeNs: Runner.monotonicNs(), unit: .other, action: .exec, verdict: .denied,
                                        containerId: cgroup.id, caps: 0, pathOrAddr: path, neededPerm: "allow.exec.allowed=\(path)"))
-                try? eventLog.append(denied)
-                metrics.count(denied)
+                try? audit.add([denied])
             }
             outcome = .failure(error)
         }
@@ -252,6 +284,8 @@ public struct Runner {
         // Nothing the child left behind (daemons, double forks) survives the run.
         var cleanupError: SandboxError?
         do { try cgroup.destroy() } catch { cleanupError = error }
+        agent?.stop()
+        var metrics = audit.metrics
 
         let code: Int32
         let status: String
@@ -274,10 +308,12 @@ public struct Runner {
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
         metrics.finished = true
+        let final = metrics
+        audit.update { $0 = final }
         do {
             try eventLog.append(end)
             try eventLog.sync()
-            try writeMetrics(&metrics)
+            try audit.writeMetrics()
         } catch {
             log("error: cannot finish the audit trail: \(error)")
         }
@@ -356,6 +392,20 @@ public struct Runner {
         return path
     }
 
+    /// The network canary: a process in the run's cgroup connects to a loopback port the
+    /// policy does not allow and must be refused.
+    func proveNetwork(_ n: NetLayer, cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
+        guard let port = (1..<65535).lazy.map({ _ in UInt16.random(in: 20000...60000) })
+            .first(where: { !allowed.contains("127.0.0.1:\($0)") }) else { return }
+        switch n.canary(cgroupFD: cgroup.fd.rawValue, port: port) {
+        case .success(true): return
+        case .success(false):
+            throw .cannotEnforce("the cgroup-BPF connect hook attached but a canary could still connect to 127.0.0.1:\(port); refusing to claim it enforces")
+        case .failure(let e):
+            throw .cannotEnforce("the network canary could not run: \(e)")
+        }
+    }
+
     /// The canary: a process under the same ruleset must be refused a forbidden open
     /// and a forbidden exec. A layer that loads but does not deny is never trusted.
     func proveLandlock(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) throws(SandboxError) {
@@ -378,12 +428,6 @@ public struct Runner {
                                             : "the Landlock exec canary could not run: \(Errno(rawValue: errno))")
             }
         }
-    }
-
-    private func writeMetrics(_ m: inout MetricsSnapshot) throws {
-        m.updatedAt = ISO8601DateFormatter().string(from: Date())
-        try m.write(to: outputs.metrics)
-        if session.identity.switchIDs { chown(outputs.metrics, session.identity.uid, session.identity.gid) }
     }
 
     private func makeAlias() throws {

@@ -28,15 +28,14 @@ import WardenPolicy
         #expect(end.setupFailure?.hasPrefix("exec: ") == true && end.exitCode == 126)
     }
 
-    /// The default policy denies the network, which nothing enforces yet: enforce mode
-    /// must refuse, name the hook, and run nothing.
-    @Test func enforceModeRefusesWhenAHookIsUnenforced() throws {
+    /// Every hook the default policy restricts is enforced here: enforce mode runs.
+    @Test func enforceModeRunsWithTheDefaultPolicy() throws {
         try Kernel.requireRoot()
         let dir = try makeDir()
         let r = try warden(["run", "--", "sh", "-c", "touch ran"], cwd: dir)
-        #expect(r.status == 125)
-        #expect(r.stderr.contains("cannot be honoured") && r.stderr.contains("connect (no network layer yet"), "\(r.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/ran"))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, connect=cgroup-bpf"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/ran"))
     }
 
     @Test func policyErrorsAreLocatedAndExit2() throws {
@@ -76,15 +75,17 @@ import WardenPolicy
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct DoctorTests {
     @Test func doctorReportsLayersAndWhetherEnforceCanRun() throws {
         try Kernel.requireRoot()
-        let denyNet = try warden(["doctor"], cwd: try makeDir())
-        #expect(denyNet.status == 125, "the default policy denies the network, which nothing enforces yet")
-        #expect(denyNet.stdout.contains("tier 2 files/exec (Landlock): Landlock ABI"))
-        #expect(denyNet.stdout.contains("enforce mode cannot run here: nothing enforces connect"))
-        #expect(denyNet.stdout.contains("OK   cgroup v2: cgroup2 at "))
-        #expect(denyNet.stdout.contains("active LSMs: ") && denyNet.stdout.contains("landlock"), "\(denyNet.stdout)")
-        let allowNet = try warden(["doctor"], cwd: try makeDir(["warden.toml": "net.default = \"allow\"\n"]))
-        #expect(allowNet.status == 0)
-        #expect(allowNet.stdout.contains("enforce mode can run here."))
+        let doctor = try warden(["doctor"], cwd: try makeDir())
+        #expect(doctor.status == 0, "\(doctor.stdout)")
+        #expect(doctor.stdout.contains("tier 2 files/exec (Landlock): Landlock ABI"))
+        #expect(doctor.stdout.contains("OK   network (cgroup-BPF): connect4/6 and sendmsg4/6 programs load"))
+        #expect(doctor.stdout.contains("enforce mode can run here."))
+        #expect(doctor.stdout.contains("OK   cgroup v2: cgroup2 at "))
+        #expect(doctor.stdout.contains("active LSMs: ") && doctor.stdout.contains("landlock"), "\(doctor.stdout)")
+        let unprivileged = try warden(["doctor"], cwd: try makeDir(),
+                                      prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        #expect(unprivileged.status == 125, "without root nothing can be enforced")
+        #expect(unprivileged.stdout.contains("FAIL privileges"))
         let observe = try warden(["doctor", "--mode", "observe"], cwd: try makeDir())
         #expect(observe.status == 0)
         #expect(!read("/proc/self/mountinfo").contains(" /sys/kernel/security ") || FileManager.default.fileExists(atPath: "/sys/kernel/security/lsm"),

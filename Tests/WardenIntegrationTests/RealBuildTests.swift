@@ -2,9 +2,9 @@ import Foundation
 import Testing
 import WardenOutput
 
-/// Real builds under enforce mode with the `warden init` presets (network allowed,
-/// since nothing enforces connect yet), and a malicious build script that tries to
-/// steal a key, run a shell and tamper with the home directory from inside a build.
+/// Real builds under enforce mode with the `warden init` presets (network allowed here
+/// to keep to files and exec; NetworkTests covers connect), and a malicious build
+/// script that tries to steal a key, run a program and plant a file from inside a build.
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct RealBuildTests {
     /// A crate using Debian's vendored serde (derive) and serde_json, offline.
     func serdeCrate(buildScript: String? = nil) throws -> String {

@@ -1,5 +1,6 @@
 import Testing
 import WardenPolicy
+import WardenRun
 @testable import WardenSandbox
 
 @Suite struct CgroupDiscoveryTests {
@@ -32,5 +33,32 @@ import WardenPolicy
         #expect(r[1].addresses == ["[::1]:443"])
         #expect(r[2].addresses.contains("127.0.0.1:5432"), "\(r[2])")
         #expect(r[2].error == nil)
+    }
+}
+
+@Suite struct LayerProbeTests {
+    func policy(_ text: String) throws -> EffectivePolicy {
+        EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try PolicyParser(source: "t", home: nil).parse(text)])
+    }
+
+    @Test func aRestrictedHookWithoutALayerIsUnenforced() throws {
+        let p = try policy("exec.default = \"allowlist\"\n[syscall]\ndeny = [\"ptrace\"]\n")
+        let none = LayerProbe.layers(policy: p, mode: .enforce, landlockABI: nil, landlockProblem: "off", netProblem: "no BPF")
+        #expect(Set(LayerProbe.unenforced(none).map(\.hook)) == ["file_open", "rename_unlink", "exec", "connect"])
+        let all = LayerProbe.layers(policy: p, mode: .enforce, landlockABI: 7, netProblem: nil)
+        #expect(LayerProbe.unenforced(all).isEmpty)
+        #expect(all.first { $0.hook == "syscalls" }?.layer == "seccomp")
+    }
+
+    @Test func unrestrictedHooksNeedNoLayer() throws {
+        let p = try policy("fs.default = \"unrestricted\"\nnet.default = \"allow\"\n")
+        let layers = LayerProbe.layers(policy: p, mode: .enforce, landlockABI: nil, netProblem: "no BPF")
+        #expect(LayerProbe.unenforced(layers).isEmpty)
+    }
+
+    @Test func observeModeEnforcesNothing() throws {
+        let layers = LayerProbe.layers(policy: try policy(""), mode: .observe, landlockABI: 7, netProblem: nil)
+        #expect(layers.allSatisfy { !$0.enforcing })
+        #expect(layers.first { $0.hook == "connect" }?.layer == "cgroup-bpf", "connects are still recorded")
     }
 }

@@ -4,8 +4,8 @@ import WardenOutput
 
 /// Tier 2 on this machine's kernel: Landlock (files, exec, scoping) and seccomp. Each
 /// test tries the forbidden thing inside the sandbox and checks that it failed, and
-/// the allowed counterpart that it worked. The network stays allowed in these policies
-/// because no layer enforces connect yet (enforce mode would refuse otherwise).
+/// the allowed counterpart that it worked. These policies allow the network so that
+/// only the layer under test is involved (NetworkTests covers connect).
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct Tier2Tests {
     /// A directory outside every baseline rule (not under /tmp), holding a fake key.
     func secretDir() throws -> String {
