@@ -35,7 +35,7 @@ mkdir -p "$out"
 objects=(net)
 for name in "${objects[@]}"; do
   # Relative source path and no DWARF: the bytes do not depend on where the tree lives.
-  "$CLANG" -O2 -g -target bpf -Ibpf/include -I/usr/include/"$multiarch" \
+  "$CLANG" -O2 -g -target bpf -fdebug-prefix-map="$PWD"=. -Ibpf/include -I/usr/include/"$multiarch" \
     -c "bpf/$name.bpf.c" -o "$out/$name.bpf.o"
   "$STRIP" --strip-debug "$out/$name.bpf.o"
 done
