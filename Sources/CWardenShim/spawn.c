@@ -70,10 +70,14 @@ static int drop_capabilities(const struct warden_spawn_config *cfg, int report_f
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         report_and_exit(report_fd, WARDEN_STAGE_AMBIENT);
     if (cfg->set_ids) {
+        /* Raw syscalls, not glibc's wrappers: those broadcast the change to every thread
+         * glibc believes exists. The child came from a raw clone3, so that list is the
+         * parent's; the broadcast can block forever on a lock another parent thread held
+         * at clone time (seen as a hang in CI). Only this thread exists here. */
         gid_t gid = (gid_t)cfg->gid;
-        if (setgroups(1, &gid) < 0) report_and_exit(report_fd, WARDEN_STAGE_GROUPS);
-        if (setresgid(gid, gid, gid) < 0) report_and_exit(report_fd, WARDEN_STAGE_GID);
-        if (setresuid((uid_t)cfg->uid, (uid_t)cfg->uid, (uid_t)cfg->uid) < 0)
+        if (syscall(SYS_setgroups, 1, &gid) < 0) report_and_exit(report_fd, WARDEN_STAGE_GROUPS);
+        if (syscall(SYS_setresgid, gid, gid, gid) < 0) report_and_exit(report_fd, WARDEN_STAGE_GID);
+        if (syscall(SYS_setresuid, (uid_t)cfg->uid, (uid_t)cfg->uid, (uid_t)cfg->uid) < 0)
             report_and_exit(report_fd, WARDEN_STAGE_UID);
     }
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
