@@ -2,7 +2,7 @@
 /* Network layer: cgroup/connect4, connect6, sendmsg4, sendmsg6 attached to the run's
  * cgroup only. Checks the destination against allow.net.hosts (exact address and port),
  * reports every decision through the ring buffer, and in enforce mode refuses what is
- * not allowed (the caller sees EPERM). */
+ * not allowed (the caller sees EPERM). The unit comes from the table trace.bpf.c keeps. */
 #include <linux/bpf.h>
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
@@ -10,9 +10,11 @@
 
 typedef __u8 uint8_t;
 typedef __u32 uint32_t;
+typedef __s32 int32_t;
 typedef __u64 uint64_t;
 #include "warden/event.h"
 #include "warden/net_maps.h"
+#include "warden/classify.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -42,6 +44,14 @@ struct {
     __type(value, __u64);
 } drops SEC(".maps");
 
+/* Filled by trace.bpf.c when both are loaded (the loader shares it); empty otherwise. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32); /* tgid */
+    __type(value, struct warden_unit_state);
+} units SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 256 * 1024);
@@ -68,12 +78,16 @@ static __always_inline struct warden_event *start_event(__u8 verdict) {
     e->pid = (__u32)id;
     e->tgid = id >> 32;
     e->time_ns = bpf_ktime_get_ns();
-    e->unit = WARDEN_UNIT_OTHER;
+    __u32 tgid = e->tgid;
+    struct warden_unit_state *u = bpf_map_lookup_elem(&units, &tgid);
+    e->unit = u ? u->unit : WARDEN_UNIT_OTHER;
     e->action = WARDEN_ACTION_CONNECT;
     e->verdict = verdict;
     e->reserved = 0;
     e->container_id = bpf_get_current_cgroup_id();
     e->caps = 0;
+    e->result = 0;
+    e->access = 0;
     return e;
 }
 

@@ -17,8 +17,8 @@ if [[ ! -r /sys/kernel/btf/vmlinux ]]; then
 fi
 
 case "$(uname -m)" in
-  x86_64) multiarch=x86_64-linux-gnu ;;
-  aarch64) multiarch=aarch64-linux-gnu ;;
+  x86_64) multiarch=x86_64-linux-gnu target_arch=x86 ;;
+  aarch64) multiarch=aarch64-linux-gnu target_arch=arm64 ;;
   *) echo "build-bpf.sh: unsupported architecture $(uname -m)" >&2; exit 1 ;;
 esac
 
@@ -32,10 +32,10 @@ if [[ ${1:-} == --check ]]; then
 fi
 mkdir -p "$out"
 
-objects=(net)
+objects=(net trace)
 for name in "${objects[@]}"; do
   # Relative source path and no DWARF: the bytes do not depend on where the tree lives.
-  "$CLANG" -O2 -g -target bpf -fdebug-prefix-map="$PWD"=. -Ibpf/include -I/usr/include/"$multiarch" \
+  "$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_"$target_arch" -fdebug-prefix-map="$PWD"=. -Ibpf/include -I/usr/include/"$multiarch" \
     -c "bpf/$name.bpf.c" -o "$out/$name.bpf.o"
   "$STRIP" --strip-debug "$out/$name.bpf.o"
 done

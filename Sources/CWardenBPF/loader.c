@@ -1,4 +1,4 @@
-/* libbpf loader for the network layer. */
+/* libbpf loader for warden's BPF objects. */
 #include "CWardenBPF.h"
 
 #include <arpa/inet.h>
@@ -24,16 +24,18 @@
 #endif
 
 const void *warden_bpf_net_object_ptr(void) { return warden_bpf_net_object; }
+const void *warden_bpf_trace_object_ptr(void) { return warden_bpf_trace_object; }
 
-struct warden_net {
+#define MAX_LINKS 16
+
+struct warden_bpf {
     struct bpf_object *obj;
-    struct bpf_link *links[4];
+    struct bpf_link *links[MAX_LINKS];
+    int nlinks;
     struct ring_buffer *rb;
     warden_event_fn fn;
     void *ctx;
 };
-
-static const char *const programs[4] = {"warden_connect4", "warden_connect6", "warden_sendmsg4", "warden_sendmsg6"};
 
 static int fail(char *err, size_t errlen, int e, const char *what, const char *name) {
     snprintf(err, errlen, "%s %s: %s (errno %d)", what, name ? name : "", strerror(e), e);
@@ -50,101 +52,131 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ar
 void warden_bpf_route_logs(void) { libbpf_set_print(libbpf_log); }
 
 static int on_record(void *ctx, void *data, size_t size) {
-    struct warden_net *n = ctx;
-    return n->fn ? n->fn(n->ctx, data, size) : 0;
+    struct warden_bpf *b = ctx;
+    return b->fn ? b->fn(b->ctx, data, size) : 0;
 }
 
-struct warden_net *warden_net_load(const void *object, size_t size, char *err, size_t errlen) {
-    struct warden_net *n = calloc(1, sizeof *n);
-    if (!n) {
+/* The maps one run's objects share: one ring buffer, one drop counter, one unit table. */
+static const char *const shared_maps[] = {"events", "drops", "units"};
+
+struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *name, uint32_t ring_bytes,
+                                   struct warden_bpf *share, char *err, size_t errlen) {
+    struct warden_bpf *b = calloc(1, sizeof *b);
+    if (!b) {
         fail(err, errlen, ENOMEM, "allocate", "loader");
         return NULL;
     }
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "warden_net");
-    n->obj = bpf_object__open_mem(object, size, &opts);
-    if (!n->obj) {
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+    b->obj = bpf_object__open_mem(object, size, &opts);
+    if (!b->obj) {
         int e = errno;
-        free(n);
-        fail(err, errlen, e, "open BPF object", "net.bpf.o");
+        free(b);
+        fail(err, errlen, e, "open BPF object", name);
         return NULL;
     }
-    if (bpf_object__load(n->obj)) {
+    for (size_t i = 0; i < sizeof shared_maps / sizeof shared_maps[0]; i++) {
+        struct bpf_map *m = bpf_object__find_map_by_name(b->obj, shared_maps[i]);
+        if (!m) continue;
+        int e = 0;
+        if (share) {
+            int fd = bpf_object__find_map_fd_by_name(share->obj, shared_maps[i]);
+            if (fd >= 0 && bpf_map__reuse_fd(m, fd)) e = errno;
+        } else if (ring_bytes && i == 0 && bpf_map__set_max_entries(m, ring_bytes)) {
+            e = errno;
+        }
+        if (e) {
+            warden_bpf_close(b);
+            fail(err, errlen, e, share ? "share map" : "size ring buffer", shared_maps[i]);
+            return NULL;
+        }
+    }
+    if (bpf_object__load(b->obj)) {
         int e = errno;
-        bpf_object__close(n->obj);
-        free(n);
-        fail(err, errlen, e, "load (verifier) BPF object", "net.bpf.o");
+        warden_bpf_close(b);
+        fail(err, errlen, e, "load (verifier) BPF object", name);
         return NULL;
     }
-    int rbfd = bpf_object__find_map_fd_by_name(n->obj, "events");
-    n->rb = ring_buffer__new(rbfd, on_record, n, NULL);
-    if (!n->rb) {
-        int e = errno;
-        warden_net_close(n);
-        fail(err, errlen, e, "open ring buffer", "events");
-        return NULL;
+    if (!share) {
+        int rbfd = bpf_object__find_map_fd_by_name(b->obj, "events");
+        b->rb = ring_buffer__new(rbfd, on_record, b, NULL);
+        if (!b->rb) {
+            int e = errno;
+            warden_bpf_close(b);
+            fail(err, errlen, e, "open ring buffer", "events");
+            return NULL;
+        }
     }
-    return n;
+    return b;
 }
 
-int warden_net_configure(struct warden_net *n, int enforce, int deny_default, char *err, size_t errlen) {
+int warden_bpf_attach(struct warden_bpf *b, int cgroup_fd, char *err, size_t errlen) {
+    int runfd = bpf_object__find_map_fd_by_name(b->obj, "run_cgroup");
+    if (runfd >= 0) {
+        uint32_t zero = 0, fd = (uint32_t)cgroup_fd;
+        if (bpf_map_update_elem(runfd, &zero, &fd, BPF_ANY)) return fail(err, errlen, errno, "update map", "run_cgroup");
+    }
+    struct bpf_program *p;
+    bpf_object__for_each_program(p, b->obj) {
+        if (b->nlinks == MAX_LINKS) return fail(err, errlen, E2BIG, "attach", bpf_program__name(p));
+        enum bpf_prog_type t = bpf_program__type(p);
+        struct bpf_link *l = t == BPF_PROG_TYPE_CGROUP_SOCK_ADDR || t == BPF_PROG_TYPE_CGROUP_SOCK
+                                 ? bpf_program__attach_cgroup(p, cgroup_fd)
+                                 : bpf_program__attach(p);
+        if (!l) return fail(err, errlen, errno, "attach", bpf_program__name(p));
+        b->links[b->nlinks++] = l;
+    }
+    return 0;
+}
+
+int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn fn, void *ctx) {
+    if (!b->rb) return -EINVAL;
+    b->fn = fn;
+    b->ctx = ctx;
+    int r = ring_buffer__poll(b->rb, timeout_ms);
+    return r == -EINTR ? 0 : r;
+}
+
+uint64_t warden_bpf_dropped(struct warden_bpf *b) {
+    uint32_t zero = 0;
+    uint64_t v = 0;
+    int fd = bpf_object__find_map_fd_by_name(b->obj, "drops");
+    if (fd >= 0) bpf_map_lookup_elem(fd, &zero, &v);
+    return v;
+}
+
+void warden_bpf_close(struct warden_bpf *b) {
+    if (!b) return;
+    if (b->rb) ring_buffer__free(b->rb);
+    for (int i = 0; i < b->nlinks; i++) bpf_link__destroy(b->links[i]);
+    if (b->obj) bpf_object__close(b->obj);
+    free(b);
+}
+
+static int update(struct warden_bpf *b, const char *map, const void *key, const void *value, char *err, size_t errlen) {
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
+    if (fd < 0 || bpf_map_update_elem(fd, key, value, BPF_ANY)) return fail(err, errlen, fd < 0 ? ENOENT : errno, "update map", map);
+    return 0;
+}
+
+int warden_net_configure(struct warden_bpf *b, int enforce, int deny_default, char *err, size_t errlen) {
     struct warden_net_settings s = {(uint32_t)enforce, (uint32_t)deny_default};
     uint32_t zero = 0;
-    int fd = bpf_object__find_map_fd_by_name(n->obj, "settings");
-    if (fd < 0 || bpf_map_update_elem(fd, &zero, &s, BPF_ANY)) return fail(err, errlen, errno, "update map", "settings");
-    return 0;
+    return update(b, "settings", &zero, &s, err, errlen);
 }
 
-int warden_net_allow4(struct warden_net *n, uint32_t addr_be, uint16_t port, char *err, size_t errlen) {
+int warden_net_allow4(struct warden_bpf *b, uint32_t addr_be, uint16_t port, char *err, size_t errlen) {
     struct warden_net_key4 k = {addr_be, port};
     uint8_t one = 1;
-    int fd = bpf_object__find_map_fd_by_name(n->obj, "allow4");
-    if (fd < 0 || bpf_map_update_elem(fd, &k, &one, BPF_ANY)) return fail(err, errlen, errno, "update map", "allow4");
-    return 0;
+    return update(b, "allow4", &k, &one, err, errlen);
 }
 
-int warden_net_allow6(struct warden_net *n, const uint8_t addr[16], uint16_t port, char *err, size_t errlen) {
+int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t port, char *err, size_t errlen) {
     struct warden_net_key6 k;
     memset(&k, 0, sizeof k);
     memcpy(k.addr, addr, 16);
     k.port = port;
     uint8_t one = 1;
-    int fd = bpf_object__find_map_fd_by_name(n->obj, "allow6");
-    if (fd < 0 || bpf_map_update_elem(fd, &k, &one, BPF_ANY)) return fail(err, errlen, errno, "update map", "allow6");
-    return 0;
-}
-
-int warden_net_attach(struct warden_net *n, int cgroup_fd, char *err, size_t errlen) {
-    for (int i = 0; i < 4; i++) {
-        struct bpf_program *p = bpf_object__find_program_by_name(n->obj, programs[i]);
-        if (!p) return fail(err, errlen, ENOENT, "find program", programs[i]);
-        n->links[i] = bpf_program__attach_cgroup(p, cgroup_fd);
-        if (!n->links[i]) return fail(err, errlen, errno, "attach to the run's cgroup", programs[i]);
-    }
-    return 0;
-}
-
-int warden_net_poll(struct warden_net *n, int timeout_ms, warden_event_fn fn, void *ctx) {
-    n->fn = fn;
-    n->ctx = ctx;
-    int r = ring_buffer__poll(n->rb, timeout_ms);
-    return r == -EINTR ? 0 : r;
-}
-
-uint64_t warden_net_dropped(struct warden_net *n) {
-    uint32_t zero = 0;
-    uint64_t v = 0;
-    int fd = bpf_object__find_map_fd_by_name(n->obj, "drops");
-    if (fd >= 0) bpf_map_lookup_elem(fd, &zero, &v);
-    return v;
-}
-
-void warden_net_close(struct warden_net *n) {
-    if (!n) return;
-    if (n->rb) ring_buffer__free(n->rb);
-    for (int i = 0; i < 4; i++)
-        if (n->links[i]) bpf_link__destroy(n->links[i]);
-    if (n->obj) bpf_object__close(n->obj);
-    free(n);
+    return update(b, "allow6", &k, &one, err, errlen);
 }
 
 int warden_net_canary(int cgroup_fd, uint16_t port) {

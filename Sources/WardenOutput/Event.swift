@@ -33,14 +33,28 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         public var name: String { self == .allowed ? "allowed" : "denied" }
     }
 
-    public static let size = 360
+    /// Version 2's size; version 1 records (360 bytes, no result/access) still decode.
+    public static let size = 368
+    public static let v1Size = 360
     public static let pathCapacity = 256
     public static let permCapacity = 64
 
     /// Byte offsets of each field in the C record.
     public enum Offset {
         public static let pid = 0, tgid = 4, timeNs = 8, unit = 16, action = 17, verdict = 18,
-            reserved = 19, containerId = 24, caps = 32, pathOrAddr = 40, neededPerm = 296
+            reserved = 19, containerId = 24, caps = 32, pathOrAddr = 40, neededPerm = 296, result = 360, access = 364
+    }
+
+    /// WARDEN_ACCESS_* bits: what the operation needed.
+    public struct Access: OptionSet, Sendable, Hashable, Codable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let read = Access(rawValue: 1)
+        public static let write = Access(rawValue: 2)
+        public static let execute = Access(rawValue: 4)
+        public var names: [String] {
+            [(Access.read, "read"), (.write, "write"), (.execute, "execute")].filter { contains($0.0) }.map(\.1)
+        }
     }
 
     public var pid: UInt32
@@ -53,9 +67,13 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     public var caps: UInt64
     public var pathOrAddr: String
     public var neededPerm: String
+    /// What the syscall returned: 0 or -errno (tracepoint events; 0 elsewhere).
+    public var result: Int32
+    public var access: Access
 
     public init(pid: UInt32, tgid: UInt32, timeNs: UInt64, unit: Unit, action: Action, verdict: Verdict,
-                containerId: UInt64, caps: UInt64, pathOrAddr: String, neededPerm: String) {
+                containerId: UInt64, caps: UInt64, pathOrAddr: String, neededPerm: String,
+                result: Int32 = 0, access: Access = []) {
         self.pid = pid
         self.tgid = tgid
         self.timeNs = timeNs
@@ -66,6 +84,8 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         self.caps = caps
         self.pathOrAddr = pathOrAddr
         self.neededPerm = neededPerm
+        self.result = result
+        self.access = access
     }
 
     public enum DecodeError: Error, Equatable, CustomStringConvertible {
@@ -73,7 +93,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         case badEnum(field: String, value: UInt8)
         public var description: String {
             switch self {
-            case .short(let n): return "event record of \(n) bytes, expected at least \(WardenEvent.size)"
+            case .short(let n): return "event record of \(n) bytes, expected at least \(WardenEvent.v1Size)"
             case .badEnum(let f, let v): return "event field \(f) has unknown value \(v)"
             }
         }
@@ -81,7 +101,8 @@ public struct WardenEvent: Sendable, Equatable, Codable {
 
     /// Decodes one record (little-endian host layout, as the kernel writes it).
     public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
-        guard bytes.count >= WardenEvent.size else { throw .short(bytes.count) }
+        guard bytes.count >= WardenEvent.v1Size else { throw .short(bytes.count) }
+        let v2 = bytes.count >= WardenEvent.size
         func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
         func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
         func text(_ o: Int, _ cap: Int) -> String {
@@ -95,7 +116,9 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         self.init(pid: u32(Offset.pid), tgid: u32(Offset.tgid), timeNs: u64(Offset.timeNs), unit: unit, action: action,
                   verdict: verdict, containerId: u64(Offset.containerId), caps: u64(Offset.caps),
                   pathOrAddr: text(Offset.pathOrAddr, WardenEvent.pathCapacity),
-                  neededPerm: text(Offset.neededPerm, WardenEvent.permCapacity))
+                  neededPerm: text(Offset.neededPerm, WardenEvent.permCapacity),
+                  result: v2 ? Int32(bitPattern: u32(Offset.result)) : 0,
+                  access: v2 ? Access(rawValue: u32(Offset.access)) : [])
     }
 
     /// Encodes into the C layout (used by tests and by the supervisor's own records).
@@ -112,6 +135,8 @@ public struct WardenEvent: Sendable, Equatable, Codable {
             b.storeBytes(of: caps.littleEndian, toByteOffset: Offset.caps, as: UInt64.self)
             for (i, c) in pathOrAddr.utf8.prefix(WardenEvent.pathCapacity - 1).enumerated() { b[Offset.pathOrAddr + i] = c }
             for (i, c) in neededPerm.utf8.prefix(WardenEvent.permCapacity - 1).enumerated() { b[Offset.neededPerm + i] = c }
+            b.storeBytes(of: UInt32(bitPattern: result).littleEndian, toByteOffset: Offset.result, as: UInt32.self)
+            b.storeBytes(of: access.rawValue.littleEndian, toByteOffset: Offset.access, as: UInt32.self)
         }
         return out
     }
@@ -151,4 +176,20 @@ func tomlString(_ s: String) -> String {
         }
     }
     return out + "\""
+}
+
+extension WardenEvent.Access {
+    /// From the names the JSONL uses; unknown names are ignored (newer writers).
+    public init(names: [String]) {
+        var a: WardenEvent.Access = []
+        for n in names {
+            switch n {
+            case "read": a.insert(.read)
+            case "write": a.insert(.write)
+            case "execute": a.insert(.execute)
+            default: break
+            }
+        }
+        self = a
+    }
 }

@@ -19,6 +19,9 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     public var blockedTotal: UInt64 = 0
     public var violationsTotal: UInt64 = 0
     public var lostEvents: UInt64 = 0
+    /// Allowed events identical to one already logged in this run (same action, path,
+    /// access, unit and result): counted here instead of written again.
+    public var repeatsNotLogged: UInt64 = 0
     public var perUnit: [String: UnitCounts] = [:]
     public var perAction: [String: UInt64] = [:]
     public var cpuTimeMs: UInt64 = 0
@@ -53,7 +56,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
-        case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events"
+        case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged"
         case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }

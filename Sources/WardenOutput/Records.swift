@@ -126,6 +126,7 @@ public struct EventRecord: Sendable, Codable, Equatable {
         case type, runId = "run_id", source, mode, pid, tgid, timeNs = "time_ns"
         case unit, unitName = "unit_name", action, actionName = "action_name", verdict, verdictName = "verdict_name"
         case containerId = "container_id", caps, pathOrAddr = "path_or_addr", neededPerm = "needed_perm"
+        case result, access
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -147,6 +148,8 @@ public struct EventRecord: Sendable, Codable, Equatable {
         try c.encode(event.caps, forKey: .caps)
         try c.encode(event.pathOrAddr, forKey: .pathOrAddr)
         try c.encode(event.neededPerm, forKey: .neededPerm)
+        try c.encode(event.result, forKey: .result)
+        try c.encode(event.access.names, forKey: .access)
     }
 
     public init(from decoder: Decoder) throws {
@@ -166,7 +169,9 @@ public struct EventRecord: Sendable, Codable, Equatable {
             timeNs: try c.decode(UInt64.self, forKey: .timeNs), unit: try e(.unit), action: try e(.action),
             verdict: try e(.verdict), containerId: try c.decode(UInt64.self, forKey: .containerId),
             caps: try c.decode(UInt64.self, forKey: .caps), pathOrAddr: try c.decode(String.self, forKey: .pathOrAddr),
-            neededPerm: try c.decode(String.self, forKey: .neededPerm))
+            neededPerm: try c.decode(String.self, forKey: .neededPerm),
+            result: try c.decodeIfPresent(Int32.self, forKey: .result) ?? 0,
+            access: WardenEvent.Access(names: try c.decodeIfPresent([String].self, forKey: .access) ?? []))
     }
 
     /// A denial in enforce mode was blocked; in observe mode it only would have been.

@@ -1,6 +1,7 @@
 import Foundation
 import WardenBPF
 import WardenOutput
+import WardenPolicy
 import WardenSandbox
 
 /// The audit trail of one run: the event log and the metrics snapshot, fed by the
@@ -59,20 +60,28 @@ final class RunAudit: @unchecked Sendable {
     }
 }
 
-/// Drains the network layer's ring buffer on its own thread into the audit trail, in
-/// batches; `stop()` drains whatever is left before returning.
+/// Drains the run's ring buffer on its own thread into the audit trail, in batches;
+/// `stop()` drains whatever is left before returning. Connect events come with the
+/// kernel's verdict; file and exec events from the tracepoints get theirs here, from the
+/// policy (`decider`), since the tracepoints only report what happened.
 final class EventAgent: @unchecked Sendable {
-    private let net: NetLayer
+    private let ring: BPFObject
     private let audit: RunAudit
+    private let decider: FileDecider
+    private let enforce: Bool
     private let lock = NSLock()
     private var stopping = false
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
+    private var seen = Set<String>()
     private(set) var decodeErrors = 0
 
-    init(net: NetLayer, audit: RunAudit) {
-        self.net = net
+    /// `ring` owns the run's shared ring buffer (and counts every object's drops).
+    init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
+        self.ring = ring
         self.audit = audit
+        self.decider = decider
+        self.enforce = enforce
     }
 
     func start() {
@@ -93,21 +102,54 @@ final class EventAgent: @unchecked Sendable {
         return stopping
     }
 
+    /// The verdict and policy line for a tracepoint event. Observe mode: what the policy
+    /// says. Enforce mode: denied when the policy forbids it and the call failed (Landlock
+    /// answers EACCES; a missing file fails first with ENOENT, and was forbidden anyway).
+    func judge(_ e: inout WardenEvent) {
+        e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
+        let op: FileDecider.Operation
+        switch e.action {
+        case .open: op = .open
+        case .rename: op = .rename
+        case .unlink: op = .unlink
+        case .exec: op = .exec
+        case .connect: return
+        }
+        let d = decider.decide(op, path: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
+        let denied = !d.allowed && (!enforce || e.result < 0)
+        e.verdict = denied ? .denied : .allowed
+        e.neededPerm = d.allowed ? "" : d.needed
+    }
+
     @discardableResult
     private func drain(timeoutMs: Int32) -> Int {
         var batch: [EventRecord] = []
-        let n = net.poll(timeoutMs: timeoutMs) { bytes in
+        var repeats: UInt64 = 0
+        let n = ring.poll(timeoutMs: timeoutMs) { bytes in
             do {
                 var e = try WardenEvent(bytes: bytes)
+                let source: String
                 if e.action == .connect {
-                    e.pathOrAddr = NetLayer.canonical(e.pathOrAddr)
+                    e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
                     e.neededPerm = "allow.net.hosts=" + e.pathOrAddr
+                    source = "cgroup-bpf"
+                } else {
+                    judge(&e)
+                    source = "tracepoint"
+                    if e.verdict == .allowed && e.action != .exec {
+                        let key = "\(e.action.rawValue)|\(e.access.rawValue)|\(e.unit.rawValue)|\(e.result)|\(e.pathOrAddr)"
+                        if !seen.insert(key).inserted {
+                            repeats += 1
+                            return
+                        }
+                    }
                 }
-                batch.append(EventRecord(runId: audit.runId, source: "cgroup-bpf", mode: audit.mode, event: e))
+                batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e))
             } catch {
                 decodeErrors += 1
             }
         }
+        if repeats > 0 { audit.update { $0.repeatsNotLogged += repeats } }
         try? audit.add(batch)
         return n
     }
@@ -117,6 +159,6 @@ final class EventAgent: @unchecked Sendable {
         stopping = true
         lock.unlock()
         if thread != nil { done.wait() }
-        audit.update { $0.lostEvents = net.dropped + UInt64(decodeErrors) }
+        audit.update { $0.lostEvents = ring.dropped + UInt64(decodeErrors) }
     }
 }

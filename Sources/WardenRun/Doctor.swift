@@ -94,15 +94,24 @@ public enum Doctor {
                          fix: seccompOK ? nil : "a kernel with CONFIG_SECCOMP_FILTER"))
 
         if euid == 0 {
-            switch NetLayer.probe() {
+            switch BPFObject.probe(.net) {
             case .success:
                 out.append(Check(state: .ok, name: "network (cgroup-BPF)", detail: "connect4/6 and sendmsg4/6 programs load and pass the verifier"))
             case .failure(let e):
                 out.append(Check(state: .fail, name: "network (cgroup-BPF)", detail: e.description,
                                  fix: "a kernel with CONFIG_CGROUP_BPF and BPF ring buffers (5.13+), and root"))
             }
+            switch BPFObject.probe(.trace) {
+            case .success:
+                out.append(Check(state: .ok, name: "events (tracepoints)",
+                                 detail: "raw sys_enter/sys_exit and sched exec/fork/exit programs load (CO-RE against kernel BTF)"))
+            case .failure(let e):
+                out.append(Check(state: .fail, name: "events (tracepoints)", detail: e.description,
+                                 fix: "a kernel with BTF (CONFIG_DEBUG_INFO_BTF) and bpf_loop (5.17+); without it there are no per-file events"))
+            }
         } else {
             out.append(Check(state: .fail, name: "network (cgroup-BPF)", detail: "not checked: loading BPF programs needs root", fix: "run as root"))
+            out.append(Check(state: .fail, name: "events (tracepoints)", detail: "not checked: loading BPF programs needs root", fix: "run as root"))
         }
         let btf = FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux")
         out.append(Check(state: btf ? .ok : .warn, name: "BTF", detail: btf ? "/sys/kernel/btf/vmlinux present" : "no kernel BTF",

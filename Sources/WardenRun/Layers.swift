@@ -2,15 +2,16 @@ import WardenOutput
 import WardenPolicy
 
 /// Which layer covers each hook for a policy on this kernel. Tier 2 here: Landlock for
-/// files and exec, cgroup-BPF for connect, seccomp for syscalls. There are no BPF LSM
-/// programs or tracepoints yet, so observe mode sees connects and the top-level exec only.
+/// files and exec, cgroup-BPF for connect, seccomp for syscalls; BPF tracepoints record
+/// file and exec events in both modes. There are no BPF LSM programs yet.
 public enum LayerProbe {
     public static let hooks = ["file_open", "rename_unlink", "exec", "connect", "syscalls"]
 
     /// `landlockABI` nil: Landlock unavailable, with `landlockProblem` saying why.
-    /// `netProblem` nil: the cgroup-BPF network programs load here.
+    /// `netProblem` nil: the cgroup-BPF network programs load here; `traceProblem` nil:
+    /// the tracepoint programs do.
     public static func layers(policy: EffectivePolicy, mode: Mode, landlockABI: Int?, landlockProblem: String = "",
-                              netProblem: String?) -> [LayerStatus]
+                              netProblem: String?, traceProblem: String? = nil) -> [LayerStatus]
     {
         let enforce = mode == .enforce
         let fsRestricted = policy.fsDefault.value == .strict
@@ -18,15 +19,20 @@ public enum LayerProbe {
         let netRestricted = policy.netDefault.value == .deny
         let sysRestricted = !policy.syscallDeny.isEmpty
         let noLandlock = "Landlock unavailable (\(landlockProblem))"
-        let observeOnly = "observe mode: Landlock cannot audit and the BPF tracepoints are not built, so no per-file events"
+        let recorded = traceProblem == nil ? "recorded by the tracepoints" : "not recorded (tracepoints unavailable: \(traceProblem!))"
+        let observed = traceProblem == nil
+            ? "observe mode: recorded by the tracepoints with the verdict the policy gives, nothing refused"
+            : "observe mode: Landlock cannot audit and the tracepoints are unavailable (\(traceProblem!)), so no per-file events"
+        let watch = traceProblem == nil ? "tracepoint" : "none"
 
         func fsLayer(_ hook: String, _ what: String) -> LayerStatus {
             guard fsRestricted else {
-                return LayerStatus(hook: hook, layer: "none", enforcing: false, restricted: false, detail: "fs.default = \"unrestricted\"")
+                return LayerStatus(hook: hook, layer: watch, enforcing: false, restricted: false,
+                                   detail: "fs.default = \"unrestricted\"" + (traceProblem == nil ? "; \(recorded)" : ""))
             }
             guard let abi = landlockABI else { return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: noLandlock) }
-            guard enforce else { return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: observeOnly) }
-            return LayerStatus(hook: hook, layer: "landlock", enforcing: true, detail: "Landlock ABI \(abi): \(what); denials return EACCES, not recorded as events yet")
+            guard enforce else { return LayerStatus(hook: hook, layer: watch, enforcing: false, detail: observed) }
+            return LayerStatus(hook: hook, layer: "landlock", enforcing: true, detail: "Landlock ABI \(abi): \(what); denials return EACCES and are \(recorded)")
         }
 
         var out = [
@@ -34,14 +40,16 @@ public enum LayerProbe {
             fsLayer("rename_unlink", "create/remove/rename only beneath write paths"),
         ]
         if !execRestricted {
-            out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, restricted: false,
-                                   detail: "exec.default = \"allow\"; the top-level command is recorded"))
+            out.append(LayerStatus(hook: "exec", layer: traceProblem == nil ? "tracepoint" : "supervisor", enforcing: false, restricted: false,
+                                   detail: "exec.default = \"allow\"; " + (traceProblem == nil ? "every exec is \(recorded)" : "the top-level command is recorded")))
         } else if let abi = landlockABI, enforce {
             out.append(LayerStatus(hook: "exec", layer: "landlock", enforcing: true,
-                                   detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters"))
+                                   detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)"))
+        } else if landlockABI == nil {
+            out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, detail: noLandlock))
         } else {
-            out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false,
-                                   detail: landlockABI == nil ? noLandlock : "observe mode: only the top-level command is checked and recorded"))
+            out.append(LayerStatus(hook: "exec", layer: traceProblem == nil ? "tracepoint" : "supervisor", enforcing: false,
+                                   detail: traceProblem == nil ? observed : "observe mode: only the top-level command is checked and recorded"))
         }
         if let netProblem {
             out.append(LayerStatus(hook: "connect", layer: "none", enforcing: false, restricted: netRestricted,

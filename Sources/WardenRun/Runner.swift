@@ -59,19 +59,20 @@ public struct Session: Sendable {
     /// The layer of each hook for this policy on this kernel.
     public func layers() -> [LayerStatus] {
         let mode = policy.effective.mode.value
-        var netProblem: String?
-        if geteuid() != 0 {
-            netProblem = "loading BPF programs needs root"
-        } else if case .failure(let e) = NetLayer.probe() {
-            netProblem = e.description
+        func problem(_ kind: BPFObject.Kind) -> String? {
+            if geteuid() != 0 { return "loading BPF programs needs root" }
+            if case .failure(let e) = BPFObject.probe(kind) { return e.description }
+            return nil
         }
+        let netProblem = problem(.net), traceProblem = problem(.trace)
         switch Confinement.landlockABI() {
         case .success(let abi):
-            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: abi, netProblem: netProblem)
+            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: abi, netProblem: netProblem, traceProblem: traceProblem)
         case .failure(let e):
             let why = e == .noFunction ? "the kernel has no Landlock (ENOSYS)"
                 : e == .notSupported ? "Landlock is disabled: add landlock to the lsm= boot parameter" : "\(e)"
-            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: nil, landlockProblem: why, netProblem: netProblem)
+            return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: nil, landlockProblem: why,
+                                     netProblem: netProblem, traceProblem: traceProblem)
         }
     }
 
@@ -111,6 +112,8 @@ public struct Runner {
     public var command: [String]
     public var outputs: OutputPaths
     public var log: (String) -> Void
+    /// Size of the kernel's event ring buffer.
+    public var ringBytes: UInt32 = BPFObject.defaultRingBytes
 
     public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
         self.session = session
@@ -166,10 +169,13 @@ public struct Runner {
 
         // Kernel objects for the layers, built here so the child only has to apply them.
         let confinement = Confinement()
+        let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
+        let decider = FileDecider(plan: plan, executables: policy.execDefault.value == .allowlist ? allowedPrograms : nil,
+                                  realPath: ProgramLookup.realPath)
         do {
             try confinement.applySeccomp(policy.syscallDeny, logOnly: mode == .observe)
             if mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
-               let ll = policy.landlockPlan(plan, allowedPrograms: executables(allow.resolved, tmpdir: tmp), abi: abi) {
+               let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {
                 try confinement.applyLandlock(ll, abi: abi)
                 try proveLandlock(confinement, plan: plan, allowed: Set(ll.rules.filter { $0.rights.contains(.execute) }.map(\.path)))
             }
@@ -206,20 +212,27 @@ public struct Runner {
         let audit = RunAudit(log: eventLog, runId: runId, mode: mode.rawValue, metricsPath: outputs.metrics,
                              owner: session.identity, startedAt: ISO8601DateFormatter().string(from: started))
 
-        // The network layer: attached to this run's cgroup before the child exists, proven
-        // by a canary in enforce mode, drained by the agent from here on.
-        var agent: EventAgent?
-        var net: NetLayer?
+        // The BPF layers, attached to this run's cgroup before the child exists and sharing
+        // one ring buffer: the tracepoints (file and exec events, units) and the network
+        // hooks, proven by a canary in enforce mode. The agent drains the ring from here on.
+        var trace: BPFObject?
+        var net: BPFObject?
+        do {
+            let t = try BPFObject.load(.trace, ringBytes: ringBytes)
+            try t.attach(cgroupFD: cgroup.fd.rawValue)
+            trace = t
+        } catch {
+            warnings.append("tracepoint layer unavailable, file and exec events are not recorded: \(error)")
+        }
         if let status = layers.first(where: { $0.hook == "connect" }), status.layer == "cgroup-bpf" {
             do {
-                let n = try NetLayer.load()
-                try n.configure(enforce: mode == .enforce, denyByDefault: policy.netDefault.value == .deny)
-                try n.allow(hosts.flatMap(\.addresses))
+                let n = try BPFObject.load(.net, ringBytes: ringBytes, sharing: trace)
+                try n.configureNet(enforce: mode == .enforce, denyByDefault: policy.netDefault.value == .deny)
+                try n.allowNet(hosts.flatMap(\.addresses))
                 try n.attach(cgroupFD: cgroup.fd.rawValue)
                 if mode == .enforce && policy.netDefault.value == .deny {
-                    try proveNetwork(n, cgroup: cgroup, allowed: Set(hosts.flatMap(\.addresses)))
+                    try proveNetwork(cgroup: cgroup, allowed: Set(hosts.flatMap(\.addresses)))
                 }
-                n.poll(timeoutMs: 0) { _ in }  // the canary's own connect is not the build's
                 net = n
             } catch {
                 try? cgroup.destroy()
@@ -227,6 +240,8 @@ public struct Runner {
                 warnings.append("network layer unavailable, connects are not recorded: \(error)")
             }
         }
+        let ring = trace ?? net
+        ring?.poll(timeoutMs: 0) { _ in }  // the canary's own events are not the build's
 
         var record = RunRecord(
             runId: runId, startedAt: ISO8601DateFormatter().string(from: started), command: command,
@@ -244,8 +259,9 @@ public struct Runner {
             try? cgroup.destroy()
             throw WardenFailure("cannot write the audit trail: \(error)", code: WardenExit.sandbox)
         }
-        if let net {
-            agent = EventAgent(net: net, audit: audit)
+        var agent: EventAgent?
+        if let ring {
+            agent = EventAgent(ring: ring, audit: audit, decider: decider, enforce: mode == .enforce)
             agent?.start()
         }
         for w in warnings { log("warning: \(w)") }
@@ -259,17 +275,20 @@ public struct Runner {
         let outcome: Result<ChildExit, SandboxError>
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
-            let decision = policy.execDecision(ProgramLookup.realPath(program), resolvedAllowlist: Set(allow.resolved.values))
-            let exec = EventRecord(
-                runId: runId, source: "supervisor", mode: mode.rawValue,
-                event: WardenEvent(pid: UInt32(child.pid), tgid: UInt32(child.pid), timeNs: Runner.monotonicNs(),
-                                   unit: .other, action: .exec, verdict: decision.allowed ? .allowed : .denied,
-                                   containerId: cgroup.id, caps: 0, pathOrAddr: ProgramLookup.realPath(program),
-                                   neededPerm: decision.needed))
-            try? audit.add([exec])
+            if trace == nil {
+                // Without tracepoints the supervisor records the one exec it sees itself.
+                let decision = policy.execDecision(ProgramLookup.realPath(program), resolvedAllowlist: Set(allow.resolved.values))
+                let exec = EventRecord(
+                    runId: runId, source: "supervisor", mode: mode.rawValue,
+                    event: WardenEvent(pid: UInt32(child.pid), tgid: UInt32(child.pid), timeNs: Runner.monotonicNs(),
+                                       unit: .other, action: .exec, verdict: decision.allowed ? .allowed : .denied,
+                                       containerId: cgroup.id, caps: 0, pathOrAddr: ProgramLookup.realPath(program),
+                                       neededPerm: decision.needed))
+                try? audit.add([exec])
+            }
             outcome = .success(try Supervisor.wait(child, signalFD: signalFD))
         } catch {
-            if case .spawn(stage: "exec", .permissionDenied) = error, mode == .enforce, confinement.landlockFD >= 0 {
+            if case .spawn(stage: "exec", .permissionDenied) = error, mode == .enforce, confinement.landlockFD >= 0, trace == nil {
                 // Landlock refused the top-level program itself: that is a denial, record it.
                 let path = ProgramLookup.realPath(program)
                 let denied = EventRecord(
@@ -285,6 +304,7 @@ public struct Runner {
         var cleanupError: SandboxError?
         do { try cgroup.destroy() } catch { cleanupError = error }
         agent?.stop()
+        withExtendedLifetime((trace, net)) {}
         var metrics = audit.metrics
 
         let code: Int32
@@ -394,10 +414,10 @@ public struct Runner {
 
     /// The network canary: a process in the run's cgroup connects to a loopback port the
     /// policy does not allow and must be refused.
-    func proveNetwork(_ n: NetLayer, cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
+    func proveNetwork(cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
         guard let port = (1..<65535).lazy.map({ _ in UInt16.random(in: 20000...60000) })
             .first(where: { !allowed.contains("127.0.0.1:\($0)") }) else { return }
-        switch n.canary(cgroupFD: cgroup.fd.rawValue, port: port) {
+        switch BPFObject.netCanary(cgroupFD: cgroup.fd.rawValue, port: port) {
         case .success(true): return
         case .success(false):
             throw .cannotEnforce("the cgroup-BPF connect hook attached but a canary could still connect to 127.0.0.1:\(port); refusing to claim it enforces")

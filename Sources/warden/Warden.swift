@@ -57,10 +57,18 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Also create warden.log as a symlink to the event log.")
     var logAlias = false
 
+    @Option(name: .long, help: ArgumentHelp("Size of the kernel's event ring buffer: a power of two from 1 to 1024 (default 4).", valueName: "MiB"))
+    var ringBufferMib: UInt32 = 4
+
     /// Runs `command` under the session's policy, writing the audit trail where asked.
     func run(_ command: [String], in session: Session) throws(WardenFailure) -> Int32 {
+        guard (1...1024).contains(ringBufferMib), ringBufferMib & (ringBufferMib - 1) == 0 else {
+            throw WardenFailure("--ring-buffer-mib \(ringBufferMib): must be a power of two from 1 to 1024", code: WardenExit.usage)
+        }
         let outputs = OutputPaths(workspace: session.workspace, events: events, metrics: metrics, logAlias: logAlias)
-        return try Runner(session: session, command: command, outputs: outputs, log: stderrLine).run()
+        var runner = Runner(session: session, command: command, outputs: outputs, log: stderrLine)
+        runner.ringBytes = ringBufferMib << 20
+        return try runner.run()
     }
 }
 

@@ -29,7 +29,26 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         #expect(MemoryLayout<warden_event>.offset(of: \warden_event.caps) == WardenEvent.Offset.caps)
         #expect(MemoryLayout<warden_event>.offset(of: \warden_event.path_or_addr) == WardenEvent.Offset.pathOrAddr)
         #expect(MemoryLayout<warden_event>.offset(of: \warden_event.needed_perm) == WardenEvent.Offset.neededPerm)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.result) == WardenEvent.Offset.result)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.access) == WardenEvent.Offset.access)
+        #expect(Int(WARDEN_EVENT_V1_SIZE) == WardenEvent.v1Size && WardenEvent.Offset.result == WardenEvent.v1Size)
         #expect(Int(WARDEN_PATH_MAX) == WardenEvent.pathCapacity && Int(WARDEN_PERM_MAX) == WardenEvent.permCapacity)
+    }
+
+    /// Version 2 adds result and access after version 1's fields; a version 1 record
+    /// (360 bytes, as cargo-warden writes) still decodes, with both at zero.
+    @Test func versionTwoFieldsAndVersionOneRecords() throws {
+        var c = warden_event()
+        c.action = UInt8(WARDEN_ACTION_OPEN.rawValue)
+        c.result = -13
+        c.access = UInt32(WARDEN_ACCESS_READ.rawValue | WARDEN_ACCESS_WRITE.rawValue)
+        let e = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: $0) }
+        #expect(e.result == -13 && e.access == [.read, .write])
+        let v1 = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<WardenEvent.v1Size])) }
+        #expect(v1.result == 0 && v1.access == [])
+        let line = try JSONEncoder().encode(EventRecord(runId: "r", source: "tracepoint", mode: "observe", event: e))
+        let back = try JSONDecoder().decode(EventRecord.self, from: line)
+        #expect(back.event == e)
     }
 
     /// A record filled in through the C struct decodes to the same values.

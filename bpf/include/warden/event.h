@@ -12,7 +12,7 @@
 #include <stddef.h>
 #endif
 
-#define WARDEN_EVENT_VERSION 1
+#define WARDEN_EVENT_VERSION 2
 #define WARDEN_PATH_MAX 256
 #define WARDEN_PERM_MAX 64
 
@@ -49,16 +49,29 @@ struct warden_event {
     uint64_t caps;
     char path_or_addr[WARDEN_PATH_MAX];
     char needed_perm[WARDEN_PERM_MAX]; /* policy line that would allow it */
+    /* Version 2. */
+    int32_t result;  /* what the syscall returned: 0 or -errno (tracepoint events) */
+    uint32_t access; /* WARDEN_ACCESS_* bits the operation needed */
+};
+
+#define WARDEN_EVENT_V1_SIZE 360
+
+enum warden_access {
+    WARDEN_ACCESS_READ = 1,
+    WARDEN_ACCESS_WRITE = 2,   /* write, create, truncate, remove, rename */
+    WARDEN_ACCESS_EXECUTE = 4,
 };
 
 #ifndef __bpf__
-_Static_assert(sizeof(struct warden_event) == 360, "warden_event size is ABI");
+_Static_assert(sizeof(struct warden_event) == 368, "warden_event size is ABI");
 _Static_assert(offsetof(struct warden_event, time_ns) == 8, "time_ns offset");
 _Static_assert(offsetof(struct warden_event, unit) == 16, "unit offset");
 _Static_assert(offsetof(struct warden_event, container_id) == 24, "container_id offset");
 _Static_assert(offsetof(struct warden_event, caps) == 32, "caps offset");
 _Static_assert(offsetof(struct warden_event, path_or_addr) == 40, "path_or_addr offset");
 _Static_assert(offsetof(struct warden_event, needed_perm) == 296, "needed_perm offset");
+_Static_assert(offsetof(struct warden_event, result) == WARDEN_EVENT_V1_SIZE, "version 2 fields follow version 1");
+_Static_assert(offsetof(struct warden_event, access) == 364, "access offset");
 #endif
 
 #endif

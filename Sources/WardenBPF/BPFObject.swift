@@ -1,0 +1,157 @@
+import CWardenBPF
+import Foundation
+import SystemPackage
+
+/// Why a BPF layer could not be used.
+public struct BPFError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var errno: Errno
+    public var description: String { message }
+}
+
+/// One of warden's embedded BPF objects, loaded (through the verifier) and, once
+/// `attach` is called, attached to one run's cgroup.
+///
+/// - `net` (bpf/net.bpf.c): cgroup/connect4, connect6, sendmsg4, sendmsg6; exact
+///   address:port allowlist, enforced or only reported.
+/// - `trace` (bpf/trace.bpf.c): raw tracepoints at syscall entry/exit for open, exec,
+///   rename and unlink, plus exec/fork/exit for unit attribution; reports only.
+///
+/// The objects of one run share one ring buffer: the first loaded owns it and is the one
+/// to `poll`; later ones pass it as `sharing`.
+public final class BPFObject: @unchecked Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case net, trace
+
+        var image: (UnsafeRawPointer, Int) {
+            switch self {
+            case .net: return (warden_bpf_net_object_ptr(), Int(warden_bpf_net_object_size))
+            case .trace: return (warden_bpf_trace_object_ptr(), Int(warden_bpf_trace_object_size))
+            }
+        }
+    }
+
+    /// The default ring buffer: 4 MiB holds about 11,000 events between two drains.
+    public static let defaultRingBytes: UInt32 = 4 << 20
+
+    public let kind: Kind
+    private let handle: OpaquePointer
+    private let owner: BPFObject?  // keeps the shared maps' owner alive
+    private let lock = NSLock()
+
+    public static func load(_ kind: Kind, ringBytes: UInt32 = defaultRingBytes, sharing owner: BPFObject? = nil) throws(BPFError) -> BPFObject {
+        warden_bpf_route_logs()
+        let (ptr, size) = kind.image
+        let h = try call { warden_bpf_load(ptr, size, kind.rawValue, ringBytes, owner?.handle, $0, $1) }
+        return BPFObject(kind: kind, handle: h, owner: owner)
+    }
+
+    /// Whether this object loads here (root, BPF, BTF for CO-RE, the verifier).
+    public static func probe(_ kind: Kind) -> Result<Void, BPFError> {
+        do {
+            _ = try load(kind, ringBytes: 0)
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private init(kind: Kind, handle: OpaquePointer, owner: BPFObject?) {
+        self.kind = kind
+        self.handle = handle
+        self.owner = owner
+    }
+
+    deinit { warden_bpf_close(handle) }
+
+    static func message(_ err: [CChar]) -> String {
+        String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func call<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T?) throws(BPFError) -> T {
+        var err = [CChar](repeating: 0, count: 512)
+        let r = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+        guard let r else { throw BPFError(message: message(err), errno: Errno(rawValue: errno)) }
+        return r
+    }
+
+    func check(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(BPFError) {
+        _ = try BPFObject.call { body($0, $1) == 0 ? () : nil }
+    }
+
+    var raw: OpaquePointer { handle }
+
+    /// Attaches every program to the run's cgroup (tracing programs filter on it).
+    public func attach(cgroupFD: Int32) throws(BPFError) {
+        try check { warden_bpf_attach(handle, cgroupFD, $0, $1) }
+    }
+
+    /// Delivers pending records to `handler`; returns how many. Only the ring's owner polls.
+    @discardableResult
+    public func poll(timeoutMs: Int32, _ handler: (UnsafeRawBufferPointer) -> Void) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return withoutActuallyEscaping(handler) { h in
+            var box = h
+            return withUnsafeMutablePointer(to: &box) { ctx in
+                Int(warden_bpf_poll(handle, timeoutMs, { ctx, data, size in
+                    guard let ctx, let data else { return 0 }
+                    ctx.assumingMemoryBound(to: ((UnsafeRawBufferPointer) -> Void).self).pointee(UnsafeRawBufferPointer(start: data, count: size))
+                    return 0
+                }, ctx))
+            }
+        }
+    }
+
+    /// Records the kernel could not queue because the ring buffer was full.
+    public var dropped: UInt64 { warden_bpf_dropped(handle) }
+}
+
+/// The network object's policy: settings and the address allowlist.
+extension BPFObject {
+    public func configureNet(enforce: Bool, denyByDefault: Bool) throws(BPFError) {
+        try check { warden_net_configure(raw, enforce ? 1 : 0, denyByDefault ? 1 : 0, $0, $1) }
+    }
+
+    /// Allows `a.b.c.d:port` and `[v6]:port` destinations.
+    public func allowNet(_ destinations: [String]) throws(BPFError) {
+        for d in destinations {
+            guard let colon = d.lastIndex(of: ":"), let port = UInt16(d[d.index(after: colon)...]) else {
+                throw BPFError(message: "not an address:port: \(d)", errno: .invalidArgument)
+            }
+            var host = String(d[..<colon])
+            if host.hasPrefix("[") { host = String(host.dropFirst().dropLast()) }
+            var v4 = in_addr()
+            var v6 = in6_addr()
+            if inet_pton(AF_INET, host, &v4) == 1 {
+                try check { warden_net_allow4(raw, v4.s_addr, port, $0, $1) }
+            } else if inet_pton(AF_INET6, host, &v6) == 1 {
+                try withUnsafeBytes(of: &v6) { bytes throws(BPFError) in
+                    let b = bytes.bindMemory(to: UInt8.self)
+                    try check { warden_net_allow6(raw, b.baseAddress, port, $0, $1) }
+                }
+            } else {
+                throw BPFError(message: "not an IP address: \(host)", errno: .invalidArgument)
+            }
+        }
+    }
+
+    /// Proves enforcement: a process inside the cgroup must be refused a connect to
+    /// 127.0.0.1:`port` (a port the policy does not allow).
+    public static func netCanary(cgroupFD: Int32, port: UInt16) -> Result<Bool, Errno> {
+        let r = warden_net_canary(cgroupFD, port)
+        return r < 0 ? .failure(Errno(rawValue: errno)) : .success(r == 1)
+    }
+
+    /// The kernel prints IPv6 addresses in full (`[0000:…:0001]:443`); policies and
+    /// reports use the compressed form (`[::1]:443`).
+    public static func canonical(_ addr: String) -> String {
+        guard addr.hasPrefix("["), let close = addr.firstIndex(of: "]") else { return addr }
+        let host = String(addr[addr.index(after: addr.startIndex)..<close])
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return addr }
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &v6, &buf, socklen_t(buf.count)) != nil else { return addr }
+        return "[\(message(buf))]" + addr[addr.index(after: close)...]
+    }
+}

@@ -1,0 +1,66 @@
+/// The policy's answer for one file operation the kernel reported, computed the way the
+/// tier-2 Landlock rules decide it: a path is covered by a rule on itself or on any
+/// directory above it. Used for observe-mode verdicts ("would be denied") and to tell a
+/// Landlock denial from an ordinary permission error in enforce mode.
+public struct FileDecider: Sendable, Equatable {
+    public enum Operation: Sendable { case open, rename, unlink, exec }
+
+    /// Paths (real, symlinks resolved) under which reading is allowed; nil: unrestricted.
+    public var read: [String]?
+    /// Paths under which writing, creating, renaming and removing are allowed; nil: unrestricted.
+    public var write: [String]?
+    /// Files and directories that may be executed; nil: whatever may be read may run.
+    public var exec: [String]?
+
+    public init(read: [String]?, write: [String]?, exec: [String]?) {
+        self.read = read
+        self.write = write
+        self.exec = exec
+    }
+
+    /// From a strict plan (nil: fs unrestricted) and the exec allowlist's files (nil:
+    /// exec.default = "allow"). `realPath` resolves symlinks, as Landlock does when a
+    /// rule is added.
+    public init(plan: FilesystemPlan?, executables: [String]?, realPath: (String) -> String) {
+        let writes = plan.map { $0.write.map { realPath($0.path) } }
+        read = plan.map { $0.read.map { realPath($0.path) } + (writes ?? []) }
+        write = writes
+        exec = executables?.map(realPath)
+    }
+
+    /// Whether the operation is allowed, and the policy line that would allow it.
+    public func decide(_ op: Operation, path raw: String, read wantsRead: Bool, write wantsWrite: Bool) -> (allowed: Bool, needed: String) {
+        let path = FileDecider.normalize(raw)
+        func covered(_ list: [String]?) -> Bool { list.map { $0.contains { pathIsWithin(path, $0) } } ?? true }
+        let parent = FileDecider.parent(path)
+        switch op {
+        case .exec:
+            if let exec { return (exec.contains { pathIsWithin(path, $0) }, "allow.exec.allowed=\(path)") }
+            return (covered(read), "allow.fs.read_extra=\(path)")
+        case .rename, .unlink:
+            return (covered(write), "allow.fs.write_extra=\(parent)")
+        case .open:
+            if wantsWrite && !covered(write) { return (false, "allow.fs.write_extra=\(parent)") }
+            if wantsRead && !covered(read) { return (false, "allow.fs.read_extra=\(path)") }
+            return (true, "")
+        }
+    }
+
+    /// Removes empty, "." and ".." components (lexically: the kernel already resolved
+    /// what it could; a failed call's name is only joined to its directory).
+    public static func normalize(_ path: String) -> String {
+        guard path.hasPrefix("/") else { return path }
+        var parts: [Substring] = []
+        for c in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if c == "." { continue }
+            if c == ".." { _ = parts.popLast(); continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func parent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
+    }
+}

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0
+/* File and exec events on every kernel: raw tracepoints at syscall entry and exit for the
+ * calls that open, create, rename, remove or execute files, and the scheduler's
+ * exec/fork/exit tracepoints for unit attribution. They decide nothing: they report what
+ * the process asked for and what the kernel answered (0, or the -EACCES Landlock gave),
+ * with the path made absolute here, in the kernel, against the caller's cwd or dirfd.
+ * warden computes the policy verdict from that.
+ *
+ * Only tasks in the run's cgroup (or below it) are looked at. Kernel structures are
+ * declared with just the fields used and relocated with CO-RE against the running
+ * kernel's BTF, so no vmlinux.h is needed. */
+#include <linux/bpf.h>
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+typedef __u8 uint8_t;
+typedef __u32 uint32_t;
+typedef __s32 int32_t;
+typedef __u64 uint64_t;
+#include "warden/event.h"
+#include "warden/classify.h"
+#include "warden/trace_maps.h"
+
+#define EACCES 13
+#define EPERM 1
+#define AT_FDCWD -100
+
+/* ---- the kernel structures, as far as they are read (the ___wd flavour is matched
+ * to the kernel's type of the same name by libbpf) ---- */
+struct qstr___wd {
+    __u32 len;
+    const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry___wd {
+    struct dentry___wd *d_parent;
+    struct qstr___wd d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount___wd {
+    struct dentry___wd *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount___wd {
+    struct mount___wd *mnt_parent;
+    struct dentry___wd *mnt_mountpoint;
+    struct vfsmount___wd mnt;
+} __attribute__((preserve_access_index));
+
+struct path___wd {
+    struct vfsmount___wd *mnt;
+    struct dentry___wd *dentry;
+} __attribute__((preserve_access_index));
+
+struct file___wd {
+    struct path___wd f_path;
+} __attribute__((preserve_access_index));
+
+struct fdtable___wd {
+    unsigned int max_fds;
+    struct file___wd **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___wd {
+    struct fdtable___wd *fdt;
+} __attribute__((preserve_access_index));
+
+struct fs_struct___wd {
+    struct path___wd pwd;
+} __attribute__((preserve_access_index));
+
+struct task_struct___wd {
+    int pid;
+    int tgid;
+    struct fs_struct___wd *fs;
+    struct files_struct___wd *files;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm___wd {
+    struct file___wd *file;
+    const char *filename;
+} __attribute__((preserve_access_index));
+
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs___wd {
+    unsigned long di, si, dx, r10, r8;
+} __attribute__((preserve_access_index));
+#define ARG0(r) BPF_CORE_READ(r, di)
+#define ARG1(r) BPF_CORE_READ(r, si)
+#define ARG2(r) BPF_CORE_READ(r, dx)
+#define ARG3(r) BPF_CORE_READ(r, r10)
+#define ARG4(r) BPF_CORE_READ(r, r8)
+#define NR_open 2
+#define NR_creat 85
+#define NR_rename 82
+#define NR_unlink 87
+#define NR_rmdir 84
+#define NR_openat 257
+#define NR_openat2 437
+#define NR_execve 59
+#define NR_execveat 322
+#define NR_renameat 264
+#define NR_renameat2 316
+#define NR_unlinkat 263
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs___wd {
+    __u64 regs[31];
+} __attribute__((preserve_access_index));
+#define ARG0(r) BPF_CORE_READ(r, regs[0])
+#define ARG1(r) BPF_CORE_READ(r, regs[1])
+#define ARG2(r) BPF_CORE_READ(r, regs[2])
+#define ARG3(r) BPF_CORE_READ(r, regs[3])
+#define ARG4(r) BPF_CORE_READ(r, regs[4])
+/* The generic syscall table has no open, creat, rename, unlink or rmdir. */
+#define NR_open -1
+#define NR_creat -1
+#define NR_rename -1
+#define NR_unlink -1
+#define NR_rmdir -1
+#define NR_openat 56
+#define NR_openat2 437
+#define NR_execve 221
+#define NR_execveat 281
+#define NR_renameat 38
+#define NR_renameat2 276
+#define NR_unlinkat 35
+#else
+#error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
+#endif
+
+/* ---- maps ---- */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 4 * 1024 * 1024); /* the loader resizes it */
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} drops SEC(".maps");
+
+/* Index 0: the run's cgroup. */
+struct {
+    __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} run_cgroup SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32); /* tgid */
+    __type(value, struct warden_unit_state);
+} units SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32); /* thread id */
+    __type(value, struct warden_pending);
+} pending SEC(".maps");
+
+/* Room for a path ending at BASE, a name after it, and a 255-byte copy from any start. */
+#define SCRATCH_SIZE (8192 + 256)
+#define BASE 4096
+#define MASK 4095
+#define MAX_DEPTH 64
+
+struct scratch {
+    char buf[SCRATCH_SIZE];
+    char name[WARDEN_NAME_MAX];
+    /* The walk's position lives here, not on the stack: the verifier does not track map
+     * contents, so the loop body's state is the same every iteration and is checked
+     * once instead of once per possible length. */
+    int pos;
+    int base; /* where the basename starts in buf */
+    struct warden_hash_state hash;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+/* ---- helpers ---- */
+static __always_inline int in_run(void) { return bpf_current_task_under_cgroup(&run_cgroup, 0) == 1; }
+
+static __always_inline struct scratch *get_scratch(void) {
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+static __always_inline void count_drop(void) {
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&drops, &zero);
+    if (n) __sync_fetch_and_add(n, 1);
+}
+
+struct walk_ctx {
+    struct dentry___wd *d;
+    struct vfsmount___wd *vm;
+    struct mount___wd *m;
+    long mnt_off;
+};
+
+/* One step up the tree; bpf_loop runs it so the verifier checks it once, not once per
+ * level (the unrolled walk explodes its state count). */
+static long walk_step(__u32 i, void *arg) {
+    struct walk_ctx *c = arg;
+    struct scratch *s = get_scratch();
+    if (!s) return 1;
+    /* Plain locals: BPF_CORE_READ would try to relocate c's own fields too. */
+    struct dentry___wd *d = c->d;
+    struct vfsmount___wd *vm = c->vm;
+    struct mount___wd *m = c->m;
+    struct dentry___wd *root = BPF_CORE_READ(vm, mnt_root);
+    struct dentry___wd *parent = BPF_CORE_READ(d, d_parent);
+    if (d == root || d == parent) {
+        if (d != root) return 1; /* a detached tree: nothing above */
+        struct mount___wd *up = BPF_CORE_READ(m, mnt_parent);
+        if (up == m) return 1; /* the namespace's root */
+        c->d = BPF_CORE_READ(m, mnt_mountpoint);
+        c->m = up;
+        c->vm = (void *)up + c->mnt_off;
+        return 0;
+    }
+    __u32 len = BPF_CORE_READ(d, d_name.len);
+    const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+    if (len > 255) len = 255;
+    int pos = s->pos;
+    if (pos < 257) return 1;
+    pos -= (int)len + 1;
+    __u64 at = pos + 1, n = len, slash = pos;
+    asm volatile("%0 &= 4095" : "+r"(at));
+    asm volatile("%0 &= 255" : "+r"(n));
+    asm volatile("%0 &= 4095" : "+r"(slash));
+    bpf_probe_read_kernel(s->buf + at, n, name);
+    s->buf[slash] = '/';
+    s->pos = pos;
+    c->d = parent;
+    return 0;
+}
+
+/* Writes the absolute path of (dentry, vfsmount) into the scratch buffer so that it
+ * ends just before BASE, crossing mount points up to the root of the mount namespace.
+ * Returns where it starts. Paths deeper than MAX_DEPTH components lose their top (the
+ * event then does not start with '/'). */
+static __always_inline int walk(struct scratch *s, struct dentry___wd *d, struct vfsmount___wd *vm) {
+    struct walk_ctx c = {.d = d, .vm = vm, .mnt_off = bpf_core_field_offset(struct mount___wd, mnt)};
+    c.m = (void *)vm - c.mnt_off;
+    s->pos = BASE;
+    bpf_loop(MAX_DEPTH, walk_step, &c, 0);
+    int pos = s->pos;
+    if (pos <= 0 || pos > BASE) pos = BASE;
+    if (pos == BASE) s->buf[--pos & MASK] = '/';
+    return pos;
+}
+
+/* Copies buf[start, end) into the event's path, cut at 255 bytes. */
+static __always_inline void put_path(struct warden_event *e, const char *buf, int start, int end) {
+    __u64 n = end > start ? end - start : 0;
+    if (n > WARDEN_PATH_MAX - 1) n = WARDEN_PATH_MAX - 1;
+    __u64 from = start;
+    /* Masks the compiler would drop as redundant but the verifier needs to see. */
+    asm volatile("%0 &= 255" : "+r"(n));
+    asm volatile("%0 &= 8191" : "+r"(from));
+    bpf_probe_read_kernel(e->path_or_addr, n, buf + from);
+    e->path_or_addr[n] = 0;
+}
+
+static __always_inline struct file___wd *fd_file(struct task_struct___wd *t, int fd) {
+    struct fdtable___wd *fdt = BPF_CORE_READ(t, files, fdt);
+    if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+    struct file___wd **fds = BPF_CORE_READ(fdt, fd);
+    struct file___wd *f = 0;
+    bpf_probe_read_kernel(&f, sizeof f, fds + fd);
+    return f;
+}
+
+static __always_inline struct warden_unit_state unit_of(__u32 tgid) {
+    struct warden_unit_state *u = bpf_map_lookup_elem(&units, &tgid);
+    struct warden_unit_state none = {};
+    return u ? *u : none;
+}
+
+static __always_inline struct warden_event *new_event(__u8 action, __u32 access, int result) {
+    struct warden_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    __u64 id = bpf_get_current_pid_tgid();
+    e->pid = (__u32)id;
+    e->tgid = id >> 32;
+    e->time_ns = bpf_ktime_get_ns();
+    e->unit = unit_of(e->tgid).unit;
+    e->action = action;
+    e->verdict = result == -EACCES || result == -EPERM ? WARDEN_VERDICT_DENIED : WARDEN_VERDICT_ALLOWED;
+    e->reserved = 0;
+    e->container_id = bpf_get_current_cgroup_id();
+    e->caps = 0;
+    e->needed_perm[0] = 0;
+    e->result = result;
+    e->access = access;
+    return e;
+}
+
+/* Reports the name the process passed (user pointer), made absolute against its cwd or
+ * dirfd. Used when the operation failed or removed the file, so no kernel object
+ * names it any more. */
+static __always_inline void report_name(__u8 action, __u32 access, int result, int dfd, __u64 uptr) {
+    struct scratch *s = get_scratch();
+    if (!s) return;
+    char first = 0;
+    bpf_probe_read_user(&first, 1, (const void *)uptr);
+    int start = BASE;
+    if (first != '/') {
+        struct task_struct___wd *t = (void *)bpf_get_current_task();
+        if (dfd == AT_FDCWD) {
+            start = walk(s, BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt));
+        } else {
+            struct file___wd *f = fd_file(t, dfd);
+            if (!f) return;
+            start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+        }
+        s->buf[BASE] = '/';
+        long n = bpf_probe_read_user_str(s->buf + BASE + 1, 256, (const void *)uptr);
+        if (n <= 0) return;
+        struct warden_event *e = new_event(action, access, result);
+        if (!e) return;
+        put_path(e, s->buf, start, BASE + n);
+        bpf_ringbuf_submit(e, 0);
+        return;
+    }
+    long n = bpf_probe_read_user_str(s->buf + BASE, 256, (const void *)uptr);
+    if (n <= 0) return;
+    struct warden_event *e = new_event(action, access, result);
+    if (!e) return;
+    put_path(e, s->buf, BASE, BASE + n - 1);
+    bpf_ringbuf_submit(e, 0);
+}
+
+/* Reports an open file by what it is: the kernel's own path, symlinks resolved. */
+static __always_inline void report_file(__u8 action, __u32 access, int result, struct file___wd *f) {
+    struct scratch *s = get_scratch();
+    if (!s || !f) return;
+    int start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+    struct warden_event *e = new_event(action, access, result);
+    if (!e) return;
+    put_path(e, s->buf, start, BASE);
+    bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline __u32 open_access(__u64 flags) {
+    __u32 a = 0;
+    __u64 mode = flags & 3; /* O_ACCMODE */
+    if (mode == 0 || mode == 2) a |= WARDEN_ACCESS_READ;
+    if (mode == 1 || mode == 2 || (flags & (0100 | 01000))) a |= WARDEN_ACCESS_WRITE; /* O_CREAT, O_TRUNC */
+    return a;
+}
+
+/* ---- syscall entry: remember what was asked ---- */
+SEC("raw_tracepoint/sys_enter")
+int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
+    long nr = (long)ctx->args[1];
+    if (nr != NR_openat && nr != NR_openat2 && nr != NR_execve && nr != NR_execveat && nr != NR_renameat2 &&
+        nr != NR_renameat && nr != NR_unlinkat && nr != NR_open && nr != NR_creat && nr != NR_rename &&
+        nr != NR_unlink && nr != NR_rmdir)
+        return 0;
+    if (!in_run()) return 0;
+    struct pt_regs___wd *regs = (void *)ctx->args[0];
+    struct warden_pending p = {};
+    p.dfd = AT_FDCWD;
+    p.dfd2 = AT_FDCWD;
+    if (nr == NR_openat) {
+        p.action = WARDEN_ACTION_OPEN;
+        p.dfd = (int)ARG0(regs);
+        p.name = ARG1(regs);
+        p.access = open_access(ARG2(regs));
+    } else if (nr == NR_openat2) {
+        __u64 flags = 0;
+        bpf_probe_read_user(&flags, sizeof flags, (const void *)ARG2(regs)); /* struct open_how.flags */
+        p.action = WARDEN_ACTION_OPEN;
+        p.dfd = (int)ARG0(regs);
+        p.name = ARG1(regs);
+        p.access = open_access(flags);
+    } else if (nr == NR_open) {
+        p.action = WARDEN_ACTION_OPEN;
+        p.name = ARG0(regs);
+        p.access = open_access(ARG1(regs));
+    } else if (nr == NR_creat) {
+        p.action = WARDEN_ACTION_OPEN;
+        p.name = ARG0(regs);
+        p.access = WARDEN_ACCESS_WRITE;
+    } else if (nr == NR_execve) {
+        p.action = WARDEN_ACTION_EXEC;
+        p.name = ARG0(regs);
+        p.access = WARDEN_ACCESS_EXECUTE;
+    } else if (nr == NR_execveat) {
+        p.action = WARDEN_ACTION_EXEC;
+        p.dfd = (int)ARG0(regs);
+        p.name = ARG1(regs);
+        p.access = WARDEN_ACCESS_EXECUTE;
+    } else if (nr == NR_renameat2 || nr == NR_renameat) {
+        p.action = WARDEN_ACTION_RENAME;
+        p.dfd = (int)ARG0(regs);
+        p.name = ARG1(regs);
+        p.dfd2 = (int)ARG2(regs);
+        p.name2 = ARG3(regs);
+        p.access = WARDEN_ACCESS_WRITE;
+    } else if (nr == NR_rename) {
+        p.action = WARDEN_ACTION_RENAME;
+        p.name = ARG0(regs);
+        p.name2 = ARG1(regs);
+        p.access = WARDEN_ACCESS_WRITE;
+    } else if (nr == NR_unlinkat) {
+        p.action = WARDEN_ACTION_UNLINK;
+        p.dfd = (int)ARG0(regs);
+        p.name = ARG1(regs);
+        p.access = WARDEN_ACCESS_WRITE;
+    } else { /* unlink, rmdir */
+        p.action = WARDEN_ACTION_UNLINK;
+        p.name = ARG0(regs);
+        p.access = WARDEN_ACCESS_WRITE;
+    }
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+    return 0;
+}
+
+/* ---- syscall exit: report what the kernel answered ---- */
+SEC("raw_tracepoint/sys_exit")
+int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    struct warden_pending *found = bpf_map_lookup_elem(&pending, &tid);
+    if (!found) return 0;
+    struct warden_pending p = *found;
+    bpf_map_delete_elem(&pending, &tid);
+    long ret = (long)ctx->args[1];
+    if (p.action == WARDEN_ACTION_EXEC) {
+        /* A successful exec was reported by sched_process_exec with the file it ran. */
+        if (ret < 0) report_name(p.action, p.access, (int)ret, p.dfd, p.name);
+        return 0;
+    }
+    if (p.action == WARDEN_ACTION_OPEN && ret >= 0) {
+        struct task_struct___wd *t = (void *)bpf_get_current_task();
+        report_file(p.action, p.access, 0, fd_file(t, (int)ret));
+        return 0;
+    }
+    report_name(p.action, p.access, (int)ret, p.dfd, p.name);
+    if (p.action == WARDEN_ACTION_RENAME) report_name(p.action, p.access, (int)ret, p.dfd2, p.name2);
+    return 0;
+}
+
+/* ---- units: classify at exec, inherit at fork ---- */
+static long basename_step(__u32 i, void *arg) {
+    struct scratch *s = get_scratch();
+    if (!s) return 1;
+    char c = s->buf[i & 255];
+    if (c == '/') s->base = (int)i + 1;
+    return c == 0 ? 1 : 0;
+}
+
+static long hash_step(__u32 i, void *arg) {
+    struct scratch *s = get_scratch();
+    if (!s) return 1;
+    warden_hash_step(&s->hash, s->name[i & (WARDEN_NAME_MAX - 1)], (int)i);
+    return s->hash.done ? 1 : 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int warden_exec(struct bpf_raw_tracepoint_args *ctx) {
+    if (!in_run()) return 0;
+    struct linux_binprm___wd *bprm = (void *)ctx->args[2];
+    struct scratch *s = get_scratch();
+    if (!s) return 0;
+    /* The basename of the name it was executed by (not the symlink target: rustup's
+     * proxies and /usr/bin/cc are links). */
+    s->buf[0] = 0;
+    bpf_probe_read_kernel_str(s->buf, 256, BPF_CORE_READ(bprm, filename));
+    s->base = 0;
+    bpf_loop(256, basename_step, 0, 0);
+    __u64 base = s->base;
+    asm volatile("%0 &= 255" : "+r"(base));
+    bpf_probe_read_kernel_str(s->name, WARDEN_NAME_MAX, s->buf + base);
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    warden_hash_start(&s->hash);
+    bpf_loop(WARDEN_NAME_MAX, hash_step, 0, 0);
+    struct warden_unit_state now = warden_classify(warden_hash_finish(&s->hash), unit_of(tgid));
+    bpf_map_update_elem(&units, &tgid, &now, BPF_ANY);
+    report_file(WARDEN_ACTION_EXEC, WARDEN_ACCESS_EXECUTE, 0, BPF_CORE_READ(bprm, file));
+    return 0;
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int warden_fork(struct bpf_raw_tracepoint_args *ctx) {
+    if (!in_run()) return 0;
+    struct task_struct___wd *parent = (void *)ctx->args[0];
+    struct task_struct___wd *child = (void *)ctx->args[1];
+    __u32 ptgid = BPF_CORE_READ(parent, tgid);
+    __u32 ctgid = BPF_CORE_READ(child, tgid);
+    if (ptgid == ctgid) return 0; /* a new thread */
+    struct warden_unit_state *u = bpf_map_lookup_elem(&units, &ptgid);
+    if (u) bpf_map_update_elem(&units, &ctgid, u, BPF_ANY);
+    return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int warden_exit(struct bpf_raw_tracepoint_args *ctx) {
+    if (!in_run()) return 0;
+    struct task_struct___wd *t = (void *)ctx->args[0];
+    __u32 pid = BPF_CORE_READ(t, pid);
+    __u32 tgid = BPF_CORE_READ(t, tgid);
+    bpf_map_delete_elem(&pending, &pid);
+    if (pid == tgid) bpf_map_delete_elem(&units, &tgid);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
