@@ -22,6 +22,9 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     /// Allowed events identical to one already logged in this run (same action, path,
     /// access, unit and result): counted here instead of written again.
     public var repeatsNotLogged: UInt64 = 0
+    /// Enforce mode: operations the kernel allowed although the policy forbids them.
+    /// Should stay 0; anything else is a gap between the rules and the kernel layer.
+    public var enforceMismatches: UInt64 = 0
     public var perUnit: [String: UnitCounts] = [:]
     public var perAction: [String: UInt64] = [:]
     public var cpuTimeMs: UInt64 = 0
@@ -56,7 +59,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
-        case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged"
+        case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged", enforceMismatches = "enforce_mismatches"
         case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }

@@ -76,13 +76,15 @@ public enum SystemBaseline {
         "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
         "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/resolv.conf",
         "/etc/localtime", "/etc/timezone", "/etc/hostname", "/etc/ssl/certs", "/etc/ca-certificates",
-        "/etc/os-release", "/etc/debian_version", "/etc/lsb-release", "/etc/mime.types",
+        "/etc/os-release", "/etc/debian_version", "/etc/lsb-release", "/etc/mime.types", "/etc/locale.alias",
         "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts",
         // All of /proc: a rule on /proc/self would name warden's own directory, not each
         // build process's. Other processes' sensitive entries stay behind ptrace checks
         // (warden makes itself non-dumpable for that).
         "/proc",
         "/sys/devices/system/cpu", "/sys/fs/cgroup",
+        // Allocators (rustc's jemalloc, glibc) read the transparent huge page setting.
+        "/sys/kernel/mm/transparent_hugepage",
     ]
 
     /// Writable outside the output directory: devices. Scratch space is a private
@@ -113,8 +115,16 @@ public enum SystemBaseline {
                     PathRule(home + "/.cargo/config.toml", "cargo configuration (cargo preset)"),
                     PathRule(home + "/.cargo/registry", "crate sources (cargo preset)"),
                     PathRule(home + "/.cargo/git", "git dependencies (cargo preset)"),
+                    PathRule(home + "/.gitconfig", "git configuration cargo reads for git sources (cargo preset)"),
+                    PathRule("/etc/gitconfig", "git configuration cargo reads for git sources (cargo preset)"),
                 ],
-                write: [])
+                // Cargo locks its caches and records their use even offline; files only,
+                // so nothing in ~/.cargo/bin or the registry can be replaced.
+                write: [
+                    PathRule(home + "/.cargo/.package-cache", "cargo's cache lock (cargo preset)"),
+                    PathRule(home + "/.cargo/.package-cache-mutate", "cargo's cache lock (cargo preset)"),
+                    PathRule(home + "/.cargo/.global-cache", "cargo's cache usage record (cargo preset)"),
+                ])
         case .swiftpm:
             return (
                 read: [PathRule(home + "/.swiftpm", "SwiftPM configuration (swift preset)")],

@@ -75,6 +75,9 @@ final class EventAgent: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var seen = Set<String>()
     private(set) var decodeErrors = 0
+    /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
+    /// decider does not model, or a path it could not name exactly).
+    private(set) var mismatches: UInt64 = 0
 
     /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
@@ -102,9 +105,12 @@ final class EventAgent: @unchecked Sendable {
         return stopping
     }
 
-    /// The verdict and policy line for a tracepoint event. Observe mode: what the policy
-    /// says. Enforce mode: denied when the policy forbids it and the call failed (Landlock
-    /// answers EACCES; a missing file fails first with ENOENT, and was forbidden anyway).
+    /// The verdict and policy line for a tracepoint event. A call the kernel refused
+    /// with EACCES or EPERM (what Landlock answers) is denied when the policy forbids it;
+    /// one that failed otherwise (ENOENT from a PATH search or a probe) touched nothing
+    /// and is not a denial. A call that succeeded is denied only in observe mode ("would
+    /// be denied"); in enforce mode the kernel allowed it, so it is recorded as allowed
+    /// and the mismatch counted.
     func judge(_ e: inout WardenEvent) {
         e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
         let op: FileDecider.Operation
@@ -116,9 +122,11 @@ final class EventAgent: @unchecked Sendable {
         case .connect: return
         }
         let d = decider.decide(op, path: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
-        let denied = !d.allowed && (!enforce || e.result < 0)
+        let refused = e.result == -EACCES || e.result == -EPERM
+        let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
+        if !d.allowed && e.result == 0 && enforce { mismatches += 1 }
         e.verdict = denied ? .denied : .allowed
-        e.neededPerm = d.allowed ? "" : d.needed
+        e.neededPerm = denied ? d.needed : ""
     }
 
     @discardableResult
@@ -159,6 +167,9 @@ final class EventAgent: @unchecked Sendable {
         stopping = true
         lock.unlock()
         if thread != nil { done.wait() }
-        audit.update { $0.lostEvents = ring.dropped + UInt64(decodeErrors) }
+        audit.update {
+            $0.lostEvents = ring.dropped + UInt64(decodeErrors)
+            $0.enforceMismatches = mismatches
+        }
     }
 }

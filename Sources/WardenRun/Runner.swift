@@ -340,6 +340,12 @@ public struct Runner {
         if let cleanupError {
             throw WardenFailure("the run ended but its cgroup could not be cleaned up: \(cleanupError)", code: WardenExit.sandbox)
         }
+        if metrics.enforceMismatches > 0 {
+            log("warning: \(metrics.enforceMismatches) operation(s) the policy forbids were allowed by the kernel; see the log's allowed events and report this")
+        }
+        if metrics.lostEvents > 0 {
+            log("warning: \(metrics.lostEvents) event(s) were lost (ring buffer full); raise --ring-buffer-mib")
+        }
         let verdictWord = mode == .observe ? "would be denied" : "denied"
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
             + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")

@@ -43,6 +43,12 @@ import WardenOutput
         let r = try warden(["build", "--", "--offline"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock"))
+        // Nothing a legitimate build does is refused, and the kernel attributed its parts.
+        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
+        let units = Set(run.events.map(\.event.unit))
+        #expect(units.isSuperset(of: [.buildScript, .compiler, .linker]), "\(units)")
+        #expect(run.events.contains { $0.event.unit == .compiler && $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/rustc") })
         let built = Process()
         built.executableURL = URL(fileURLWithPath: dir + "/target/debug/wdemo")
         let out = Pipe()
@@ -70,7 +76,14 @@ import WardenOutput
         #expect(FileManager.default.isExecutableFile(atPath: "/usr/bin/perl"), "the exec probe needs a program that exists")
         let dir = try serdeCrate(buildScript: script)
         let r = try warden(["build", "--", "--offline"], cwd: dir)
-        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.status == 77, "the build succeeded and warden denied something: \(r.stderr)")
+        // Each attempt appears once, blocked, attributed to the build script, with the line that would allow it.
+        let denied = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun).events.filter(\.isBlocked)
+        let key = secretDir + "/.ssh/id_rsa"
+        #expect(denied.filter { $0.event.pathOrAddr == key }.map(\.event.neededPerm) == ["allow.fs.read_extra=\(key)"])
+        #expect(denied.filter { $0.event.pathOrAddr == "/usr/bin/perl" }.map(\.event.neededPerm) == ["allow.exec.allowed=/usr/bin/perl"])
+        #expect(denied.filter { $0.event.pathOrAddr == secretDir + "/planted" }.map(\.event.neededPerm) == ["allow.fs.write_extra=\(secretDir)"])
+        #expect(denied.count == 3 && denied.allSatisfy { $0.event.unit == .buildScript }, "\(denied.map { ($0.event.unit, $0.event.pathOrAddr) })")
         let build = dir + "/target/debug/build"
         let reports = try FileManager.default.contentsOfDirectory(atPath: build)
             .filter { $0.hasPrefix("wdemo-") }.map { read("\(build)/\($0)/out/report.txt") }.filter { !$0.isEmpty }

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import WardenOutput
+
+/// The tracepoint layer on this kernel: file and exec events with absolute paths made in
+/// the kernel, verdicts from the policy, one event per denial, and units attributed at
+/// exec and inherited at fork.
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct TraceTests {
+    static let open = "net.default = \"allow\"\n"
+
+    func secretKey() throws -> String {
+        let dir = "/var/lib/warden-it-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/.ssh", withIntermediateDirectories: true)
+        try "FAKE-PRIVATE-KEY\n".write(toFile: dir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
+        return dir + "/.ssh/id_rsa"
+    }
+
+    func events(_ dir: String) throws -> [EventRecord] {
+        try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun).events
+    }
+
+    @Test func observeModeRecordsOpensAndExecsWithAbsolutePaths() throws {
+        try Kernel.requireRoot()
+        let key = try secretKey()
+        let dir = try makeDir(["warden.toml": Self.open])
+        let script = "cat /etc/hostname > /dev/null; (cd /usr/lib && cat ./../lib/os-release > /dev/null); cat \(key) > copy; echo $$ > shpid"
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", script], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(read(dir + "/copy") == "FAKE-PRIVATE-KEY\n", "observe mode blocks nothing")
+        let all = try events(dir)
+        #expect(all.allSatisfy { $0.event.pid > 0 && $0.event.containerId != 0 })
+        let shpid = UInt32(read(dir + "/shpid").trimmingCharacters(in: .whitespacesAndNewlines))
+        let execs = all.filter { $0.event.action == .exec }
+        #expect(execs.contains { $0.event.pathOrAddr == "/usr/bin/dash" && $0.event.tgid == shpid && $0.source == "tracepoint" })
+        #expect(execs.contains { $0.event.pathOrAddr == "/usr/bin/cat" })
+        func open(_ path: String) -> EventRecord? { all.first { $0.event.action == .open && $0.event.pathOrAddr == path } }
+        let hostname = try #require(open("/etc/hostname"))
+        #expect(hostname.event.verdict == .allowed && hostname.event.access == [.read] && hostname.event.result == 0)
+        // A relative name, resolved against the cwd the kernel had for the process.
+        #expect(open("/usr/lib/os-release")?.event.verdict == .allowed)
+        let stolen = try #require(open(key))
+        #expect(stolen.event.verdict == .denied && !stolen.isBlocked && stolen.event.result == 0)
+        #expect(stolen.event.neededPerm == "allow.fs.read_extra=\(key)")
+        #expect(open(dir + "/copy")?.event.access == [.write])
+        let report = try warden(["report"], cwd: dir)
+        #expect(report.stdout.contains(key), "\(report.stdout)")
+    }
+
+    @Test func enforcedDenialsAppearOnceWithTheLineThatWouldAllowThem() throws {
+        try Kernel.requireRoot()
+        let key = try secretKey()
+        let policy = Self.open + "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"sh\", \"cat\"]\n"
+        let dir = try makeDir(["warden.toml": policy])
+        let keyDir = (key as NSString).deletingLastPathComponent
+        let script = "cat \(key) > /dev/null 2>&1; /bin/bash -c true 2>/dev/null; echo x > \(keyDir)/planted 2>/dev/null; true"
+        let r = try warden(["run", "--", "sh", "-c", script], cwd: dir)
+        #expect(r.status == 77, "\(r.stderr)")
+        let denied = try events(dir).filter { $0.event.verdict == .denied }
+        let read = denied.filter { $0.event.pathOrAddr == key }
+        #expect(read.count == 1)
+        #expect(read.first?.isBlocked == true && read.first?.event.result == -13)
+        #expect(read.first?.event.neededPerm == "allow.fs.read_extra=\(key)")
+        let bash = denied.filter { $0.event.action == .exec }
+        #expect(bash.count == 1 && bash.first?.event.pathOrAddr == "/bin/bash", "\(bash)")
+        #expect(bash.first?.event.neededPerm == "allow.exec.allowed=/bin/bash")
+        let write = denied.filter { $0.event.pathOrAddr == keyDir + "/planted" }
+        #expect(write.count == 1 && write.first?.event.access == [.write])
+        #expect(write.first?.event.neededPerm == "allow.fs.write_extra=\(keyDir)")
+        #expect(!FileManager.default.fileExists(atPath: keyDir + "/planted"))
+        #expect(denied.count == 3, "\(denied.map(\.event.pathOrAddr))")
+    }
+
+    /// Units come from the names programs are executed by and what runs them: here a
+    /// fake `cargo` runs a `build-script-build` that runs `cat`, and a fake `rustc` runs
+    /// the system C compiler driver, which is then the linker.
+    @Test func unitsAreAttributedAtExecAndInheritedAtFork() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": Self.open])
+        let scripts = [
+            "cargo": "#!/bin/sh\n\(dir)/bin/build-script-build\n\(dir)/bin/rustc\n",
+            "build-script-build": "#!/bin/sh\ncat /etc/hostname > /dev/null\n",
+            "rustc": "#!/bin/sh\ncc --version > /dev/null\n",
+        ]
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        for (name, body) in scripts {
+            try body.write(toFile: "\(dir)/bin/\(name)", atomically: true, encoding: .utf8)
+            chmod("\(dir)/bin/\(name)", 0o755)
+        }
+        let r = try warden(["run", "--mode", "observe", "--", dir + "/bin/cargo"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let all = try events(dir)
+        #expect(all.contains { $0.event.action == .open && $0.event.pathOrAddr == "/etc/hostname" && $0.event.unit == .buildScript },
+                "\(all.filter { $0.event.pathOrAddr == "/etc/hostname" })")
+        let ccExec = all.filter { $0.event.action == .exec && $0.event.pathOrAddr.contains("gcc") }
+        #expect(!ccExec.isEmpty && ccExec.allSatisfy { $0.event.unit == .linker }, "\(ccExec)")
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json")))
+        #expect((metrics.perUnit["build_script"]?.allowed ?? 0) > 0 && (metrics.perUnit["linker"]?.allowed ?? 0) > 0)
+    }
+
+    @Test func repeatedAllowedEventsAreCountedNotRewritten() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": Self.open])
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "for i in 1 2 3 4 5; do : < /etc/hostname; done"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try events(dir).filter { $0.event.pathOrAddr == "/etc/hostname" }.count == 1)
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json")))
+        #expect(metrics.repeatsNotLogged >= 4)
+    }
+}
