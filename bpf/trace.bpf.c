@@ -289,6 +289,14 @@ static __always_inline struct warden_unit_state unit_of(__u32 tgid) {
     return u ? *u : none;
 }
 
+/* Wakes the agent only once a batch is waiting (it also polls every few milliseconds):
+ * a wakeup per event costs the build more than the event itself. */
+#define WAKEUP_BYTES (256 * 1024)
+static __always_inline void submit(struct warden_event *e) {
+    __u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    bpf_ringbuf_submit(e, queued >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline struct warden_event *new_event(__u8 action, __u32 access, int result) {
     struct warden_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
@@ -335,7 +343,7 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
         struct warden_event *e = new_event(action, access, result);
         if (!e) return;
         put_path(e, s->buf, start, BASE + n);
-        bpf_ringbuf_submit(e, 0);
+        submit(e);
         return;
     }
     long n = bpf_probe_read_user_str(s->buf + BASE, 256, (const void *)uptr);
@@ -343,7 +351,7 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
     put_path(e, s->buf, BASE, BASE + n - 1);
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
 }
 
 /* Reports an open file by what it is: the kernel's own path, symlinks resolved. */
@@ -354,7 +362,7 @@ static __always_inline void report_file(__u8 action, __u32 access, int result, s
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
     put_path(e, s->buf, start, BASE);
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
 }
 
 static __always_inline __u32 open_access(__u64 flags) {

@@ -73,7 +73,8 @@ final class EventAgent: @unchecked Sendable {
     private var stopping = false
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
-    private var seen = Set<String>()
+    /// Hashes of the raw records of allowed events already logged (see `rawKey`).
+    private var seen = Set<Int>()
     private(set) var decodeErrors = 0
     /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
     /// decider does not model, or a path it could not name exactly).
@@ -89,7 +90,9 @@ final class EventAgent: @unchecked Sendable {
 
     func start() {
         let t = Thread { [self] in
-            while !isStopping { drain(timeoutMs: 100) }
+            // The kernel wakes us only when a batch is waiting; poll often enough that the
+            // ring never fills between wakeups and that events reach the log promptly.
+            while !isStopping { drain(timeoutMs: 10) }
             // Everything the kernel queued before the programs were detached.
             while drain(timeoutMs: 0) > 0 {}
             done.signal()
@@ -129,11 +132,35 @@ final class EventAgent: @unchecked Sendable {
         e.neededPerm = denied ? d.needed : ""
     }
 
+    /// A hash of what makes a tracepoint record distinct (unit, action, result, access,
+    /// path), taken from the raw bytes so repeats are dropped before any decoding: the
+    /// agent must keep up with the kernel. Two distinct records sharing a 64-bit hash
+    /// would make the second count as a repeat; at a million records that chance is
+    /// about 1 in 10^7 per run, and it can only hide an allowed event, never a denial.
+    static func rawKey(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= WardenEvent.size, let base = bytes.baseAddress else { return nil }
+        let pathStart = base + WardenEvent.Offset.pathOrAddr
+        let nul = memchr(pathStart, 0, WardenEvent.pathCapacity)
+        let pathLength = nul.map { UnsafeRawPointer($0) - pathStart } ?? WardenEvent.pathCapacity
+        var h = Hasher()
+        h.combine(bytes: UnsafeRawBufferPointer(start: base + WardenEvent.Offset.unit, count: 2))  // unit, action
+        h.combine(bytes: UnsafeRawBufferPointer(start: base + WardenEvent.Offset.result, count: 8))  // result, access
+        h.combine(bytes: UnsafeRawBufferPointer(start: pathStart, count: pathLength))
+        return h.finalize()
+    }
+
     @discardableResult
     private func drain(timeoutMs: Int32) -> Int {
         var batch: [EventRecord] = []
         var repeats: UInt64 = 0
         let n = ring.poll(timeoutMs: timeoutMs) { bytes in
+            let action = bytes.count > WardenEvent.Offset.action ? bytes[WardenEvent.Offset.action] : 0
+            let dedupable = action != WardenEvent.Action.connect.rawValue && action != WardenEvent.Action.exec.rawValue
+            let key = dedupable ? EventAgent.rawKey(bytes) : nil
+            if let key, seen.contains(key) {
+                repeats += 1
+                return
+            }
             do {
                 var e = try WardenEvent(bytes: bytes)
                 let source: String
@@ -144,13 +171,9 @@ final class EventAgent: @unchecked Sendable {
                 } else {
                     judge(&e)
                     source = "tracepoint"
-                    if e.verdict == .allowed && e.action != .exec {
-                        let key = "\(e.action.rawValue)|\(e.access.rawValue)|\(e.unit.rawValue)|\(e.result)|\(e.pathOrAddr)"
-                        if !seen.insert(key).inserted {
-                            repeats += 1
-                            return
-                        }
-                    }
+                    // The same record always gets the same verdict: an allowed one need
+                    // not be logged twice. Every denial is logged.
+                    if let key, e.verdict == .allowed { seen.insert(key) }
                 }
                 batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e))
             } catch {
