@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenRun",
+                "WardenRun", "WardenPolicy", "WardenSandbox", "WardenOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

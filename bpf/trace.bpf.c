@@ -38,14 +38,24 @@ struct dentry___wd {
     struct qstr___wd d_name;
 } __attribute__((preserve_access_index));
 
+struct file_system_type___wd {
+    const char *name;
+} __attribute__((preserve_access_index));
+
+struct super_block___wd {
+    struct file_system_type___wd *s_type;
+} __attribute__((preserve_access_index));
+
 struct vfsmount___wd {
     struct dentry___wd *mnt_root;
+    struct super_block___wd *mnt_sb;
 } __attribute__((preserve_access_index));
 
 struct mount___wd {
     struct mount___wd *mnt_parent;
     struct dentry___wd *mnt_mountpoint;
     struct vfsmount___wd mnt;
+    void *mnt_ns;
 } __attribute__((preserve_access_index));
 
 struct path___wd {
@@ -202,6 +212,25 @@ static __always_inline void count_drop(void) {
     if (n) __sync_fetch_and_add(n, 1);
 }
 
+/* Writes "<fs type>:<dentry name>" to end at BASE (pipes have an empty name: "pipefs:"). */
+static __always_inline void pseudo_name(struct scratch *s, struct dentry___wd *d, struct vfsmount___wd *vm) {
+    long tl = bpf_probe_read_kernel_str(s->name, 32, BPF_CORE_READ(vm, mnt_sb, s_type, name));
+    tl = tl > 0 ? tl - 1 : 0;
+    __u32 nl = BPF_CORE_READ(d, d_name.len);
+    if (nl > 200) nl = 200;
+    __u64 t = tl, n = nl;
+    asm volatile("%0 &= 31" : "+r"(t));
+    asm volatile("%0 &= 255" : "+r"(n));
+    __u64 at = BASE - t - 1 - n, colon = at + t, after = colon + 1;
+    asm volatile("%0 &= 4095" : "+r"(at));
+    asm volatile("%0 &= 4095" : "+r"(colon));
+    asm volatile("%0 &= 4095" : "+r"(after));
+    bpf_probe_read_kernel(s->buf + at, t, s->name);
+    s->buf[colon] = ':';
+    bpf_probe_read_kernel(s->buf + after, n, BPF_CORE_READ(d, d_name.name));
+    s->pos = (int)(BASE - t - 1 - n);
+}
+
 struct walk_ctx {
     struct dentry___wd *d;
     struct vfsmount___wd *vm;
@@ -222,8 +251,15 @@ static long walk_step(__u32 i, void *arg) {
     struct dentry___wd *root = BPF_CORE_READ(vm, mnt_root);
     struct dentry___wd *parent = BPF_CORE_READ(d, d_parent);
     if (d == root || d == parent) {
-        if (d != root) return 1; /* a detached tree: nothing above */
         struct mount___wd *up = BPF_CORE_READ(m, mnt_parent);
+        __u64 ns = (__u64)BPF_CORE_READ(m, mnt_ns);
+        /* Its own parent yet no mount's root, or the root of a kernel-internal mount (no
+         * namespace, or MNT_NS_INTERNAL, an error pointer): a pipe, socket, memfd or anon
+         * inode. It has no place in the tree; name it "<fs type>:<name>". */
+        if (d != root || (up == m && (ns == 0 || ns >= (__u64)-4095))) {
+            if (s->pos == BASE) pseudo_name(s, d, vm);
+            return 1;
+        }
         if (up == m) return 1; /* the namespace's root */
         c->d = BPF_CORE_READ(m, mnt_mountpoint);
         c->m = up;

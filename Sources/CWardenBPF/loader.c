@@ -132,8 +132,13 @@ int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn fn, vo
     if (!b->rb) return -EINVAL;
     b->fn = fn;
     b->ctx = ctx;
+    /* The programs wake us only for a batch; poll waits for that (or the timeout), and
+     * consume then takes whatever is queued, woken or not. */
     int r = ring_buffer__poll(b->rb, timeout_ms);
-    return r == -EINTR ? 0 : r;
+    if (r < 0 && r != -EINTR) return r;
+    int c = ring_buffer__consume(b->rb);
+    if (c < 0) return c;
+    return (r > 0 ? r : 0) + c;
 }
 
 uint64_t warden_bpf_dropped(struct warden_bpf *b) {

@@ -75,13 +75,27 @@ int warden_seccomp_resolve(const char *name) {
     return nr == __NR_SCMP_ERROR ? -1 : nr;
 }
 
-int warden_seccomp_build(const int *syscalls, int count, int log_only, struct warden_bpf_program *out) {
+int warden_seccomp_build(uint32_t default_action, const struct warden_seccomp_rule *rules, int count,
+                         struct warden_bpf_program *out, int *failed_rule) {
     memset(out, 0, sizeof *out);
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) return -ENOMEM;
-    uint32_t action = log_only ? SCMP_ACT_LOG : SCMP_ACT_ERRNO(EPERM);
+    *failed_rule = -1;
+    scmp_filter_ctx ctx = seccomp_init(default_action);
+    if (!ctx) return -EINVAL;
     int rc = 0;
-    for (int i = 0; i < count && rc == 0; i++) rc = seccomp_rule_add(ctx, action, syscalls[i], 0);
+    for (int i = 0; i < count && rc == 0; i++) {
+        /* libseccomp refuses a rule that repeats the default action; it changes nothing. */
+        if (rules[i].action == default_action) continue;
+        struct scmp_arg_cmp cmp[6];
+        uint32_t n = rules[i].arg_count > 6 ? 6 : rules[i].arg_count;
+        for (uint32_t j = 0; j < n; j++) {
+            cmp[j].arg = rules[i].args[j].index;
+            cmp[j].op = (enum scmp_compare)rules[i].args[j].op;
+            cmp[j].datum_a = rules[i].args[j].value;
+            cmp[j].datum_b = rules[i].args[j].value_two;
+        }
+        rc = seccomp_rule_add_array(ctx, rules[i].action, rules[i].nr, n, cmp);
+        if (rc != 0) *failed_rule = i;
+    }
     int mfd = -1;
     if (rc == 0) {
         mfd = memfd_create("warden-seccomp", MFD_CLOEXEC);

@@ -31,6 +31,10 @@ public struct FileDecider: Sendable, Equatable {
     /// Whether the operation is allowed, and the policy line that would allow it.
     public func decide(_ op: Operation, path raw: String, read wantsRead: Bool, write wantsWrite: Bool) -> (allowed: Bool, needed: String) {
         let path = FileDecider.normalize(raw)
+        // Pipes, sockets, memfds and anonymous inodes have no place in the tree; path
+        // rules (and Landlock) do not apply to opening them. Executing one still needs
+        // the allowlist.
+        if !path.hasPrefix("/") && op != .exec { return (true, "") }
         func covered(_ list: [String]?) -> Bool { list.map { $0.contains { pathIsWithin(path, $0) } } ?? true }
         let parent = FileDecider.parent(path)
         switch op {

@@ -10,6 +10,9 @@ public struct EffectivePolicy: Sendable, Equatable {
     public var fsReadExtra: [Located<String>]
     public var envRead: [Located<String>]
     public var syscallDeny: [Located<String>]
+    public var syscallProfile: Located<SyscallProfile>
+    public var syscallOCIProfile: Located<String>?
+    public var limits: [ResourceLimit: Located<UInt64>]
 
     /// Merges in order: later sources win for scalars; lists append and drop repeats
     /// (the first place that named a value stays its provenance). `base` must set every
@@ -20,7 +23,8 @@ public struct EffectivePolicy: Sendable, Equatable {
         }
         var out = EffectivePolicy(
             mode: mode, fsDefault: fs, netDefault: net, execDefault: exec,
-            execAllowed: [], netHosts: [], fsWriteExtra: [], fsReadExtra: [], envRead: [], syscallDeny: [])
+            execAllowed: [], netHosts: [], fsWriteExtra: [], fsReadExtra: [], envRead: [], syscallDeny: [],
+            syscallProfile: base.syscallProfile ?? Located(.none, .builtIn), syscallOCIProfile: nil, limits: [:])
         for f in [base] + layers {
             if let v = f.mode { out.mode = v }
             if let v = f.fsDefault { out.fsDefault = v }
@@ -32,6 +36,9 @@ public struct EffectivePolicy: Sendable, Equatable {
             append(&out.fsReadExtra, f.fsReadExtra)
             append(&out.envRead, f.envRead)
             append(&out.syscallDeny, f.syscallDeny)
+            if let v = f.syscallProfile { out.syscallProfile = v }
+            if let v = f.syscallOCIProfile { out.syscallOCIProfile = v }
+            out.limits.merge(f.limits) { $1 }
         }
         return out
     }

@@ -17,6 +17,21 @@ public enum ExecDefault: String, Sendable, CaseIterable, Codable {
     case allowlist, allow
 }
 
+/// Built-in seccomp filters (see Seccomp.swift): `basic` refuses calls that act on the
+/// host (mount, ptrace, bpf, kernel modules…), `strict` allows only what compilers,
+/// linkers and build tools call.
+public enum SyscallProfile: String, Sendable, CaseIterable, Codable {
+    case none, basic, strict
+}
+
+/// Resource limits for the command, each set with setrlimit before exec.
+public enum ResourceLimit: String, Sendable, CaseIterable, Codable {
+    case cpuSeconds = "cpu_seconds"
+    case openFiles = "open_files"
+    case addressSpaceMiB = "address_space_mib"
+    case processes
+}
+
 /// Where a value was set: a file and line, or a flag, or warden itself.
 public struct Provenance: Sendable, Hashable, CustomStringConvertible, Codable {
     public var source: String
@@ -58,6 +73,9 @@ public struct PolicyFragment: Sendable, Equatable {
     public var fsReadExtra: [Located<String>] = []
     public var envRead: [Located<String>] = []
     public var syscallDeny: [Located<String>] = []
+    public var syscallProfile: Located<SyscallProfile>?
+    public var syscallOCIProfile: Located<String>?
+    public var limits: [ResourceLimit: Located<UInt64>] = [:]
 
     public init() {}
 }
@@ -75,4 +93,10 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case fsReadExtra = "allow.fs.read_extra"
     case envRead = "allow.env.read"
     case syscallDeny = "syscall.deny"
+    case syscallProfile = "syscall.profile"
+    case syscallOCIProfile = "syscall.oci_profile"
+    case limitCPU = "limits.cpu_seconds"
+    case limitOpenFiles = "limits.open_files"
+    case limitAddressSpace = "limits.address_space_mib"
+    case limitProcesses = "limits.processes"
 }

@@ -24,6 +24,13 @@ public struct LoadedPolicy: Sendable {
     public var member: String?
     /// The project's own `warden.toml`, if present: where reports point.
     public var policyFile: String?
+    /// `syscall.oci_profile`, read and resolved for this machine.
+    public var ociProfile: SeccompProfile?
+
+    /// The seccomp filter the run installs (see `EffectivePolicy.seccompProfile`).
+    public var seccompProfile: SeccompProfile? {
+        effective.seccompProfile(ociProfile: ociProfile, arch: DockerProfile.Target.current.arch)
+    }
 }
 
 public enum PolicyLoader {
@@ -89,8 +96,27 @@ public enum PolicyLoader {
             layers.append(f)
         }
         let effective = EffectivePolicy.merge(base: DefaultPolicy.fragment(), layers)
+        let oci = try effective.syscallOCIProfile.map { entry throws(PolicyError) in try loadSeccomp(entry) }
         return LoadedPolicy(effective: effective, sources: sources, buildSystem: system,
-                            workspaceFile: workspaceFile, member: member, policyFile: policyFile)
+                            workspaceFile: workspaceFile, member: member, policyFile: policyFile, ociProfile: oci)
+    }
+
+    /// Reads an OCI (or Docker) seccomp profile named by `syscall.oci_profile` and checks
+    /// that every action and comparison in it can be compiled.
+    public static func loadSeccomp(_ entry: Located<String>) throws(PolicyError) -> SeccompProfile {
+        let text = try read(entry.value)
+        let profile: SeccompProfile
+        do {
+            profile = try JSONDecoder().decode(DockerProfile.self, from: Data(text.utf8)).resolved(for: .current)
+        } catch {
+            throw PolicyError(file: entry.value, message: "not an OCI seccomp profile (named by syscall.oci_profile at \(entry.origin)): \(error)")
+        }
+        do {
+            _ = try profile.compiled(observe: false)
+        } catch {
+            throw PolicyError(file: entry.value, message: "\(error) (profile named by syscall.oci_profile at \(entry.origin))")
+        }
+        return profile
     }
 
     static func read(_ path: String) throws(PolicyError) -> String {

@@ -80,6 +80,18 @@ public struct PolicyParser: Sendable {
                     }
                     return s
                 }
+            case .syscallProfile: out.syscallProfile = Located(try choice(value, shown, line), origin)
+            case .syscallOCIProfile:
+                guard let s = value.string else {
+                    throw PolicyError(file: source, line: line, key: shown, message: "expected a string (a path to an OCI seccomp profile), found \(describe(value))")
+                }
+                out.syscallOCIProfile = Located(try absolutePath(s) { PolicyError(file: source, line: line, key: shown, message: $0) }, origin)
+            case .limitCPU, .limitOpenFiles, .limitAddressSpace, .limitProcesses:
+                guard let n = value.int, n > 0 else {
+                    throw PolicyError(file: source, line: line, key: shown, message: "expected a positive integer, found \(describe(value))")
+                }
+                let limit = ResourceLimit(rawValue: String(dotted.dropFirst("limits.".count)))!
+                out.limits[limit] = Located(UInt64(n), origin)
             }
         }
         return out

@@ -127,9 +127,11 @@ final class EventAgent: @unchecked Sendable {
         let d = decider.decide(op, path: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
         let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
-        if !d.allowed && e.result == 0 && enforce { mismatches += 1 }
+        let mismatch = !d.allowed && e.result == 0 && enforce
+        if mismatch { mismatches += 1 }
         e.verdict = denied ? .denied : .allowed
-        e.neededPerm = denied ? d.needed : ""
+        // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
+        e.neededPerm = denied || mismatch ? d.needed : ""
     }
 
     /// A hash of what makes a tracepoint record distinct (unit, action, result, access,

@@ -17,7 +17,7 @@ public enum LayerProbe {
         let fsRestricted = policy.fsDefault.value == .strict
         let execRestricted = policy.execDefault.value == .allowlist
         let netRestricted = policy.netDefault.value == .deny
-        let sysRestricted = !policy.syscallDeny.isEmpty
+        let sysRestricted = !policy.syscallDeny.isEmpty || policy.syscallProfile.value != .none || policy.syscallOCIProfile != nil
         let noLandlock = "Landlock unavailable (\(landlockProblem))"
         let recorded = traceProblem == nil ? "recorded by the tracepoints" : "not recorded (tracepoints unavailable: \(traceProblem!))"
         let observed = traceProblem == nil
@@ -64,14 +64,24 @@ public enum LayerProbe {
             out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: false,
                                    detail: "observe mode: connects are recorded with the verdict the policy gives, none refused"))
         }
-        if !sysRestricted {
-            out.append(LayerStatus(hook: "syscalls", layer: "none", enforcing: false, restricted: false, detail: "syscall.deny is empty"))
-        } else if enforce {
-            out.append(LayerStatus(hook: "syscalls", layer: "seccomp", enforcing: true, detail: "seccomp: EPERM for \(policy.syscallDeny.count) syscall(s)"))
-        } else {
-            out.append(LayerStatus(hook: "syscalls", layer: "seccomp", enforcing: false, detail: "seccomp LOG action: calls go to the kernel audit log, not denied"))
-        }
+        out.append(LayerStatus(hook: "syscalls", layer: sysRestricted ? "seccomp" : "none", enforcing: sysRestricted && enforce,
+                               restricted: sysRestricted, detail: seccompSummary(policy, mode: mode)))
         return out
+    }
+
+    /// What the seccomp filter does, in a line.
+    public static func seccompSummary(_ policy: EffectivePolicy, mode: Mode) -> String {
+        var parts: [String] = []
+        if let oci = policy.syscallOCIProfile {
+            parts.append("OCI profile \(oci.value)")
+        } else if policy.syscallProfile.value != .none {
+            parts.append("profile \(policy.syscallProfile.value.rawValue)")
+        }
+        if !policy.syscallDeny.isEmpty { parts.append("syscall.deny: \(policy.syscallDeny.map(\.value).joined(separator: ", "))") }
+        if parts.isEmpty { return "no seccomp filter (syscall.profile = \"none\", syscall.deny empty)" }
+        let how = mode == .enforce ? "refused calls fail with the profile's errno (EPERM for syscall.deny)"
+            : "observe mode: refusing actions become LOG (kernel audit log), nothing is refused"
+        return "seccomp: " + parts.joined(separator: " + ") + "; " + how
     }
 
     /// The hooks enforce mode would leave unenforced: the policy restricts them and no

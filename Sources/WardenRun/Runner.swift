@@ -169,11 +169,18 @@ public struct Runner {
 
         // Kernel objects for the layers, built here so the child only has to apply them.
         let confinement = Confinement()
+        var seccomp: CompiledFilter?
+        do {
+            seccomp = try session.policy.seccompProfile?.compiled(observe: mode == .observe)
+        } catch {
+            throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
+        }
         let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
         let decider = FileDecider(plan: plan, executables: policy.execDefault.value == .allowlist ? allowedPrograms : nil,
                                   realPath: ProgramLookup.realPath)
         do {
-            try confinement.applySeccomp(policy.syscallDeny, logOnly: mode == .observe)
+            try Confinement.checkDenyList(policy.syscallDeny)
+            if let seccomp { try confinement.applySeccomp(seccomp) }
             if mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
                let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {
                 try confinement.applyLandlock(ll, abi: abi)
@@ -271,7 +278,8 @@ public struct Runner {
         let spec = ChildSpec(
             program: program, arguments: command,
             environment: childEnv.map { "\($0.key)=\($0.value)" }.sorted(),
-            cwd: session.workspace, identity: session.identity, confinement: confinement)
+            cwd: session.workspace, identity: session.identity, rlimits: Runner.rlimits(policy),
+            confinement: confinement)
         let outcome: Result<ChildExit, SandboxError>
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
@@ -365,7 +373,7 @@ public struct Runner {
     /// The hardening the child gets, in the order spawn.c applies it.
     func hardeningSteps(confinement: Confinement, childEnv: [String: String], cgroup: RunCgroup, mode: Mode) -> [HardeningStep] {
         let id = session.identity
-        let deny = session.policy.effective.syscallDeny
+        let policy = session.policy.effective
         var landlock = "not applied: observe mode (Landlock cannot audit)"
         if mode == .enforce {
             if confinement.landlockFD >= 0, case .success(let abi) = Confinement.landlockABI() {
@@ -377,16 +385,44 @@ public struct Runner {
         return [
             HardeningStep("cgroup", applied: true, "started inside \(cgroup.path) (clone3 CLONE_INTO_CGROUP)"),
             HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
-            HardeningStep("rlimits", applied: true, "RLIMIT_CORE=0"),
+            HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy)),
             HardeningStep("capabilities", applied: true, "bounding, ambient, effective, permitted and inheritable sets emptied; securebits locked"),
             HardeningStep("identity", applied: id.switchIDs, id.switchIDs ? "uid \(id.uid) gid \(id.gid) (sudo caller)" : "stays uid \(id.uid)"),
             HardeningStep("no_new_privs", applied: true, "PR_SET_NO_NEW_PRIVS"),
             HardeningStep("env_scrub", applied: true, "\(childEnv.count) variables passed"),
             HardeningStep("landlock", applied: mode == .enforce && confinement.landlockFD >= 0, landlock),
-            HardeningStep("seccomp", applied: !deny.isEmpty,
-                          deny.isEmpty ? "syscall.deny is empty" : "\(mode == .enforce ? "EPERM" : "LOG") for \(deny.map(\.value).joined(separator: ", "))"),
+            HardeningStep("seccomp", applied: session.policy.seccompProfile != nil, LayerProbe.seccompSummary(policy, mode: mode)
+                          + (confinement.unknownSyscalls.isEmpty ? "" : "; unknown here, skipped: \(confinement.unknownSyscalls.joined(separator: ", "))")),
             HardeningStep("warden_nondumpable", applied: true, "warden's /proc entries need CAP_SYS_PTRACE"),
         ]
+    }
+
+    /// RLIMIT_CORE=0 always (no core dumps of build processes holding secrets), and the
+    /// policy's `[limits]`, soft and hard alike so the command cannot raise them.
+    static func rlimits(_ policy: EffectivePolicy) -> [(resource: Int32, soft: UInt64, hard: UInt64)] {
+        var out: [(resource: Int32, soft: UInt64, hard: UInt64)] = [(Int32(RLIMIT_CORE.rawValue), 0, 0)]
+        for (limit, v) in policy.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let (resource, value): (Int32, UInt64)
+            switch limit {
+            case .cpuSeconds: (resource, value) = (Int32(RLIMIT_CPU.rawValue), v.value)
+            case .openFiles: (resource, value) = (Int32(RLIMIT_NOFILE.rawValue), v.value)
+            case .addressSpaceMiB: (resource, value) = (Int32(RLIMIT_AS.rawValue), v.value.multipliedReportingOverflow(by: 1 << 20).overflow ? UInt64.max : v.value << 20)
+            case .processes: (resource, value) = (Int32(__RLIMIT_NPROC.rawValue), v.value)
+            }
+            out.append((resource, value, value))
+        }
+        return out
+    }
+
+    static func rlimitSummary(_ policy: EffectivePolicy) -> String {
+        (["RLIMIT_CORE=0"] + policy.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }).map { limit, v in
+            switch limit {
+            case .cpuSeconds: return "RLIMIT_CPU=\(v.value)s"
+            case .openFiles: return "RLIMIT_NOFILE=\(v.value)"
+            case .addressSpaceMiB: return "RLIMIT_AS=\(v.value)MiB"
+            case .processes: return "RLIMIT_NPROC=\(v.value) (counts every process of the child's uid)"
+            }
+        }).joined(separator: ", ")
     }
 
     /// Everything an exec allowlist lets the kernel execute: each allowed program with its

@@ -18,6 +18,12 @@ public enum StatusView {
         scalar("fs.default", p.fsDefault.value.rawValue, p.fsDefault.origin)
         scalar("net.default", p.netDefault.value.rawValue, p.netDefault.origin)
         scalar("exec.default", p.execDefault.value.rawValue, p.execDefault.origin)
+        scalar("syscall.profile", p.syscallProfile.value.rawValue, p.syscallProfile.origin)
+        if let oci = p.syscallOCIProfile { scalar("syscall.oci_profile", oci.value, oci.origin) }
+        for (limit, v) in p.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let text = "limits.\(limit.rawValue) = \(v.value)"
+            out += text + String(repeating: " ", count: max(1, 30 - text.count)) + "# \(v.origin)\n"
+        }
         let allow = session.resolvedAllowlist()
         func list(_ key: String, _ items: [(String, Provenance)]) {
             out += "\(key):\(items.isEmpty ? " (none)" : "")\n"

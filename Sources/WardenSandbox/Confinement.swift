@@ -43,20 +43,56 @@ public final class Confinement: @unchecked Sendable {
         }
     }
 
-    /// Builds the seccomp filter for `syscall.deny`: EPERM in enforce mode, LOG in
-    /// observe mode. A name this architecture does not know is a policy error.
-    public func applySeccomp(_ deny: [Located<String>], logOnly: Bool) throws(SandboxError) {
-        guard !deny.isEmpty else { return }
-        var numbers: [Int32] = []
-        for entry in deny {
-            let nr = warden_seccomp_resolve(entry.value)
-            guard nr >= 0 else { throw .unknownSyscall(entry.value, entry.origin.description) }
-            numbers.append(nr)
+    /// Names in the filter that this machine's libseccomp does not know (from an
+    /// imported profile written for other architectures or newer kernels): skipped.
+    public private(set) var unknownSyscalls: [String] = []
+
+    public static func isKnownSyscall(_ name: String) -> Bool { warden_seccomp_resolve(name) >= 0 }
+
+    /// Checks `syscall.deny`: every entry must name a system call here.
+    public static func checkDenyList(_ deny: [Located<String>]) throws(SandboxError) {
+        for entry in deny where warden_seccomp_resolve(entry.value) < 0 {
+            throw .unknownSyscall(entry.value, entry.origin.description)
+        }
+    }
+
+    /// Builds the seccomp filter (libseccomp, in this process) for the child to install.
+    public func applySeccomp(_ filter: CompiledFilter) throws(SandboxError) {
+        var rules: [warden_seccomp_rule] = []
+        var argStore: [[warden_seccomp_arg]] = []
+        var origins: [String] = []
+        for r in filter.rules {
+            let nr = warden_seccomp_resolve(r.name)
+            guard nr >= 0 else {
+                if !unknownSyscalls.contains(r.name) { unknownSyscalls.append(r.name) }
+                continue
+            }
+            argStore.append(r.args.map { warden_seccomp_arg(index: $0.index, op: $0.op, value: $0.value, value_two: $0.valueTwo) })
+            rules.append(warden_seccomp_rule(nr: nr, action: r.action, arg_count: UInt32(r.args.count), args: nil))
+            origins.append("\(r.origin) (\(r.name))")
         }
         var program = warden_bpf_program()
-        let rc = warden_seccomp_build(numbers, Int32(numbers.count), logOnly ? 1 : 0, &program)
-        guard rc == 0 else { throw .confinement("build the seccomp filter", Errno(rawValue: -rc)) }
+        var failed: Int32 = -1
+        // The argument arrays must stay put while C reads them.
+        let rc = withArgPointers(argStore) { pointers in
+            for i in rules.indices { rules[i].args = pointers[i] }
+            return warden_seccomp_build(filter.defaultAction, rules, Int32(rules.count), &program, &failed)
+        }
+        guard rc == 0 else {
+            let which = failed >= 0 && Int(failed) < origins.count ? " at \(origins[Int(failed)])" : ""
+            throw .confinement("build the seccomp filter\(which)", Errno(rawValue: -rc))
+        }
         seccomp = program
+    }
+
+    private func withArgPointers<R>(_ store: [[warden_seccomp_arg]], _ body: ([UnsafePointer<warden_seccomp_arg>?]) -> R) -> R {
+        let buffers = store.map { args -> UnsafeMutableBufferPointer<warden_seccomp_arg> in
+            let b = UnsafeMutableBufferPointer<warden_seccomp_arg>.allocate(capacity: max(args.count, 1))
+            _ = b.initialize(from: args)
+            return b
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        return body(buffers.map { UnsafePointer($0.baseAddress) })
     }
 
     /// What the kernel runs when it execs `path`: the program itself, its ELF

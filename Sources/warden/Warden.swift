@@ -19,7 +19,7 @@ struct Warden: ParsableCommand {
             not be set up or enforced; 126 command not executable; 127 command not found.
             """,
         version: version,
-        subcommands: [Init.self, Build.self, Run.self, Status.self, Report.self, Doctor.self, Debug.self])
+        subcommands: [Init.self, Build.self, Run.self, Status.self, Report.self, Doctor.self, Seccomp.self, Debug.self])
 }
 
 extension Mode: ExpressibleByArgument {}

@@ -126,9 +126,24 @@ int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *ex
 
 /* Syscall number for a name on the native architecture, or -1. */
 int warden_seccomp_resolve(const char *name);
-/* Builds an allow-by-default filter returning EPERM (or logging, when log_only) for the
- * given syscalls, exported as classic BPF into *out. 0 or -errno. */
-int warden_seccomp_build(const int *syscalls, int count, int log_only, struct warden_bpf_program *out);
+struct warden_seccomp_arg {
+    uint32_t index; /* 0…5 */
+    uint32_t op;    /* enum scmp_compare */
+    uint64_t value;
+    uint64_t value_two;
+};
+
+struct warden_seccomp_rule {
+    int32_t nr;      /* native syscall number */
+    uint32_t action; /* SECCOMP_RET_* value */
+    uint32_t arg_count;
+    const struct warden_seccomp_arg *args;
+};
+
+/* Builds a filter (native architecture; other ABIs are killed) and exports it as classic
+ * BPF into *out. 0, or -errno with *failed_rule naming the rule libseccomp refused. */
+int warden_seccomp_build(uint32_t default_action, const struct warden_seccomp_rule *rules, int count,
+                         struct warden_bpf_program *out, int *failed_rule);
 void warden_bpf_program_free(struct warden_bpf_program *p);
 
 /* Thin wrappers for what Swift's Glibc module cannot call (variadic or missing). */

@@ -1,0 +1,297 @@
+import Foundation
+
+/// seccomp filters as data: the OCI runtime-spec `linux.seccomp` object (what
+/// `warden seccomp export` writes and `import` reads), the built-in profiles, and the
+/// compiled form the sandbox layer hands to libseccomp. Pure: no kernel calls.
+
+/// The OCI runtime-spec `linux.seccomp` object. Docker's profile files add `archMap`
+/// and per-rule `includes` / `excludes`; `DockerProfile` reads those.
+public struct SeccompProfile: Codable, Equatable, Sendable {
+    public var defaultAction: String
+    public var defaultErrnoRet: UInt32?
+    public var architectures: [String]?
+    public var syscalls: [SeccompRule]?
+
+    public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil, syscalls: [SeccompRule]? = nil) {
+        self.defaultAction = defaultAction
+        self.defaultErrnoRet = defaultErrnoRet
+        self.architectures = architectures
+        self.syscalls = syscalls
+    }
+}
+
+public struct SeccompRule: Codable, Equatable, Sendable {
+    public var names: [String]
+    public var action: String
+    public var errnoRet: UInt32?
+    public var args: [SeccompArg]?
+
+    public init(names: [String], action: String, errnoRet: UInt32? = nil, args: [SeccompArg]? = nil) {
+        self.names = names
+        self.action = action
+        self.errnoRet = errnoRet
+        self.args = args
+    }
+}
+
+public struct SeccompArg: Codable, Equatable, Sendable {
+    public var index: UInt32
+    public var value: UInt64
+    public var valueTwo: UInt64?
+    public var op: String
+
+    public init(index: UInt32, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+        self.index = index
+        self.value = value
+        self.valueTwo = valueTwo
+        self.op = op
+    }
+}
+
+/// Docker's profile format: OCI fields plus conditions on capabilities, architectures
+/// and kernel version, resolved by `resolved(for:)` into a plain OCI profile.
+public struct DockerProfile: Codable, Sendable {
+    public struct Condition: Codable, Sendable {
+        public var caps: [String]?
+        public var arches: [String]?
+        public var minKernel: String?
+    }
+
+    public struct Rule: Codable, Sendable {
+        public var names: [String]?
+        public var name: String?  // older files
+        public var action: String
+        public var errnoRet: UInt32?
+        public var args: [SeccompArg]?
+        public var includes: Condition?
+        public var excludes: Condition?
+    }
+
+    public var defaultAction: String
+    public var defaultErrnoRet: UInt32?
+    public var architectures: [String]?
+    public var archMap: [ArchMap]?
+    public var syscalls: [Rule]?
+
+    public struct ArchMap: Codable, Sendable {
+        public var architecture: String
+        public var subArchitectures: [String]?
+    }
+
+    /// The machine a profile is resolved for. warden's sandbox holds no capabilities.
+    public struct Target: Sendable {
+        public var arch: String         // "SCMP_ARCH_X86_64"
+        public var kernel: [Int]        // [6, 18]
+        public var capabilities: Set<String> = []
+        public init(arch: String, kernel: [Int]) {
+            self.arch = arch
+            self.kernel = kernel
+        }
+
+        /// This machine, as warden's sandbox sees it: no capabilities.
+        public static var current: Target {
+            let v = ProcessInfo.processInfo.operatingSystemVersion
+            #if arch(x86_64)
+                let arch = "SCMP_ARCH_X86_64"
+            #elseif arch(arm64)
+                let arch = "SCMP_ARCH_AARCH64"
+            #else
+                let arch = "SCMP_ARCH_NATIVE"
+            #endif
+            return Target(arch: arch, kernel: [v.majorVersion, v.minorVersion])
+        }
+    }
+
+    /// Keeps the rules that apply to `target` (includes all met, excludes not met) and
+    /// drops the conditions, giving a plain OCI profile for this machine.
+    public func resolved(for target: Target) -> SeccompProfile {
+        func kernelAtLeast(_ v: String) -> Bool {
+            let want = v.split(separator: ".").compactMap { Int($0) }
+            for (a, b) in zip(target.kernel + [0, 0], want + [0, 0]) where a != b { return a > b }
+            return true
+        }
+        func met(_ c: Condition) -> Bool {
+            if let caps = c.caps, !caps.isEmpty, !Set(caps).isSubset(of: target.capabilities) { return false }
+            if let arches = c.arches, !arches.isEmpty, !arches.contains(SeccompProfile.dockerArchName(target.arch)) { return false }
+            if let k = c.minKernel, !kernelAtLeast(k) { return false }
+            return true
+        }
+        func anyMet(_ c: Condition) -> Bool {
+            if let caps = c.caps, !Set(caps).isDisjoint(with: target.capabilities) { return true }
+            if let arches = c.arches, arches.contains(SeccompProfile.dockerArchName(target.arch)) { return true }
+            if let k = c.minKernel, kernelAtLeast(k) { return true }
+            return false
+        }
+        let rules = (syscalls ?? []).compactMap { r -> SeccompRule? in
+            if let inc = r.includes, !met(inc) { return nil }
+            if let exc = r.excludes, anyMet(exc) { return nil }
+            return SeccompRule(names: r.names ?? r.name.map { [$0] } ?? [], action: r.action, errnoRet: r.errnoRet, args: r.args)
+        }
+        return SeccompProfile(defaultAction: defaultAction, defaultErrnoRet: defaultErrnoRet, architectures: [target.arch], syscalls: rules)
+    }
+}
+
+/// A filter ready for libseccomp: kernel action values and syscall names.
+public struct CompiledFilter: Equatable, Sendable {
+    public struct Rule: Equatable, Sendable {
+        public var name: String
+        public var action: UInt32
+        public var args: [Arg]
+        /// Where the rule came from, for errors ("syscall.deny[2]", "profile rule 14").
+        public var origin: String
+    }
+
+    public struct Arg: Equatable, Sendable {
+        public var index: UInt32
+        public var op: UInt32      // libseccomp's enum scmp_compare
+        public var value: UInt64
+        public var valueTwo: UInt64
+    }
+
+    public var defaultAction: UInt32
+    public var rules: [Rule]
+}
+
+public struct SeccompError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension SeccompProfile {
+    /// The kernel's SECCOMP_RET_* values, as libseccomp's SCMP_ACT_* produce them.
+    public static let actAllow: UInt32 = 0x7fff_0000
+    public static let actLog: UInt32 = 0x7ffc_0000
+    public static func actErrno(_ e: UInt32) -> UInt32 { 0x0005_0000 | (e & 0xffff) }
+    static let eperm: UInt32 = 1
+
+    /// An action name (and errno) as the kernel value.
+    public static func action(_ name: String, errnoRet: UInt32?) throws(SeccompError) -> UInt32 {
+        switch name {
+        case "SCMP_ACT_ALLOW": return actAllow
+        case "SCMP_ACT_LOG": return actLog
+        case "SCMP_ACT_ERRNO": return actErrno(errnoRet ?? eperm)
+        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return 0x0000_0000
+        case "SCMP_ACT_KILL_PROCESS": return 0x8000_0000
+        case "SCMP_ACT_TRAP": return 0x0003_0000
+        default:
+            throw SeccompError("action \(name) is not supported (use SCMP_ACT_ALLOW, ERRNO, LOG, KILL, KILL_PROCESS or TRAP)")
+        }
+    }
+
+    static let ops: [String: UInt32] = [
+        "SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+        "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7,
+    ]
+
+    /// Docker names architectures like OCI does; its `arches` conditions use short names.
+    static func dockerArchName(_ oci: String) -> String {
+        switch oci {
+        case "SCMP_ARCH_X86_64": return "amd64"
+        case "SCMP_ARCH_AARCH64": return "arm64"
+        default: return oci
+        }
+    }
+
+    /// Compiles to kernel values. `observe`: every refusing action becomes LOG, so the
+    /// filter records what it would refuse and refuses nothing.
+    public func compiled(observe: Bool) throws(SeccompError) -> CompiledFilter {
+        func soften(_ a: UInt32) -> UInt32 { observe && a != SeccompProfile.actAllow ? SeccompProfile.actLog : a }
+        let def = soften(try SeccompProfile.action(defaultAction, errnoRet: defaultErrnoRet))
+        var rules: [CompiledFilter.Rule] = []
+        for (i, r) in (syscalls ?? []).enumerated() {
+            let action = soften(try SeccompProfile.action(r.action, errnoRet: r.errnoRet))
+            var args: [CompiledFilter.Arg] = []
+            for a in r.args ?? [] {
+                guard let op = SeccompProfile.ops[a.op] else { throw SeccompError("rule \(i + 1): comparison \(a.op) is not an SCMP_CMP_* operator") }
+                guard a.index < 6 else { throw SeccompError("rule \(i + 1): argument index \(a.index) is not 0…5") }
+                args.append(CompiledFilter.Arg(index: a.index, op: op, value: a.value, valueTwo: a.valueTwo ?? 0))
+            }
+            for name in r.names { rules.append(CompiledFilter.Rule(name: name, action: action, args: args, origin: "profile rule \(i + 1)")) }
+        }
+        return CompiledFilter(defaultAction: def, rules: rules)
+    }
+
+    /// Adds `names` as refused (EPERM) calls, replacing whatever the profile said of them:
+    /// `syscall.deny` always wins.
+    public func denying(_ names: [(name: String, origin: String)]) -> SeccompProfile {
+        var out = self
+        let denied = Set(names.map(\.name))
+        out.syscalls = (syscalls ?? []).compactMap { r in
+            let kept = r.names.filter { !denied.contains($0) }
+            return kept.isEmpty ? nil : SeccompRule(names: kept, action: r.action, errnoRet: r.errnoRet, args: r.args)
+        }
+        if !names.isEmpty { out.syscalls!.append(SeccompRule(names: names.map(\.name), action: "SCMP_ACT_ERRNO", errnoRet: SeccompProfile.eperm)) }
+        return out
+    }
+
+    /// Calls that act on the host rather than on a build: refused by `basic`.
+    public static let hostCalls = [
+        "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "delete_module", "finit_module",
+        "fsconfig", "fsmount", "fsopen", "fspick", "init_module", "io_uring_enter", "io_uring_register",
+        "io_uring_setup", "iopl", "ioperm", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
+        "mount", "mount_setattr", "move_mount", "open_by_handle_at", "open_tree", "perf_event_open",
+        "pivot_root", "process_vm_writev", "ptrace", "quotactl", "reboot", "request_key", "setdomainname",
+        "sethostname", "setns", "settimeofday", "swapoff", "swapon", "syslog", "umount2", "unshare",
+        "userfaultfd", "vhangup",
+    ]
+
+    /// What compilers, linkers, interpreters and build tools call (glibc, Rust, Swift, Go
+    /// and Python runtimes included), for `strict`: everything else is refused with EPERM.
+    public static let buildCalls = [
+        "_llseek", "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "chdir", "chmod",
+        "chown", "clock_getres", "clock_gettime", "clock_nanosleep", "clone", "clone3", "close", "close_range",
+        "connect", "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
+        "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2", "execve", "execveat", "exit",
+        "exit_group", "faccessat", "faccessat2", "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat",
+        "fchmodat2", "fchown", "fchownat", "fcntl", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork",
+        "fstat", "fstatfs", "fsync", "ftruncate", "futex", "futex_waitv", "get_mempolicy", "get_robust_list",
+        "getcpu", "getcwd", "getdents", "getdents64", "getegid", "geteuid", "getgid", "getgroups", "getitimer",
+        "getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom", "getresgid",
+        "getresuid", "getrlimit", "getrusage", "getsid", "getsockname", "getsockopt", "gettid", "gettimeofday",
+        "getuid", "getxattr", "inotify_add_watch", "inotify_init", "inotify_init1", "inotify_rm_watch", "ioctl",
+        "kill", "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown", "lgetxattr",
+        "link", "linkat", "listen", "listxattr", "llistxattr", "lseek", "lstat", "madvise", "membarrier",
+        "memfd_create", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mmap", "mprotect", "mremap",
+        "msync", "munlock", "munmap", "name_to_handle_at", "nanosleep", "newfstatat", "open", "openat", "openat2",
+        "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "poll", "ppoll", "prctl", "pread64", "preadv",
+        "preadv2", "prlimit64", "process_vm_readv", "pselect6", "pwrite64", "pwritev", "pwritev2", "read",
+        "readahead", "readlink", "readlinkat", "readv", "recvfrom", "recvmmsg", "recvmsg", "remap_file_pages",
+        "rename", "renameat", "renameat2", "restart_syscall", "rmdir", "rseq", "rt_sigaction", "rt_sigpending",
+        "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+        "rt_tgsigqueueinfo", "sched_get_priority_max", "sched_get_priority_min", "sched_getaffinity",
+        "sched_getattr", "sched_getparam", "sched_getscheduler", "sched_setaffinity", "sched_yield", "seccomp",
+        "select", "semctl", "semget", "semop", "sendfile", "sendmmsg", "sendmsg", "sendto", "set_mempolicy",
+        "set_robust_list", "set_tid_address", "setitimer", "setpgid", "setpriority", "setrlimit", "setsid",
+        "setsockopt", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "socket", "socketpair",
+        "splice", "stat", "statfs", "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs",
+        "sysinfo", "tee", "tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
+        "timer_settime", "timerfd_create", "timerfd_gettime", "timerfd_settime", "times", "tkill", "truncate",
+        "umask", "uname", "unlink", "unlinkat", "utime", "utimensat", "utimes", "vfork", "wait4", "waitid",
+        "write", "writev",
+    ]
+
+    public static func builtIn(_ p: SyscallProfile) -> SeccompProfile? {
+        switch p {
+        case .none: return nil
+        case .basic:
+            return SeccompProfile(defaultAction: "SCMP_ACT_ALLOW", syscalls: [SeccompRule(names: hostCalls, action: "SCMP_ACT_ERRNO", errnoRet: eperm)])
+        case .strict:
+            return SeccompProfile(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: eperm,
+                                  syscalls: [SeccompRule(names: buildCalls, action: "SCMP_ACT_ALLOW")])
+        }
+    }
+}
+
+extension EffectivePolicy {
+    /// The filter this policy asks for: the OCI profile file or the built-in profile
+    /// (the file wins when both are set), with `syscall.deny` added on top; nil when none
+    /// of the three is set. `ociProfile` is the parsed `syscall.oci_profile` file.
+    public func seccompProfile(ociProfile: SeccompProfile?, arch: String) -> SeccompProfile? {
+        let base = ociProfile ?? SeccompProfile.builtIn(syscallProfile.value)
+        if base == nil && syscallDeny.isEmpty { return nil }
+        var p = (base ?? SeccompProfile(defaultAction: "SCMP_ACT_ALLOW")).denying(syscallDeny.map { ($0.value, $0.origin.description) })
+        p.architectures = [arch]
+        return p
+    }
+}
