@@ -3,13 +3,15 @@
 public enum DefaultPolicy {
     public static let source = "built-in default"
 
-    /// Strict files and no network; any program may run (an allowlist that fits every
-    /// build cannot be guessed; `warden init` writes one per build system).
+    /// Strict files, no network, no calls that act on the host; any program may run (an
+    /// allowlist that fits every build cannot be guessed; `warden init` writes one per
+    /// build system).
     public static let toml = """
         mode = "enforce"
         fs.default = "strict"
         net.default = "deny"
         exec.default = "allow"
+        syscall.profile = "basic"
         """
 
     public static func fragment() -> PolicyFragment {
@@ -87,8 +89,20 @@ public enum DefaultPolicy {
             read = []
 
             [syscall]
-            # System calls to deny with seccomp, e.g. ["ptrace", "bpf"].
+            # seccomp. basic: refuse calls that act on the host (mount, ptrace, bpf, unshare,
+            # kernel modules, io_uring...). strict: allow only what build tools call.
+            # oci_profile = "/path/profile.json" uses an OCI or Docker profile instead
+            # (see `warden seccomp import`).
+            profile = "basic"
+            # More system calls to refuse with EPERM, e.g. ["personality"].
             deny = []
+
+            [limits]
+            # Resource limits for every process of the build (unset: inherited).
+            # cpu_seconds = 3600
+            # open_files = 65536
+            # address_space_mib = 16384
+            # processes = 4096
 
             """
     }

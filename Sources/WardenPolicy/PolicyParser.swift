@@ -88,7 +88,8 @@ public struct PolicyParser: Sendable {
                 out.syscallOCIProfile = Located(try absolutePath(s) { PolicyError(file: source, line: line, key: shown, message: $0) }, origin)
             case .limitCPU, .limitOpenFiles, .limitAddressSpace, .limitProcesses:
                 guard let n = value.int, n > 0 else {
-                    throw PolicyError(file: source, line: line, key: shown, message: "expected a positive integer, found \(describe(value))")
+                    let found = value.int.map { "\($0)" } ?? describe(value)
+                    throw PolicyError(file: source, line: line, key: shown, message: "expected a positive integer, found \(found)")
                 }
                 let limit = ResourceLimit(rawValue: String(dotted.dropFirst("limits.".count)))!
                 out.limits[limit] = Located(UInt64(n), origin)
@@ -107,6 +108,8 @@ public struct PolicyParser: Sendable {
             // A table where the schema expects a value is reported as a leaf (wrong type).
             if let sub = value.table, PolicyKey(rawValue: dotted) == nil {
                 let children = leaves(of: sub, path: p)
+                // An empty table the schema knows ([limits] with every line commented) is fine.
+                if children.isEmpty && PolicyKey.allCases.contains(where: { $0.rawValue.hasPrefix(dotted + ".") }) { continue }
                 out += children.isEmpty ? [(p, value)] : children
             } else {
                 out.append((p, value))
