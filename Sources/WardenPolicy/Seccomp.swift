@@ -238,6 +238,8 @@ extension SeccompProfile {
 
     /// What compilers, linkers, interpreters and build tools call (glibc, Rust, Swift, Go
     /// and Python runtimes included), for `strict`: everything else is refused with EPERM.
+    /// The set*id calls are here because make and shells drop privileges with them; with
+    /// no capabilities and no_new_privs they cannot raise any.
     public static let buildCalls = [
         "_llseek", "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "chdir", "chmod",
         "chown", "clock_getres", "clock_gettime", "clock_nanosleep", "clone", "clone3", "close", "close_range",
@@ -262,7 +264,8 @@ extension SeccompProfile {
         "rt_tgsigqueueinfo", "sched_get_priority_max", "sched_get_priority_min", "sched_getaffinity",
         "sched_getattr", "sched_getparam", "sched_getscheduler", "sched_setaffinity", "sched_yield", "seccomp",
         "select", "semctl", "semget", "semop", "sendfile", "sendmmsg", "sendmsg", "sendto", "set_mempolicy",
-        "set_robust_list", "set_tid_address", "setitimer", "setpgid", "setpriority", "setrlimit", "setsid",
+        "set_robust_list", "set_tid_address", "setfsgid", "setfsuid", "setgid", "setgroups", "setitimer", "setpgid",
+        "setpriority", "setregid", "setresgid", "setresuid", "setreuid", "setrlimit", "setsid", "setuid",
         "setsockopt", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "socket", "socketpair",
         "splice", "stat", "statfs", "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs",
         "sysinfo", "tee", "tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
