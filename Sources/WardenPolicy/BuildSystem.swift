@@ -45,6 +45,16 @@ extension BuildSystem {
         }
     }
 
+    /// Variables the child gets so the tool keeps its caches inside the output directory
+    /// instead of a shared one in the home directory: a cache other builds read is a
+    /// place to plant code (clang's module cache holds compiled modules).
+    public func cacheEnvironment(output: String) -> [String: String] {
+        switch self {
+        case .swiftpm: return ["CLANG_MODULE_CACHE_PATH": output + "/warden-module-cache"]
+        case .cargo, .make, .other: return [:]
+        }
+    }
+
     /// Files in the workspace root the build tool rewrites (its lock file). Strict mode
     /// allows writing them; it cannot let the tool create them in the read-only root.
     public var lockFile: String? {
@@ -104,6 +114,12 @@ public enum SystemBaseline {
         ]
     }
 
+    /// Both tools read git's configuration for git dependencies (URL rewrites, helpers).
+    static func gitConfig(_ home: String, _ preset: String) -> [PathRule] {
+        [PathRule(home + "/.gitconfig", "git configuration for git dependencies (\(preset) preset)"),
+         PathRule("/etc/gitconfig", "git configuration for git dependencies (\(preset) preset)")]
+    }
+
     /// Per-toolchain paths in the user's home: caches and toolchains, never credentials.
     public static func toolchain(_ system: BuildSystem, home: String) -> (read: [PathRule], write: [PathRule]) {
         switch system {
@@ -115,9 +131,7 @@ public enum SystemBaseline {
                     PathRule(home + "/.cargo/config.toml", "cargo configuration (cargo preset)"),
                     PathRule(home + "/.cargo/registry", "crate sources (cargo preset)"),
                     PathRule(home + "/.cargo/git", "git dependencies (cargo preset)"),
-                    PathRule(home + "/.gitconfig", "git configuration cargo reads for git sources (cargo preset)"),
-                    PathRule("/etc/gitconfig", "git configuration cargo reads for git sources (cargo preset)"),
-                ],
+                ] + gitConfig(home, "cargo"),
                 // Cargo locks its caches and records their use even offline; files only,
                 // so nothing in ~/.cargo/bin or the registry can be replaced.
                 write: [
@@ -127,7 +141,7 @@ public enum SystemBaseline {
                 ])
         case .swiftpm:
             return (
-                read: [PathRule(home + "/.swiftpm", "SwiftPM configuration (swift preset)")],
+                read: [PathRule(home + "/.swiftpm", "SwiftPM configuration (swift preset)")] + gitConfig(home, "swift"),
                 write: [PathRule(home + "/.cache/org.swift.swiftpm", "SwiftPM caches (swift preset)")])
         case .make, .other:
             return ([], [])

@@ -29,7 +29,7 @@ public enum DefaultPolicy {
         switch system {
         case .swiftpm:
             return ["swift", "swift-build", "swift-package", "swift-frontend", "swift-driver", "swiftc",
-                    "swift-autolink-extract", "swift-plugin-server", "swift-build-tool"] + cc + shell
+                    "swift-autolink-extract", "swift-plugin-server", "swift-build-tool", "swift-help", "git"] + cc + shell
         case .cargo:
             return ["cargo", "rustc", "rustdoc", "rustup"] + cc + shell
         case .make, .other:

@@ -53,6 +53,8 @@ public struct Session: Sendable {
         var env = EnvironmentScrub.childEnvironment(parent: environment, policy: policy.effective, home: identity.home,
                                                     user: identity.user, cwd: workspace)
         if let tmpdir { env["TMPDIR"] = tmpdir }
+        let output = policy.buildSystem.outputDirectory(workspace: workspace, environment: environment)
+        for (k, v) in policy.buildSystem.cacheEnvironment(output: output) where environment[k] == nil { env[k] = v }
         return env
     }
 
@@ -437,6 +439,14 @@ public struct Runner {
         }
         for (name, _) in resolved { files += ProgramLookup.compilerInternals(name).flatMap(Confinement.executionChain) }
         let system = session.policy.buildSystem
+        // The Swift driver runs the clang, ld and helpers of its own toolchain, which
+        // need not be the ones PATH finds first: allowlisted names count there too.
+        if system == .swiftpm, let driver = resolved["swiftc"] ?? resolved["swift"] {
+            let dir = (ProgramLookup.realPath(driver) as NSString).deletingLastPathComponent
+            for name in resolved.keys where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
+                files += Confinement.executionChain(dir + "/" + name)
+            }
+        }
         let output = system.outputDirectory(workspace: session.workspace, environment: session.environment)
         var seen = Set<String>()
         return (files + system.executableDirectories(output: output, tmpdir: tmpdir)).filter { seen.insert($0).inserted }

@@ -91,6 +91,30 @@ import WardenOutput
         #expect(!FileManager.default.fileExists(atPath: secretDir + "/planted"))
     }
 
+    @Test func swiftBuildPassesUnderTheSwiftPreset() throws {
+        try Kernel.requireRoot()
+        let dir = "/var/lib/warden-it-swift-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/Sources/hello", withIntermediateDirectories: true)
+        try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"hello\", targets: [.executableTarget(name: \"hello\")])\n"
+            .write(toFile: dir + "/Package.swift", atomically: true, encoding: .utf8)
+        try "print(\"hello from swift\")\n".write(toFile: dir + "/Sources/hello/main.swift", atomically: true, encoding: .utf8)
+        #expect(try warden(["init"], cwd: dir).status == 0)
+        let r = try warden(["build"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock, connect=cgroup-bpf, syscalls=seccomp"))
+        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
+        // The manifest runner is SwiftPM's build script; swift-frontend compiles; clang links.
+        #expect(Set(run.events.map(\.event.unit)).isSuperset(of: [.buildScript, .compiler, .linker]))
+        let built = Process()
+        built.executableURL = URL(fileURLWithPath: dir + "/.build/debug/hello")
+        let out = Pipe()
+        built.standardOutput = out
+        try built.run()
+        built.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "hello from swift\n")
+    }
+
     @Test func makeProjectPassesUnderTheMakePreset() throws {
         try Kernel.requireRoot()
         let dir = "/var/lib/warden-it-make-\(UUID().uuidString.prefix(8))"

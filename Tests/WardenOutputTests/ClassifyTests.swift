@@ -39,7 +39,7 @@ import Testing
             ("ld.lld", WARDEN_H_LD_LLD), ("lld", WARDEN_H_LLD), ("mold", WARDEN_H_MOLD), ("collect2", WARDEN_H_COLLECT2),
             ("cc", WARDEN_H_CC), ("c++", WARDEN_H_CXX), ("gcc", WARDEN_H_GCC), ("g++", WARDEN_H_GXX), ("clang", WARDEN_H_CLANG),
             ("clang++", WARDEN_H_CLANGXX), ("cc1", WARDEN_H_CC1), ("cc1plus", WARDEN_H_CC1PLUS), ("cc1obj", WARDEN_H_CC1OBJ),
-            ("as", WARDEN_H_AS),
+            ("as", WARDEN_H_AS), ("git", WARDEN_H_GIT),
         ]
         for (name, constant) in table {
             #expect(fnv(name) == constant, "\(name)")
@@ -76,6 +76,7 @@ import Testing
         #expect(units(["swift-build", "swiftc", "swift-frontend"]) == [WARDEN_UNIT_OTHER, WARDEN_UNIT_COMPILER, WARDEN_UNIT_COMPILER])
         // Manifest and plugin executables SwiftPM runs are build scripts.
         #expect(units(["swift-build", "Foo-manifest"]).last == WARDEN_UNIT_BUILD_SCRIPT)
+        #expect(units(["swift-build", "git"]).last == WARDEN_UNIT_OTHER)
         // Macro plugins the frontend runs are the proc-macro unit.
         #expect(units(["swift-build", "swift-frontend", "MyMacros-tool"]).last == WARDEN_UNIT_PROC_MACRO)
         #expect(units(["swift-build", "swift-frontend", "swift-plugin-server"]).last == WARDEN_UNIT_PROC_MACRO)

@@ -74,6 +74,7 @@ struct warden_name_hash {
 #define WARDEN_H_CC1PLUS 0x7524694au       /* cc1plus */
 #define WARDEN_H_CC1OBJ 0x2cb6a063u        /* cc1obj */
 #define WARDEN_H_AS 0x5e25208du            /* as */
+#define WARDEN_H_GIT 0x542abc6bu           /* git */
 
 /* The hashing, one character at a time: the BPF side runs the step from bpf_loop with
  * the state in a map (so the verifier checks it once), the host side from a plain loop. */
@@ -168,6 +169,10 @@ WARDEN_INLINE struct warden_unit_state warden_classify(struct warden_name_hash n
     case WARDEN_H_SWIFT_BUILD: case WARDEN_H_SWIFT_PACKAGE: case WARDEN_H_SWIFT_TEST:
         s.unit = WARDEN_UNIT_OTHER;
         s.tool = WARDEN_TOOL_SWIFTPM;
+        return s;
+    case WARDEN_H_GIT:
+        /* Fetching dependencies for cargo or SwiftPM: the tool's own work, not a build script. */
+        s.unit = WARDEN_UNIT_OTHER;
         return s;
     case WARDEN_H_SWIFT_PLUGIN:
         s.unit = WARDEN_UNIT_PROC_MACRO;
