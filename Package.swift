@@ -26,6 +26,7 @@ let package = Package(
         ),
         // libbpf, from Debian's libbpf-dev.
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // The BPF loader over libbpf, and the objects from prebuilt/ embedded as bytes.
         .target(
             name: "CWardenBPF",
@@ -35,7 +36,7 @@ let package = Package(
         // The BPF layer in Swift: network programs per run cgroup, ring-buffer draining.
         .target(
             name: "WardenBPF",
-            dependencies: ["CWardenBPF", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CWardenBPF", "CCrypto", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Policy model, TOML parsing, validation, merge with provenance. No kernel calls.
         .target(
@@ -69,7 +70,7 @@ let package = Package(
         .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "CWardenABI"]),
         .testTarget(
             name: "WardenIntegrationTests",
-            dependencies: ["WardenSandbox", "WardenRun", "WardenOutput", "WardenPolicy", "CWardenShim", "warden"]
+            dependencies: ["WardenSandbox", "WardenRun", "WardenOutput", "WardenPolicy", "WardenBPF", "CWardenShim", "warden"]
         ),
     ]
 )

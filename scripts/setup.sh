@@ -16,6 +16,7 @@ apt_packages=(
   libelf-dev
   zlib1g-dev
   libseccomp-dev
+  libssl-dev
   libcap2-bin
   make
   librust-serde-derive-dev

@@ -1,3 +1,4 @@
+import CCrypto
 import CWardenBPF
 import Foundation
 import SystemPackage
@@ -37,13 +38,60 @@ public final class BPFObject: @unchecked Sendable {
     public let kind: Kind
     private let handle: OpaquePointer
     private let owner: BPFObject?  // keeps the shared maps' owner alive
+    private let image: [UInt8]?    // an object read from WARDEN_BPF_DIST_DIR, kept while loaded
     private let lock = NSLock()
 
-    public static func load(_ kind: Kind, ringBytes: UInt32 = defaultRingBytes, sharing owner: BPFObject? = nil) throws(BPFError) -> BPFObject {
+    /// Set to a directory holding `manifest.json` and the `.bpf.o` files (as
+    /// scripts/build-bpf.sh writes them) to load those instead of the embedded objects.
+    public static let distDirVariable = "WARDEN_BPF_DIST_DIR"
+
+    public static func load(_ kind: Kind, ringBytes: UInt32 = defaultRingBytes, sharing owner: BPFObject? = nil,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(BPFError) -> BPFObject
+    {
         warden_bpf_route_logs()
-        let (ptr, size) = kind.image
-        let h = try call { warden_bpf_load(ptr, size, kind.rawValue, ringBytes, owner?.handle, $0, $1) }
-        return BPFObject(kind: kind, handle: h, owner: owner)
+        let external = try environment[distDirVariable].map { dir throws(BPFError) in try verifiedObject(kind, in: dir) }
+        let h: OpaquePointer
+        if let external {
+            // The array is kept in the object (`image`), so its storage outlives the load.
+            let loaded: Result<OpaquePointer, BPFError> = external.withUnsafeBytes { bytes in
+                Result { () throws(BPFError) in
+                    try call { warden_bpf_load(bytes.baseAddress, bytes.count, kind.rawValue, ringBytes, owner?.handle, $0, $1) }
+                }
+            }
+            h = try loaded.get()
+        } else {
+            let (ptr, size) = kind.image
+            h = try call { warden_bpf_load(ptr, size, kind.rawValue, ringBytes, owner?.handle, $0, $1) }
+        }
+        return BPFObject(kind: kind, handle: h, owner: owner, image: external)
+    }
+
+    /// Reads `<kind>.bpf.o` from `dir` and checks it against `dir/manifest.json`: the
+    /// object must be listed and its SHA-256 and size must match. Anything else refuses.
+    public static func verifiedObject(_ kind: Kind, in dir: String) throws(BPFError) -> [UInt8] {
+        let name = "\(kind.rawValue).bpf.o"
+        func fail(_ why: String) -> BPFError {
+            BPFError(message: "\(distDirVariable)=\(dir): \(why); refusing to load BPF objects from there", errno: .invalidArgument)
+        }
+        guard let manifestData = FileManager.default.contents(atPath: dir + "/manifest.json") else { throw fail("no readable manifest.json") }
+        guard let manifest = try? JSONSerialization.jsonObject(with: manifestData) as? [String: Any],
+              let objects = manifest["objects"] as? [String: Any] else { throw fail("manifest.json is not a build-bpf.sh manifest") }
+        guard let entry = objects[name] as? [String: Any], let want = entry["sha256"] as? String else {
+            throw fail("manifest.json does not list \(name)")
+        }
+        guard let data = FileManager.default.contents(atPath: dir + "/" + name) else { throw fail("no readable \(name)") }
+        let bytes = [UInt8](data)
+        let got = sha256Hex(bytes)
+        guard got == want.lowercased() else { throw fail("\(name) has sha256 \(got) but the manifest says \(want)") }
+        if let size = entry["size"] as? Int, size != bytes.count { throw fail("\(name) is \(bytes.count) bytes but the manifest says \(size)") }
+        return bytes
+    }
+
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_sha256(), nil) }
+        return digest.prefix(Int(length)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Whether this object loads here (root, BPF, BTF for CO-RE, the verifier).
@@ -56,10 +104,11 @@ public final class BPFObject: @unchecked Sendable {
         }
     }
 
-    private init(kind: Kind, handle: OpaquePointer, owner: BPFObject?) {
+    private init(kind: Kind, handle: OpaquePointer, owner: BPFObject?, image: [UInt8]?) {
         self.kind = kind
         self.handle = handle
         self.owner = owner
+        self.image = image
     }
 
     deinit { warden_bpf_close(handle) }

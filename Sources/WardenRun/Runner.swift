@@ -128,6 +128,17 @@ public struct Runner {
     public func run() throws(WardenFailure) -> Int32 {
         let policy = session.policy.effective
         let mode = policy.mode.value
+        // Objects from a directory the user named are checked first: a mismatch is never
+        // silently replaced by the embedded copy.
+        if let dir = session.environment[BPFObject.distDirVariable] {
+            for kind in BPFObject.Kind.allCases {
+                do {
+                    _ = try BPFObject.verifiedObject(kind, in: dir)
+                } catch {
+                    throw WardenFailure(error.description, code: WardenExit.sandbox)
+                }
+            }
+        }
         let layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
         if mode == .enforce && !missing.isEmpty {
