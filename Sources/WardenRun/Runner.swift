@@ -116,6 +116,9 @@ public struct Runner {
     public var log: (String) -> Void
     /// Size of the kernel's event ring buffer.
     public var ringBytes: UInt32 = BPFObject.defaultRingBytes
+    /// Enforce mode runs even when a restricted hook has no enforcing layer or a canary
+    /// was not refused; said loudly, recorded, and the run's assurance is "partial".
+    public var allowDegraded = false
 
     public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
         self.session = session
@@ -141,7 +144,11 @@ public struct Runner {
         }
         let layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
-        if mode == .enforce && !missing.isEmpty {
+        // What enforce mode does not enforce in this run (--allow-degraded only).
+        var degraded: [String] = []
+        if mode == .enforce && !missing.isEmpty && allowDegraded {
+            degraded += missing.map { "\($0.hook) is not enforced (\($0.detail))" }
+        } else if mode == .enforce && !missing.isEmpty {
             let list = missing.map { "\($0.hook) (\($0.detail))" }.joined(separator: "; ")
             throw WardenFailure(
                 "enforce mode (set by \(policy.mode.origin)) cannot be honoured: the policy restricts hooks no layer "
@@ -191,13 +198,16 @@ public struct Runner {
         let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
         let decider = FileDecider(plan: plan, executables: policy.execDefault.value == .allowlist ? allowedPrograms : nil,
                                   realPath: ProgramLookup.realPath)
-        do {
+        do throws(SandboxError) {
             try Confinement.checkDenyList(policy.syscallDeny)
             if let seccomp { try confinement.applySeccomp(seccomp) }
             if mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
                let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {
                 try confinement.applyLandlock(ll, abi: abi)
-                try proveLandlock(confinement, plan: plan, allowed: Set(ll.rules.filter { $0.rights.contains(.execute) }.map(\.path)))
+                if let problem = landlockProblem(confinement, plan: plan, allowed: Set(ll.rules.filter { $0.rights.contains(.execute) }.map(\.path))) {
+                    guard allowDegraded else { throw problem }
+                    degraded.append("Landlock (files, exec): \(problem)")
+                }
             }
         } catch {
             throw WardenFailure(error.description, code: error.exitCode)
@@ -251,7 +261,10 @@ public struct Runner {
                 try n.allowNet(hosts.flatMap(\.addresses))
                 try n.attach(cgroupFD: cgroup.fd.rawValue)
                 if mode == .enforce && policy.netDefault.value == .deny {
-                    try proveNetwork(cgroup: cgroup, allowed: Set(hosts.flatMap(\.addresses)))
+                    if let problem = networkProblem(cgroup: cgroup, allowed: Set(hosts.flatMap(\.addresses))) {
+                        guard allowDegraded else { throw problem }
+                        degraded.append("network: \(problem)")
+                    }
                 }
                 net = n
             } catch {
@@ -263,6 +276,7 @@ public struct Runner {
         let ring = trace ?? net
         ring?.poll(timeoutMs: 0) { _ in }  // the canary's own events are not the build's
 
+        warnings += degraded.map { "DEGRADED (--allow-degraded): \($0)" }
         var record = RunRecord(
             runId: runId, startedAt: ISO8601DateFormatter().string(from: started), command: command,
             workspace: session.workspace, mode: mode.rawValue, buildSystem: session.policy.buildSystem.rawValue,
@@ -270,7 +284,7 @@ public struct Runner {
             uid: session.identity.uid, layers: layers, warnings: warnings,
             netHosts: Dictionary(uniqueKeysWithValues: hosts.map { ($0.entry, $0.addresses) }))
         record.hardening = hardeningSteps(confinement: confinement, childEnv: childEnv, cgroup: cgroup, mode: mode)
-        record.assurance = mode == .enforce ? "full" : "none"
+        record.assurance = mode == .observe ? "none" : degraded.isEmpty ? "full" : "partial"
         audit.update { $0.assurance = record.assurance }
         do {
             try eventLog.append(record)
@@ -477,6 +491,24 @@ public struct Runner {
 
     /// The network canary: a process in the run's cgroup connects to a loopback port the
     /// policy does not allow and must be refused.
+    func networkProblem(cgroup: RunCgroup, allowed: Set<String>) -> SandboxError? {
+        do {
+            try proveNetwork(cgroup: cgroup, allowed: allowed)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func landlockProblem(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) -> SandboxError? {
+        do {
+            try proveLandlock(c, plan: plan, allowed: allowed)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     func proveNetwork(cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
         guard let port = (1..<65535).lazy.map({ _ in UInt16.random(in: 20000...60000) })
             .first(where: { !allowed.contains("127.0.0.1:\($0)") }) else { return }

@@ -57,6 +57,9 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Also create warden.log as a symlink to the event log.")
     var logAlias = false
 
+    @Flag(name: .long, help: "Enforce mode: run even when a restricted hook cannot be enforced or a canary was not refused (said loudly; assurance \"partial\").")
+    var allowDegraded = false
+
     @Option(name: .long, help: ArgumentHelp("Size of the kernel's event ring buffer: a power of two from 1 to 1024 (default 4).", valueName: "MiB"))
     var ringBufferMib: UInt32 = 4
 
@@ -68,6 +71,7 @@ struct OutputOptions: ParsableArguments {
         let outputs = OutputPaths(workspace: session.workspace, events: events, metrics: metrics, logAlias: logAlias)
         var runner = Runner(session: session, command: command, outputs: outputs, log: stderrLine)
         runner.ringBytes = ringBufferMib << 20
+        runner.allowDegraded = allowDegraded
         return try runner.run()
     }
 }

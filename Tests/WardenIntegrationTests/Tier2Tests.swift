@@ -41,6 +41,19 @@ import WardenOutput
         #expect(report.stdout.contains("assurance: full") && report.stdout.contains("landlock applied"))
     }
 
+    /// --allow-degraded only matters when a layer is missing: here every layer works, so
+    /// the run is fully enforced and says nothing about degradation.
+    @Test func allowDegradedChangesNothingWhenEveryLayerWorks() throws {
+        try Kernel.requireRoot()
+        let secret = try secretDir()
+        let dir = try makeDir(["warden.toml": Self.open])
+        let r = try warden(["run", "--allow-degraded", "--", "sh", "-c", "cat \(secret)/.ssh/id_rsa > stolen 2>/dev/null; true"], cwd: dir)
+        #expect(r.status == 77, "\(r.stderr)")
+        #expect(!r.stderr.contains("DEGRADED") && !read(dir + "/stolen").contains("FAKE"))
+        let start = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start)
+        #expect(start.assurance == "full" && !start.warnings.contains { $0.contains("DEGRADED") })
+    }
+
     @Test func escapesToTheSecretFail() throws {
         try Kernel.requireRoot()
         let secret = try secretDir()
