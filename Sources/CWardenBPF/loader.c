@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "../../bpf/include/warden/net_maps.h"
+#include "../../bpf/include/warden/lsm_maps.h"
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -25,6 +27,7 @@
 
 const void *warden_bpf_net_object_ptr(void) { return warden_bpf_net_object; }
 const void *warden_bpf_trace_object_ptr(void) { return warden_bpf_trace_object; }
+const void *warden_bpf_lsm_object_ptr(void) { return warden_bpf_lsm_object; }
 
 #define MAX_LINKS 16
 
@@ -43,11 +46,15 @@ static int fail(char *err, size_t errlen, int e, const char *what, const char *n
     return -1;
 }
 
+static _Atomic int quiet_logs;
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args) {
-    if (level == LIBBPF_DEBUG) return 0;
-    fputs("warden: libbpf: ", stderr);
+    if (level == LIBBPF_DEBUG || quiet_logs) return 0;
+    fputs("warden: ", stderr); /* libbpf's lines start with "libbpf: " */
     return vfprintf(stderr, fmt, args);
 }
+
+void warden_bpf_quiet_logs(int quiet) { quiet_logs = quiet; }
 
 void warden_bpf_route_logs(void) { libbpf_set_print(libbpf_log); }
 
@@ -184,7 +191,29 @@ int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t por
     return update(b, "allow6", &k, &one, err, errlen);
 }
 
-int warden_net_canary(int cgroup_fd, uint16_t port) {
+int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, char *err, size_t errlen) {
+    struct warden_lsm_settings s = {(uint32_t)fs_strict, (uint32_t)exec_allowlist};
+    uint32_t zero = 0;
+    return update(b, "lsm_settings", &zero, &s, err, errlen);
+}
+
+int warden_lsm_add_rule(struct warden_bpf *b, int exec, const uint8_t *key, size_t len, uint32_t rights, char *err,
+                        size_t errlen) {
+    if (len == 0 || len > WARDEN_LPM_DATA) return fail(err, errlen, ENAMETOOLONG, "path rule too long for", exec ? "exec_rules" : "fs_rules");
+    struct warden_lpm_key k;
+    memset(&k, 0, sizeof k);
+    k.prefixlen = (uint32_t)len * 8;
+    memcpy(k.data, key, len);
+    if (exec) {
+        uint8_t one = 1;
+        return update(b, "exec_rules", &k, &one, err, errlen);
+    }
+    struct warden_fs_rule r = {rights};
+    return update(b, "fs_rules", &k, &r, err, errlen);
+}
+
+/* Starts a child in the cgroup; it runs `body` and exits with its result. */
+static int in_cgroup(int cgroup_fd, int (*body)(const void *), const void *arg) {
     struct clone_args args;
     memset(&args, 0, sizeof args);
     args.flags = CLONE_INTO_CGROUP;
@@ -192,24 +221,59 @@ int warden_net_canary(int cgroup_fd, uint16_t port) {
     args.cgroup = (uint64_t)cgroup_fd;
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) return -1;
-    if (pid == 0) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0) _exit(12);
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int r = connect(s, (struct sockaddr *)&a, sizeof a);
-        _exit(r == 0 ? 10 : errno == EPERM ? 11 : 13);
-    }
+    if (pid == 0) _exit(body(arg));
     int status;
     while (waitpid((pid_t)pid, &status, 0) < 0) {
         if (errno != EINTR) return -1;
     }
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+struct lsm_probe {
+    const char *open_path;
+    const char *exec_path;
+};
+
+/* 11: refused with EPERM; 10: went through; 13: failed otherwise. */
+static int lsm_probe(const void *arg) {
+    const struct lsm_probe *p = arg;
+    if (p->open_path) {
+        int fd = open(p->open_path, O_RDONLY | O_CLOEXEC);
+        return fd >= 0 ? 10 : errno == EPERM ? 11 : 13;
+    }
+    char *const argv[] = {(char *)p->exec_path, NULL};
+    char *const envp[] = {NULL};
+    execve(p->exec_path, argv, envp);
+    return errno == EPERM ? 11 : 13;
+}
+
+int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path) {
+    struct lsm_probe p = {open_path, exec_path};
+    int code = in_cgroup(cgroup_fd, lsm_probe, &p);
     if (code == 11) return 1;
-    if (code == 10 || code == 13) return 0; /* connected, or refused by the peer: not by us */
+    if (code == 10 || code == 13 || code == 0) return 0; /* exec'd (exit 0 of true) or not refused by us */
+    errno = EPROTO;
+    return -1;
+}
+
+/* 11: refused with EPERM; 10: connected; 13: refused by the peer, not by us. */
+static int net_probe(const void *arg) {
+    uint16_t port = *(const uint16_t *)arg;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return 12;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = connect(s, (struct sockaddr *)&a, sizeof a);
+    return r == 0 ? 10 : errno == EPERM ? 11 : 13;
+}
+
+int warden_net_canary(int cgroup_fd, uint16_t port) {
+    int code = in_cgroup(cgroup_fd, net_probe, &port);
+    if (code == 11) return 1;
+    if (code == 10 || code == 13) return 0;
     errno = EPROTO;
     return -1;
 }

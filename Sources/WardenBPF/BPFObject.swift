@@ -17,17 +17,20 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
 ///   address:port allowlist, enforced or only reported.
 /// - `trace` (bpf/trace.bpf.c): raw tracepoints at syscall entry/exit for open, exec,
 ///   rename and unlink, plus exec/fork/exit for unit attribution; reports only.
+/// - `lsm` (bpf/lsm.bpf.c): tier 1, `lsm/file_open` deciding reads, writes and execs from
+///   path tries; only where the kernel runs BPF LSM programs.
 ///
 /// The objects of one run share one ring buffer: the first loaded owns it and is the one
 /// to `poll`; later ones pass it as `sharing`.
 public final class BPFObject: @unchecked Sendable {
     public enum Kind: String, Sendable, CaseIterable {
-        case net, trace
+        case net, trace, lsm
 
         var image: (UnsafeRawPointer, Int) {
             switch self {
             case .net: return (warden_bpf_net_object_ptr(), Int(warden_bpf_net_object_size))
             case .trace: return (warden_bpf_trace_object_ptr(), Int(warden_bpf_trace_object_size))
+            case .lsm: return (warden_bpf_lsm_object_ptr(), Int(warden_bpf_lsm_object_size))
             }
         }
     }
@@ -49,6 +52,9 @@ public final class BPFObject: @unchecked Sendable {
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(BPFError) -> BPFObject
     {
         warden_bpf_route_logs()
+        // Most kernels refuse BPF LSM programs; the error says so without libbpf's advice.
+        warden_bpf_quiet_logs(kind == .lsm ? 1 : 0)
+        defer { warden_bpf_quiet_logs(0) }
         let external = try environment[distDirVariable].map { dir throws(BPFError) in try verifiedObject(kind, in: dir) }
         let h: OpaquePointer
         if let external {
@@ -154,6 +160,44 @@ public final class BPFObject: @unchecked Sendable {
 
     /// Records the kernel could not queue because the ring buffer was full.
     public var dropped: UInt64 { warden_bpf_dropped(handle) }
+}
+
+/// The tier-1 object's rules, and its canary.
+extension BPFObject {
+    public func configureLSM(_ rules: TierOneRulesData) throws(BPFError) {
+        try check { warden_lsm_configure(raw, rules.fsStrict ? 1 : 0, rules.execAllowlist ? 1 : 0, $0, $1) }
+        for (key, rights) in rules.fs {
+            try key.withUnsafeBufferPointer { k throws(BPFError) in
+                try check { warden_lsm_add_rule(raw, 0, k.baseAddress, k.count, rights, $0, $1) }
+            }
+        }
+        for key in rules.exec {
+            try key.withUnsafeBufferPointer { k throws(BPFError) in
+                try check { warden_lsm_add_rule(raw, 1, k.baseAddress, k.count, 0, $0, $1) }
+            }
+        }
+    }
+
+    /// Proves the LSM program decides: a process in the run's cgroup, outside Landlock,
+    /// must get EPERM opening `open` (or, with `open` nil, executing `exec`).
+    public static func lsmCanary(cgroupFD: Int32, open: String?, exec: String?) -> Result<Bool, Errno> {
+        let r = warden_lsm_canary(cgroupFD, open, exec)
+        return r < 0 ? .failure(Errno(rawValue: errno)) : .success(r == 1)
+    }
+}
+
+/// What `configureLSM` needs, as plain data (WardenPolicy's TierOneRules maps onto it).
+public struct TierOneRulesData: Sendable {
+    public var fsStrict: Bool
+    public var execAllowlist: Bool
+    public var fs: [(key: [UInt8], rights: UInt32)]
+    public var exec: [[UInt8]]
+    public init(fsStrict: Bool, execAllowlist: Bool, fs: [(key: [UInt8], rights: UInt32)], exec: [[UInt8]]) {
+        self.fsStrict = fsStrict
+        self.execAllowlist = execAllowlist
+        self.fs = fs
+        self.exec = exec
+    }
 }
 
 /// The network object's policy: settings and the address allowlist.

@@ -66,11 +66,23 @@ public enum Doctor {
         if let lsm = lsmText {
             let list = lsm.trimmingCharacters(in: .whitespacesAndNewlines)
             out.append(Check(state: .ok, name: "active LSMs", detail: list + mountedNote))
-            out.append(Check(state: .warn, name: "tier 1 (BPF LSM)",
-                             detail: list.split(separator: ",").contains("bpf")
-                                ? "bpf is in the LSM list, but this version of warden has no BPF programs to load"
-                                : "bpf is not in the LSM list; this version of warden has no BPF programs either",
-                             fix: "tier 1 will need `lsm=...,bpf` on the kernel command line"))
+            let listed = list.split(separator: ",").contains("bpf")
+            if euid != 0 {
+                out.append(Check(state: .warn, name: "tier 1 (BPF LSM)", detail: "not checked: loading BPF programs needs root", fix: "run as root"))
+            } else {
+                switch BPFObject.probe(.lsm) {
+                case .success:
+                    out.append(Check(state: listed ? .ok : .warn, name: "tier 1 (BPF LSM)",
+                                     detail: listed ? "lsm/file_open loads and passes the verifier; each run proves it with a canary"
+                                                    : "the program loads, but bpf is not in the LSM list, so it would never run; runs fall back to Landlock",
+                                     fix: listed ? nil : "add bpf to the lsm= boot parameter"))
+                case .failure(let e):
+                    out.append(Check(state: .warn, name: "tier 1 (BPF LSM)",
+                                     detail: "the kernel refuses the BPF LSM program: \(e.description); runs use Landlock (tier 2)",
+                                     fix: listed ? "a kernel that permits BPF LSM programs (CONFIG_BPF_LSM, no lockdown of BPF)"
+                                                 : "add bpf to the lsm= boot parameter (CONFIG_BPF_LSM=y)"))
+                }
+            }
         } else {
             out.append(Check(state: .warn, name: "active LSMs", detail: "\(lsmPath) is not readable (securityfs not mounted?)",
                              fix: "mount -t securityfs -o ro securityfs /sys/kernel/security"))

@@ -11,7 +11,7 @@ public enum LayerProbe {
     /// `netProblem` nil: the cgroup-BPF network programs load here; `traceProblem` nil:
     /// the tracepoint programs do.
     public static func layers(policy: EffectivePolicy, mode: Mode, landlockABI: Int?, landlockProblem: String = "",
-                              netProblem: String?, traceProblem: String? = nil) -> [LayerStatus]
+                              netProblem: String?, traceProblem: String? = nil, lsmLoads: Bool = false) -> [LayerStatus]
     {
         let enforce = mode == .enforce
         let fsRestricted = policy.fsDefault.value == .strict
@@ -30,9 +30,17 @@ public enum LayerProbe {
                 return LayerStatus(hook: hook, layer: watch, enforcing: false, restricted: false,
                                    detail: "fs.default = \"unrestricted\"" + (traceProblem == nil ? "; \(recorded)" : ""))
             }
-            guard let abi = landlockABI else { return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: noLandlock) }
+            guard let abi = landlockABI else {
+                if lsmLoads && enforce && hook == "file_open" { return tierOne(hook) }
+                return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: noLandlock)
+            }
             guard enforce else { return LayerStatus(hook: hook, layer: watch, enforcing: false, detail: observed) }
             return LayerStatus(hook: hook, layer: "landlock", enforcing: true, detail: "Landlock ABI \(abi): \(what); denials return EACCES and are \(recorded)")
+        }
+
+        func tierOne(_ hook: String) -> LayerStatus {
+            LayerStatus(hook: hook, layer: "bpf-lsm", enforcing: true,
+                        detail: "tier 1: BPF LSM file_open (loads here; proven by a canary before each run)")
         }
 
         var out = [
@@ -46,7 +54,7 @@ public enum LayerProbe {
             out.append(LayerStatus(hook: "exec", layer: "landlock", enforcing: true,
                                    detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)"))
         } else if landlockABI == nil {
-            out.append(LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, detail: noLandlock))
+            out.append(lsmLoads && enforce ? tierOne("exec") : LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, detail: noLandlock))
         } else {
             out.append(LayerStatus(hook: "exec", layer: traceProblem == nil ? "tracepoint" : "supervisor", enforcing: false,
                                    detail: traceProblem == nil ? observed : "observe mode: only the top-level command is checked and recorded"))

@@ -74,7 +74,7 @@ public struct Session: Sendable {
             let why = e == .noFunction ? "the kernel has no Landlock (ENOSYS)"
                 : e == .notSupported ? "Landlock is disabled: add landlock to the lsm= boot parameter" : "\(e)"
             return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: nil, landlockProblem: why,
-                                     netProblem: netProblem, traceProblem: traceProblem)
+                                     netProblem: netProblem, traceProblem: traceProblem, lsmLoads: problem(.lsm) == nil)
         }
     }
 
@@ -142,7 +142,7 @@ public struct Runner {
                 }
             }
         }
-        let layers = session.layers()
+        var layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
         // What enforce mode does not enforce in this run (--allow-degraded only).
         var degraded: [String] = []
@@ -254,6 +254,33 @@ public struct Runner {
         } catch {
             warnings.append("tracepoint layer unavailable, file and exec events are not recorded: \(error)")
         }
+        // Tier 1: the BPF LSM program, trusted only once a canary in the run's cgroup,
+        // outside Landlock, is refused by it. Where it is not, Landlock (tier 2) stays the
+        // layer; where there is no Landlock either, the run stops (or is DEGRADED).
+        var lsm: BPFObject?
+        var lsmNote = "not needed: the policy restricts neither files nor exec"
+        if mode == .enforce && (plan != nil || policy.execDefault.value == .allowlist) {
+            switch tierOne(decider: decider, plan: plan, cgroup: cgroup, allowed: Set(allowedPrograms.map(ProgramLookup.realPath))) {
+            case .proven(let l):
+                lsm = l
+                lsmNote = "BPF LSM file_open on the run's cgroup, proven by a canary"
+                for i in layers.indices where ["file_open", "exec"].contains(layers[i].hook) && layers[i].restricted {
+                    let also = layers[i].layer == "landlock" ? "; Landlock also applied" : ""
+                    layers[i] = LayerStatus(hook: layers[i].hook, layer: "bpf-lsm", enforcing: true,
+                                            detail: "tier 1: BPF LSM file_open decides reads, writes and execs (EPERM), proven by a canary\(also)")
+                }
+            case .unavailable(let why):
+                lsmNote = "tier 1 unavailable: \(why)"
+                if layers.contains(where: { $0.layer == "bpf-lsm" && $0.restricted }) {
+                    guard allowDegraded else {
+                        try? cgroup.destroy()
+                        throw WardenFailure("enforce mode relies on the BPF LSM here (no Landlock), but \(why). Nothing was run.",
+                                            code: WardenExit.sandbox)
+                    }
+                    degraded.append("BPF LSM (files, exec): \(why)")
+                }
+            }
+        }
         if let status = layers.first(where: { $0.hook == "connect" }), status.layer == "cgroup-bpf" {
             do {
                 let n = try BPFObject.load(.net, ringBytes: ringBytes, sharing: trace)
@@ -284,6 +311,7 @@ public struct Runner {
             uid: session.identity.uid, layers: layers, warnings: warnings,
             netHosts: Dictionary(uniqueKeysWithValues: hosts.map { ($0.entry, $0.addresses) }))
         record.hardening = hardeningSteps(confinement: confinement, childEnv: childEnv, cgroup: cgroup, mode: mode)
+        record.hardening.insert(HardeningStep("bpf_lsm", applied: lsm != nil, lsmNote), at: record.hardening.count - 2)
         record.assurance = mode == .observe ? "none" : degraded.isEmpty ? "full" : "partial"
         audit.update { $0.assurance = record.assurance }
         do {
@@ -339,7 +367,7 @@ public struct Runner {
         var cleanupError: SandboxError?
         do { try cgroup.destroy() } catch { cleanupError = error }
         agent?.stop()
-        withExtendedLifetime((trace, net)) {}
+        withExtendedLifetime((trace, net, lsm)) {}
         var metrics = audit.metrics
 
         let code: Int32
@@ -491,6 +519,44 @@ public struct Runner {
 
     /// The network canary: a process in the run's cgroup connects to a loopback port the
     /// policy does not allow and must be refused.
+    enum TierOneOutcome {
+        case proven(BPFObject)
+        case unavailable(String)
+    }
+
+    /// Loads, fills and attaches the tier-1 program, then proves it: a process in the
+    /// cgroup must be refused (EPERM) a read the policy forbids, or an exec.
+    func tierOne(decider: FileDecider, plan: FilesystemPlan?, cgroup: RunCgroup, allowed: Set<String>) -> TierOneOutcome {
+        guard geteuid() == 0 else { return .unavailable("loading BPF programs needs root") }
+        let rules = TierOneRules(decider)
+        let l: BPFObject
+        do {
+            l = try BPFObject.load(.lsm, ringBytes: 0)
+            try l.configureLSM(TierOneRulesData(fsStrict: rules.fsStrict, execAllowlist: rules.execAllowlist,
+                                                fs: rules.fs.map { ($0.key, $0.rights) }, exec: rules.exec))
+            try l.attach(cgroupFD: cgroup.fd.rawValue)
+        } catch {
+            return .unavailable(error.errno == .notPermitted
+                ? "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)" : error.description)
+        }
+        let probe: (open: String?, exec: String?)
+        if let plan, let path = ["/etc/shadow", "/root", "/boot", "/"].first(where: { FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil }) {
+            probe = (path, nil)
+        } else if rules.execAllowlist, let path = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
+            FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
+        }) {
+            probe = (nil, path)
+        } else {
+            return .unavailable("no path the policy forbids to try the canary on")
+        }
+        switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec) {
+        case .success(true): return .proven(l)
+        case .success(false):
+            return .unavailable("the BPF LSM program loaded and attached but a canary could still \(probe.open.map { "open \($0)" } ?? "execute \(probe.exec!)") (is bpf in the lsm= boot parameter?)")
+        case .failure(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
+        }
+    }
+
     func networkProblem(cgroup: RunCgroup, allowed: Set<String>) -> SandboxError? {
         do {
             try proveNetwork(cgroup: cgroup, allowed: allowed)

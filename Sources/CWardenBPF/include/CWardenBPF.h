@@ -13,9 +13,13 @@ extern const char warden_bpf_net_object_sha256[];
 extern const unsigned char warden_bpf_trace_object[];
 extern const unsigned long warden_bpf_trace_object_size;
 extern const char warden_bpf_trace_object_sha256[];
+extern const unsigned char warden_bpf_lsm_object[];
+extern const unsigned long warden_bpf_lsm_object_size;
+extern const char warden_bpf_lsm_object_sha256[];
 /* The arrays above, as pointers Swift can pass on. */
 const void *warden_bpf_net_object_ptr(void);
 const void *warden_bpf_trace_object_ptr(void);
+const void *warden_bpf_lsm_object_ptr(void);
 
 struct warden_bpf;
 
@@ -45,11 +49,24 @@ int warden_net_configure(struct warden_bpf *b, int enforce, int deny_default, ch
 int warden_net_allow4(struct warden_bpf *b, uint32_t addr_be, uint16_t port, char *err, size_t errlen);
 int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t port, char *err, size_t errlen);
 
+/* The tier-1 object's settings and path rules (see bpf/include/warden/lsm_maps.h: the key
+ * is the path with a trailing '/', rights already accumulated from the rules above). */
+int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, char *err, size_t errlen);
+int warden_lsm_add_rule(struct warden_bpf *b, int exec, const uint8_t *key, size_t len, uint32_t rights, char *err,
+                        size_t errlen);
+
+/* The tier-1 canary: a process started inside the cgroup (outside any Landlock domain)
+ * opens `open_path` for reading or, when it is NULL, executes `exec_path`. Returns 1 when
+ * the kernel refused with EPERM (the BPF LSM's answer), 0 otherwise, -1 with errno. */
+int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path);
+
 /* The canary: a process started inside the cgroup connects to 127.0.0.1:port.
  * Returns 1 when the kernel refused with EPERM, 0 when it was not refused, -1 with errno. */
 int warden_net_canary(int cgroup_fd, uint16_t port);
 
 /* Routes libbpf's own messages (warnings and errors) to stderr with a prefix. */
 void warden_bpf_route_logs(void);
+/* Silences them while a load whose failure is expected and reported anyway is tried. */
+void warden_bpf_quiet_logs(int quiet);
 
 #endif

@@ -1,0 +1,72 @@
+/// The tier-1 (BPF LSM) form of the file rules: keys for the longest-prefix-match tries in
+/// bpf/lsm.bpf.c (see bpf/include/warden/lsm_maps.h). A rule for P is stored as "P/" and
+/// a path is looked up as "path/", so matches are whole components; each rule carries the
+/// union of its own rights and those of every rule above it, because the trie returns only
+/// the longest match while Landlock-style rights accumulate down the tree. Built from the
+/// same `FileDecider` the agent judges events with, so both tiers decide alike.
+public struct TierOneRules: Equatable, Sendable {
+    public static let read: UInt32 = 1   // WARDEN_ACCESS_READ
+    public static let write: UInt32 = 2  // WARDEN_ACCESS_WRITE
+    /// The key size of the tries (WARDEN_LPM_DATA).
+    public static let maxKey = 256
+
+    public struct Rule: Equatable, Sendable {
+        public var key: [UInt8]
+        public var rights: UInt32
+    }
+
+    public var fsStrict: Bool
+    public var execAllowlist: Bool
+    public var fs: [Rule]
+    public var exec: [[UInt8]]
+    /// Rule paths too long for a key: left out, so what lies beneath is refused.
+    public var tooLong: [String]
+
+    public init(_ d: FileDecider) {
+        fsStrict = d.read != nil
+        execAllowlist = d.exec != nil
+        var own: [String: UInt32] = [:]
+        for p in d.read ?? [] { own[p, default: 0] |= TierOneRules.read }
+        for p in d.write ?? [] { own[p, default: 0] |= TierOneRules.read | TierOneRules.write }
+        var long: [String] = []
+        fs = own.keys.sorted().compactMap { p in
+            let rights = own.filter { pathIsWithin(p, $0.key) }.reduce(0) { $0 | $1.value }
+            let key = TierOneRules.key(p)
+            guard key.count <= TierOneRules.maxKey else { long.append(p); return nil }
+            return Rule(key: key, rights: rights)
+        }
+        exec = Set(d.exec ?? []).sorted().compactMap { p in
+            let key = TierOneRules.key(p)
+            guard key.count <= TierOneRules.maxKey else { long.append(p); return nil }
+            return key
+        }
+        tooLong = long
+    }
+
+    public static func key(_ path: String) -> [UInt8] {
+        path == "/" ? Array("/".utf8) : Array(path.utf8) + [UInt8(ascii: "/")]
+    }
+
+    /// What the kernel's trie answers for `path`: the longest rule key that starts it.
+    public func lookup(_ rules: [[UInt8]], _ path: String) -> Int? {
+        let k = TierOneRules.key(path)
+        guard k.count <= TierOneRules.maxKey else { return nil }
+        return rules.indices.filter { k.starts(with: rules[$0]) }.max { rules[$0].count < rules[$1].count }
+    }
+
+    /// The program's decision for an open needing `read` / `write`, or an exec.
+    public func allows(_ path: String, read: Bool, write: Bool, exec isExec: Bool) -> Bool {
+        var needRead = read
+        if isExec && execAllowlist {
+            guard lookup(exec, path) != nil else { return false }
+            needRead = false
+        }
+        guard fsStrict else { return true }
+        var need: UInt32 = 0
+        if needRead { need |= TierOneRules.read }
+        if write { need |= TierOneRules.write }
+        guard need != 0 else { return true }
+        guard let i = lookup(fs.map(\.key), path) else { return false }
+        return fs[i].rights & need == need
+    }
+}
