@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Tier 1: a BPF LSM program on file_open decides reads, writes and executions (the
- * kernel opens every program and ELF interpreter it executes with FMODE_EXEC) for tasks
+ * kernel opens every program and ELF interpreter it executes with __FMODE_EXEC) for tasks
  * under the run's cgroup, from the policy's path rules, and refuses with EPERM. It
  * reports nothing: the tracepoints see the refusal at syscall exit, so each denial is one
  * event whichever layer made it. Loaded only in enforce mode, and trusted only after a
@@ -32,6 +32,7 @@ struct path___wd {
 
 struct file___wd {
     unsigned int f_mode;
+    unsigned int f_flags;
     struct path___wd f_path;
 } __attribute__((preserve_access_index));
 
@@ -88,7 +89,8 @@ int BPF_PROG(warden_file_open, struct file___wd *file) {
     __u32 need = 0;
     if (mode & FMODE_READ) need |= WARDEN_ACCESS_READ;
     if (mode & FMODE_WRITE) need |= WARDEN_ACCESS_WRITE;
-    int exec = (mode & FMODE_EXEC) != 0;
+    /* Exec opens carry __FMODE_EXEC in f_flags (and, on newer kernels, FMODE_EXEC in f_mode). */
+    int exec = (BPF_CORE_READ(file, f_flags) & FMODE_EXEC) || (mode & FMODE_EXEC);
     if (!set->fs_strict && !(exec && set->exec_allowlist)) return 0;
 
     long n = bpf_d_path((struct path *)&file->f_path, s->path, sizeof s->path);

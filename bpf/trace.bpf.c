@@ -77,6 +77,7 @@ struct files_struct___wd {
 } __attribute__((preserve_access_index));
 
 struct fs_struct___wd {
+    struct path___wd root;
     struct path___wd pwd;
 } __attribute__((preserve_access_index));
 
@@ -236,6 +237,9 @@ struct walk_ctx {
     struct vfsmount___wd *vm;
     struct mount___wd *m;
     long mnt_off;
+    /* The task's root (chroot, container): paths stop there, as d_path does. */
+    struct dentry___wd *root_d;
+    struct vfsmount___wd *root_vm;
 };
 
 /* One step up the tree; bpf_loop runs it so the verifier checks it once, not once per
@@ -248,6 +252,7 @@ static long walk_step(__u32 i, void *arg) {
     struct dentry___wd *d = c->d;
     struct vfsmount___wd *vm = c->vm;
     struct mount___wd *m = c->m;
+    if (d == c->root_d && vm == c->root_vm) return 1;
     struct dentry___wd *root = BPF_CORE_READ(vm, mnt_root);
     struct dentry___wd *parent = BPF_CORE_READ(d, d_parent);
     if (d == root || d == parent) {
@@ -288,7 +293,9 @@ static long walk_step(__u32 i, void *arg) {
  * Returns where it starts. Paths deeper than MAX_DEPTH components lose their top (the
  * event then does not start with '/'). */
 static __always_inline int walk(struct scratch *s, struct dentry___wd *d, struct vfsmount___wd *vm) {
-    struct walk_ctx c = {.d = d, .vm = vm, .mnt_off = bpf_core_field_offset(struct mount___wd, mnt)};
+    struct task_struct___wd *t = (void *)bpf_get_current_task();
+    struct walk_ctx c = {.d = d, .vm = vm, .mnt_off = bpf_core_field_offset(struct mount___wd, mnt),
+                         .root_d = BPF_CORE_READ(t, fs, root.dentry), .root_vm = BPF_CORE_READ(t, fs, root.mnt)};
     c.m = (void *)vm - c.mnt_off;
     s->pos = BASE;
     bpf_loop(MAX_DEPTH, walk_step, &c, 0);

@@ -6,7 +6,9 @@ set -euo pipefail
 # Debian package names: pkg-config and the C libraries warden links against (libbpf,
 # libelf, zlib, libseccomp), clang/llvm/bpftool for the BPF objects, and the tools the
 # tests drive (make, capsh from libcap2-bin; setpriv from util-linux is always present),
-# and Debian's vendored serde crates for the offline cargo builds in the tests.
+# and Debian's vendored serde crates for the offline cargo builds in the tests; qemu,
+# Debian's kernel (CONFIG_BPF_LSM=y), busybox and cpio for the tier-1 VM matrix
+# (scripts/vm-test.sh), and libssl for the SHA-256 of WARDEN_BPF_DIST_DIR objects.
 apt_packages=(
   pkg-config
   clang
@@ -21,6 +23,10 @@ apt_packages=(
   make
   librust-serde-derive-dev
   librust-serde-json-dev
+  qemu-system-x86
+  linux-image-amd64
+  busybox-static
+  cpio
 )
 
 missing=()

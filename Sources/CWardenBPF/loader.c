@@ -103,7 +103,7 @@ struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *
         fail(err, errlen, e, "load (verifier) BPF object", name);
         return NULL;
     }
-    if (!share) {
+    if (!share && bpf_object__find_map_by_name(b->obj, "events")) {
         int rbfd = bpf_object__find_map_fd_by_name(b->obj, "events");
         b->rb = ring_buffer__new(rbfd, on_record, b, NULL);
         if (!b->rb) {

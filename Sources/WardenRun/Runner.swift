@@ -539,22 +539,26 @@ public struct Runner {
             return .unavailable(error.errno == .notPermitted
                 ? "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)" : error.description)
         }
-        let probe: (open: String?, exec: String?)
+        // Each decision the program makes is proven: a forbidden read and a forbidden exec.
+        var probes: [(open: String?, exec: String?)] = []
         if let plan, let path = ["/etc/shadow", "/root", "/boot", "/"].first(where: { FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil }) {
-            probe = (path, nil)
-        } else if rules.execAllowlist, let path = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
+            probes.append((path, nil))
+        }
+        if rules.execAllowlist, let path = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
             FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
         }) {
-            probe = (nil, path)
-        } else {
-            return .unavailable("no path the policy forbids to try the canary on")
+            probes.append((nil, path))
         }
-        switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec) {
-        case .success(true): return .proven(l)
-        case .success(false):
-            return .unavailable("the BPF LSM program loaded and attached but a canary could still \(probe.open.map { "open \($0)" } ?? "execute \(probe.exec!)") (is bpf in the lsm= boot parameter?)")
-        case .failure(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
+        guard !probes.isEmpty else { return .unavailable("no path the policy forbids to try the canary on") }
+        for probe in probes {
+            switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec) {
+            case .success(true): continue
+            case .success(false):
+                return .unavailable("the BPF LSM program loaded and attached but a canary could still \(probe.open.map { "open \($0)" } ?? "execute \(probe.exec!)") (is bpf in the lsm= boot parameter?)")
+            case .failure(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
+            }
         }
+        return .proven(l)
     }
 
     func networkProblem(cgroup: RunCgroup, allowed: Set<String>) -> SandboxError? {

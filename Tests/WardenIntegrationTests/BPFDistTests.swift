@@ -11,7 +11,7 @@ import WardenBPF
     func copyOfPrebuilt() throws -> String {
         let dist = try makeDir() + "/dist"
         try FileManager.default.createDirectory(atPath: dist, withIntermediateDirectories: true)
-        for f in ["manifest.json", "net.bpf.o", "trace.bpf.o"] {
+        for f in try FileManager.default.contentsOfDirectory(atPath: Self.prebuilt) where f.hasSuffix(".bpf.o") || f == "manifest.json" {
             try FileManager.default.copyItem(atPath: Self.prebuilt + "/" + f, toPath: dist + "/" + f)
         }
         return dist

@@ -37,6 +37,10 @@ import WardenOutput
         #expect(start.assurance == "full")
         #expect(start.hardening.first { $0.primitive == "landlock" }?.state == "applied")
         #expect(start.hardening.first { $0.primitive == "no_new_privs" }?.state == "applied")
+        // This kernel refuses BPF LSM programs: tier 1 is tried, not claimed, and says why.
+        let lsm = start.hardening.first { $0.primitive == "bpf_lsm" }
+        #expect(lsm?.state == "skipped" && lsm?.detail.contains("EPERM") == true, "\(String(describing: lsm))")
+        #expect(!r.stderr.contains("bpf-lsm"))
         let report = try warden(["report"], cwd: dir)
         #expect(report.stdout.contains("assurance: full") && report.stdout.contains("landlock applied"))
     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The kernel matrix for tier 1: boots Debian's kernel (CONFIG_BPF_LSM=y) three times under
+# qemu with different lsm= lists and runs scripts/vm-suite.sh in each with the warden
+# built on the host (.build/debug/warden: run scripts/test.sh or swift build first).
+#   1. lsm=…,landlock,bpf  tier 1 (BPF LSM) proven by its canary, Landlock alongside
+#   2. lsm=…,bpf           tier 1 alone (no Landlock): create/rename/unlink DEGRADED
+#   3. lsm=…,landlock      BPF LSM loads but never runs (the Ubuntu / GitHub runner case):
+#                          the canary catches it and warden uses Landlock, never claims tier 1
+# The host kernel (tier 2) is covered by scripts/test.sh. Exit status: 0 when all pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[[ -x .build/debug/warden ]] || { echo "vm-matrix: .build/debug/warden is not built" >&2; exit 1; }
+status=0
+run() {
+  local lsm=$1 expect=$2 log
+  log=$(mktemp)
+  echo "=== vm-matrix: lsm=$lsm, expecting $expect"
+  if VMTEST_LSM=$lsm scripts/vm-test.sh sh scripts/vm-suite.sh "$expect" > "$log" 2>&1; then
+    grep -E '^(ok|FAIL) ' "$log"
+  else
+    # The whole console: a VM that did not boot shows why here.
+    cat "$log"
+    echo "=== vm-matrix: lsm=$lsm FAILED"
+    status=1
+  fi
+  rm -f "$log"
+}
+run lockdown,capability,landlock,bpf tier1-with-landlock
+run lockdown,capability,bpf tier1-alone
+run lockdown,capability,landlock tier2
+exit $status

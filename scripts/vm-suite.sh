@@ -1,0 +1,125 @@
+#!/bin/sh
+# The enforce-mode suite for one kernel configuration, run as root inside a VM by
+# scripts/vm-matrix.sh (through scripts/vm-test.sh) with the warden binary built on the host.
+#   vm-suite.sh tier1-with-landlock | tier1-alone | tier2
+# Exit status: 0 when every check passed.
+set -u
+expect=$1
+export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+W=$(pwd)/.build/debug/warden
+[ -x "$W" ] || { echo "vm-suite: $W is not built"; exit 125; }
+failed=0
+check() { # check NAME COMMAND...
+  name=$1
+  shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failed=1; fi
+}
+has() { grep -q -- "$2" "$1"; }
+hasnt() { ! grep -q -- "$2" "$1"; }
+
+secret=/var/lib/warden-vm-secret
+mkdir -p "$secret/.ssh" && echo FAKE-KEY > "$secret/.ssh/id_rsa"
+work=/var/lib/warden-vm-work
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 125
+
+# A loopback listener the policy allows, and a port it does not.
+python3 -c '
+import socket, sys, os
+s = socket.socket(); s.bind(("127.0.0.1", 47001)); s.listen(8)
+if os.fork(): sys.exit(0)
+while True: s.accept()[0].close()
+'
+cat > warden.toml <<'EOF'
+mode = "enforce"
+fs.default = "strict"
+net.default = "deny"
+exec.default = "allowlist"
+[allow.exec]
+allowed = ["sh", "cat", "touch", "mv", "python3"]
+[allow.net]
+hosts = ["127.0.0.1:47001"]
+EOF
+
+degraded=""
+[ "$expect" = tier1-alone ] && degraded=--allow-degraded
+probe_connect='import socket, errno
+def go(p):
+    s = socket.socket()
+    try: s.connect(("127.0.0.1", p)); return 0
+    except OSError as e: return e.errno
+print("allowed", go(47001)); print("denied", go(47002))'
+"$W" run $degraded -- sh -c "
+  cat $secret/.ssh/id_rsa > stolen 2> read.err; echo \"read \$?\" > out
+  cat /etc/hostname > /dev/null; echo \"hostname \$?\" >> out
+  echo x 2> /dev/null >> $secret/.ssh/id_rsa; echo \"write \$?\" >> out
+  touch $secret/planted 2> /dev/null; echo \"create \$?\" >> out
+  touch made; echo \"workspace-write \$?\" >> out
+  /bin/bash -c true 2> /dev/null; echo \"bash \$?\" >> out
+  mv $secret/.ssh/id_rsa ./moved 2> /dev/null; echo \"rename \$?\" >> out
+  python3 -c '$probe_connect' >> out
+" > run.out 2> run.err
+echo "--- warden said:"; cat run.err; echo "--- the sandbox saw:"; cat out; echo "---"
+
+check "the command ran to the end" test "$(tail -1 run.err | grep -c 'exited with status 0')" = 1
+check "the secret was not read" hasnt stolen FAKE-KEY
+check "baseline read works" has out "hostname 0"
+check "write outside the output fails" hasnt out "^write 0"
+# (where rename is not enforced the file may have moved into the workspace: look in both)
+check "the protected file was not written" test "$(cat $secret/.ssh/id_rsa moved 2> /dev/null)" = FAKE-KEY
+check "workspace (make preset: the output) is writable" has out "workspace-write 0"
+check "exec outside the allowlist fails" has out "bash 126"
+check "allowed loopback port connects" has out "allowed 0"
+check "other loopback port refused (EPERM)" has out "denied 1"
+case $expect in
+  tier1-with-landlock)
+    check "tier 1 claimed, proven by its canary" has run.err "file_open=bpf-lsm"
+    check "exec on tier 1" has run.err "exec=bpf-lsm"
+    check "rename into the workspace fails (Landlock)" hasnt out "rename 0"
+    check "nothing created outside (Landlock)" test ! -e "$secret/planted"
+    ;;
+  tier1-alone)
+    check "tier 1 claimed, proven by its canary" has run.err "file_open=bpf-lsm"
+    check "the read was refused by the BPF LSM (EPERM)" has read.err "Operation not permitted"
+    check "create/rename/unlink is reported unenforced" has run.err "DEGRADED (--allow-degraded): rename_unlink"
+    ;;
+  tier2)
+    check "tier 1 not claimed (bpf not in lsm=)" hasnt run.err "bpf-lsm"
+    check "Landlock enforces instead" has run.err "file_open=landlock"
+    check "the read was refused by Landlock (EACCES)" has read.err "Permission denied"
+    check "rename into the workspace fails (Landlock)" hasnt out "rename 0"
+    check "nothing created outside (Landlock)" test ! -e "$secret/planted"
+    ;;
+  *) echo "vm-suite: unknown expectation $expect"; exit 2 ;;
+esac
+
+# Each refusal is one denied event with the line that would allow it.
+python3 - "$secret" > events.check <<'PY'
+import json, sys
+secret = sys.argv[1]
+events = []
+for line in open("warden-events.jsonl"):
+    r = json.loads(line)
+    if r["type"] == "run": events = []
+    if r["type"] == "event": events.append(r)
+denied = [e for e in events if e["verdict_name"] == "denied"]
+reads = [e for e in denied if e["path_or_addr"] == secret + "/.ssh/id_rsa" and e["access"] == ["read"]]
+print("read-denials", len(reads), reads[0]["needed_perm"] if reads else "")
+print("exec-denials", len([e for e in denied if e["action_name"] == "exec" and e["path_or_addr"].endswith("/bash")]))
+print("connect-denials", len([e for e in denied if e["path_or_addr"] == "127.0.0.1:47002"]))
+print("units", sorted({e["unit_name"] for e in events}))
+PY
+cat events.check
+check "the read denial is one event naming the policy line" has events.check "read-denials 1 allow.fs.read_extra=$secret/.ssh/id_rsa"
+check "the exec denial is one event" has events.check "exec-denials 1"
+check "the connect denial is one event" has events.check "connect-denials 1"
+
+# A real build under this tier: the make preset building C.
+mkdir -p "$work/build" && cd "$work/build" || exit 125
+printf 'int main(void) { return 0; }\n' > hello.c
+printf 'hello: hello.c\n\tcc -O2 -o hello hello.c\n' > Makefile
+"$W" init > /dev/null
+"$W" run $degraded -- make > build.out 2> build.err
+check "make builds under this tier" test -x hello
+check "the build ran with no denial" has build.err "denied 0"
+[ $failed = 0 ] || { echo "--- build:"; cat build.err; }
+exit $failed
