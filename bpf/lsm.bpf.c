@@ -59,12 +59,8 @@ struct {
     __type(value, struct warden_lsm_settings);
 } lsm_settings SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u32);
-} run_cgroup SEC(".maps");
+#define WARDEN_WANT_RUN_CGROUP
+#include "warden/maps.bpf.h"
 
 struct lsm_scratch {
     char path[WARDEN_LPM_DATA];
@@ -80,7 +76,7 @@ struct {
 
 SEC("lsm/file_open")
 int BPF_PROG(warden_file_open, struct file___wd *file) {
-    if (bpf_current_task_under_cgroup(&run_cgroup, 0) != 1) return 0;
+    if (!in_run()) return 0;
     __u32 zero = 0;
     struct warden_lsm_settings *set = bpf_map_lookup_elem(&lsm_settings, &zero);
     struct lsm_scratch *s = bpf_map_lookup_elem(&lsm_scratch_map, &zero);

@@ -37,58 +37,17 @@ struct {
     __type(value, struct warden_net_settings);
 } settings SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u64);
-} drops SEC(".maps");
-
-/* Filled by trace.bpf.c when both are loaded (the loader shares it); empty otherwise. */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 65536);
-    __type(key, __u32); /* tgid */
-    __type(value, struct warden_unit_state);
-} units SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 256 * 1024);
-} events SEC(".maps");
+#define WARDEN_WANT_RING
+#define WARDEN_WANT_UNITS
+#include "warden/maps.bpf.h"
 
 static __always_inline struct warden_net_settings *get_settings(void) {
     __u32 zero = 0;
     return bpf_map_lookup_elem(&settings, &zero);
 }
 
-static __always_inline void count_drop(void) {
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&drops, &zero);
-    if (n) __sync_fetch_and_add(n, 1);
-}
-
 static __always_inline struct warden_event *start_event(__u8 verdict) {
-    struct warden_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e) {
-        count_drop();
-        return 0;
-    }
-    __u64 id = bpf_get_current_pid_tgid();
-    e->pid = (__u32)id;
-    e->tgid = id >> 32;
-    e->time_ns = bpf_ktime_get_ns();
-    __u32 tgid = e->tgid;
-    struct warden_unit_state *u = bpf_map_lookup_elem(&units, &tgid);
-    e->unit = u ? u->unit : WARDEN_UNIT_OTHER;
-    e->action = WARDEN_ACTION_CONNECT;
-    e->verdict = verdict;
-    e->reserved = 0;
-    e->container_id = bpf_get_current_cgroup_id();
-    e->caps = 0;
-    e->result = 0;
-    e->access = 0;
-    return e;
+    return reserve_event(WARDEN_ACTION_CONNECT, verdict);
 }
 
 static __always_inline int decide4(struct bpf_sock_addr *ctx) {
@@ -101,7 +60,7 @@ static __always_inline int decide4(struct bpf_sock_addr *ctx) {
         __u64 args[2] = {(__u64)&k.addr, k.port};
         bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "%pI4:%u", args, sizeof(args));
         bpf_snprintf(e->needed_perm, sizeof(e->needed_perm), "allow.net.hosts=%pI4:%u", args, sizeof(args));
-        bpf_ringbuf_submit(e, 0);
+        submit(e);
     }
     return allowed || !s->enforce;
 }
@@ -121,7 +80,7 @@ static __always_inline int decide6(struct bpf_sock_addr *ctx) {
         __u64 args[2] = {(__u64)&k.addr, k.port};
         bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "[%pI6]:%u", args, sizeof(args));
         bpf_snprintf(e->needed_perm, sizeof(e->needed_perm), "allow.net.hosts=[%pI6]:%u", args, sizeof(args));
-        bpf_ringbuf_submit(e, 0);
+        submit(e);
     }
     return allowed || !s->enforce;
 }

@@ -141,32 +141,10 @@ struct pt_regs___wd {
 #endif
 
 /* ---- maps ---- */
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 4 * 1024 * 1024); /* the loader resizes it */
-} events SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u64);
-} drops SEC(".maps");
-
-/* Index 0: the run's cgroup. */
-struct {
-    __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u32);
-} run_cgroup SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 65536);
-    __type(key, __u32); /* tgid */
-    __type(value, struct warden_unit_state);
-} units SEC(".maps");
+#define WARDEN_WANT_RING
+#define WARDEN_WANT_UNITS
+#define WARDEN_WANT_RUN_CGROUP
+#include "warden/maps.bpf.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -200,17 +178,9 @@ struct {
 } scratch_map SEC(".maps");
 
 /* ---- helpers ---- */
-static __always_inline int in_run(void) { return bpf_current_task_under_cgroup(&run_cgroup, 0) == 1; }
-
 static __always_inline struct scratch *get_scratch(void) {
     __u32 zero = 0;
     return bpf_map_lookup_elem(&scratch_map, &zero);
-}
-
-static __always_inline void count_drop(void) {
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&drops, &zero);
-    if (n) __sync_fetch_and_add(n, 1);
 }
 
 /* Writes "<fs type>:<dentry name>" to end at BASE (pipes have an empty name: "pipefs:"). */
@@ -332,33 +302,13 @@ static __always_inline struct warden_unit_state unit_of(__u32 tgid) {
     return u ? *u : none;
 }
 
-/* Wakes the agent only once a batch is waiting (it also polls every few milliseconds):
- * a wakeup per event costs the build more than the event itself. */
-#define WAKEUP_BYTES (256 * 1024)
-static __always_inline void submit(struct warden_event *e) {
-    __u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-    bpf_ringbuf_submit(e, queued >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-}
-
 static __always_inline struct warden_event *new_event(__u8 action, __u32 access, int result) {
-    struct warden_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-    if (!e) {
-        count_drop();
-        return 0;
+    __u8 verdict = result == -EACCES || result == -EPERM ? WARDEN_VERDICT_DENIED : WARDEN_VERDICT_ALLOWED;
+    struct warden_event *e = reserve_event(action, verdict);
+    if (e) {
+        e->result = result;
+        e->access = access;
     }
-    __u64 id = bpf_get_current_pid_tgid();
-    e->pid = (__u32)id;
-    e->tgid = id >> 32;
-    e->time_ns = bpf_ktime_get_ns();
-    e->unit = unit_of(e->tgid).unit;
-    e->action = action;
-    e->verdict = result == -EACCES || result == -EPERM ? WARDEN_VERDICT_DENIED : WARDEN_VERDICT_ALLOWED;
-    e->reserved = 0;
-    e->container_id = bpf_get_current_cgroup_id();
-    e->caps = 0;
-    e->needed_perm[0] = 0;
-    e->result = result;
-    e->access = access;
     return e;
 }
 

@@ -49,13 +49,7 @@ import WardenOutput
         let units = Set(run.events.map(\.event.unit))
         #expect(units.isSuperset(of: [.buildScript, .compiler, .linker]), "\(units)")
         #expect(run.events.contains { $0.event.unit == .compiler && $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/rustc") })
-        let built = Process()
-        built.executableURL = URL(fileURLWithPath: dir + "/target/debug/wdemo")
-        let out = Pipe()
-        built.standardOutput = out
-        try built.run()
-        built.waitUntilExit()
-        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "{\"x\":7}\n")
+        #expect(try output(of: dir + "/target/debug/wdemo") == "{\"x\":7}\n")
     }
 
     @Test func aMaliciousBuildScriptIsContained() throws {
@@ -106,22 +100,12 @@ import WardenOutput
         #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
         // The manifest runner is SwiftPM's build script; swift-frontend compiles; clang links.
         #expect(Set(run.events.map(\.event.unit)).isSuperset(of: [.buildScript, .compiler, .linker]))
-        let built = Process()
-        built.executableURL = URL(fileURLWithPath: dir + "/.build/debug/hello")
-        let out = Pipe()
-        built.standardOutput = out
-        try built.run()
-        built.waitUntilExit()
-        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "hello from swift\n")
+        #expect(try output(of: dir + "/.build/debug/hello") == "hello from swift\n")
     }
 
     @Test func makeProjectPassesUnderTheMakePreset() throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-make-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try "int main(void) { return 0; }\n".write(toFile: dir + "/hello.c", atomically: true, encoding: .utf8)
-        try "hello: hello.c\n\tcc -O2 -o hello hello.c\n".write(toFile: dir + "/Makefile", atomically: true, encoding: .utf8)
-        #expect(try warden(["init"], cwd: dir).status == 0)
+        let dir = try makeProject()
         let policy = read(dir + "/warden.toml").replacingOccurrences(of: "net.default = \"deny\"", with: "net.default = \"allow\"")
 
         try policy.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)

@@ -45,11 +45,7 @@ import WardenPolicy
 
     @Test func strictAllowsABuildAndRefusesTheRest() throws {
         try Kernel.requireRoot()
-        let dir = try makeDir([
-            "hello.c": "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
-            "Makefile": "hello: hello.c\n\tcc -O2 -o hello hello.c\n",
-        ])
-        #expect(try warden(["init"], cwd: dir).status == 0)
+        let dir = try makeProject()
         let policy = read(dir + "/warden.toml").replacingOccurrences(of: "profile = \"basic\"", with: "profile = \"strict\"")
         try policy.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
         let r = try warden(["run", "--", "make"], cwd: dir)

@@ -99,3 +99,25 @@ func processIsGone(_ pid: Int32) -> Bool {
 func read(_ path: String) -> String {
     (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
 }
+
+/// A make project (hello.c, Makefile) with the make preset from `warden init`, outside
+/// /tmp (which strict policies do not cover).
+func makeProject() throws -> String {
+    let dir = "/var/lib/warden-it-make-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try "int main(void) { return 0; }\n".write(toFile: dir + "/hello.c", atomically: true, encoding: .utf8)
+    try "hello: hello.c\n\tcc -O2 -o hello hello.c\n".write(toFile: dir + "/Makefile", atomically: true, encoding: .utf8)
+    #expect(try warden(["init"], cwd: dir).status == 0)
+    return dir
+}
+
+/// Runs a built program outside warden and returns what it printed.
+func output(of program: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: program)
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    p.waitUntilExit()
+    return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+}
