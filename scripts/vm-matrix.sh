@@ -7,6 +7,7 @@
 #   3. lsm=…,landlock      BPF LSM loads but never runs (the Ubuntu / GitHub runner case):
 #                          the canary catches it and warden uses Landlock, never claims tier 1
 # The host kernel (tier 2) is covered by scripts/test.sh. Exit status: 0 when all pass.
+#   vm-matrix.sh [tier1-with-landlock | tier1-alone | tier2]   one entry (a CI step each)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [[ -x .build/debug/warden ]] || { echo "vm-matrix: .build/debug/warden is not built" >&2; exit 1; }
@@ -25,7 +26,9 @@ run() {
   fi
   rm -f "$log"
 }
-run lockdown,capability,landlock,bpf tier1-with-landlock
-run lockdown,capability,bpf tier1-alone
-run lockdown,capability,landlock tier2
+only=${1:-}
+[[ -z $only || $only == tier1-with-landlock ]] && run lockdown,capability,landlock,bpf tier1-with-landlock
+[[ -z $only || $only == tier1-alone ]] && run lockdown,capability,bpf tier1-alone
+[[ -z $only || $only == tier2 ]] && run lockdown,capability,landlock tier2
+case $only in "" | tier1-with-landlock | tier1-alone | tier2) ;; *) echo "vm-matrix: unknown entry $only" >&2; exit 2 ;; esac
 exit $status

@@ -122,4 +122,18 @@ printf 'hello: hello.c\n\tcc -O2 -o hello hello.c\n' > Makefile
 check "make builds under this tier" test -x hello
 check "the build ran with no denial" has build.err "denied 0"
 [ $failed = 0 ] || { echo "--- build:"; cat build.err; }
+
+# A real SwiftPM build under tier 1 (about two minutes under TCG, so in one entry only):
+# the manifest compiled and run, swift-frontend, clang linking, with the swift preset.
+if [ "$expect" = tier1-with-landlock ]; then
+  mkdir -p "$work/swift/Sources/hello" && cd "$work/swift" || exit 125
+  printf '// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: "hello", targets: [.executableTarget(name: "hello")])\n' > Package.swift
+  printf 'print("hello from swift")\n' > Sources/hello/main.swift
+  "$W" init > /dev/null
+  PATH=$PATH:/opt/swift/usr/bin "$W" build > build.out 2> build.err
+  check "swift build under tier 1, no denial" has build.err "exited with status 0; events [0-9]*, denied 0"
+  check "the swift product runs" test "$(./.build/debug/hello)" = "hello from swift"
+  check "tier 1 enforced the swift build" has build.err "file_open=bpf-lsm"
+  [ $failed = 0 ] || { echo "--- swift build:"; tail -20 build.err; }
+fi
 exit $failed
