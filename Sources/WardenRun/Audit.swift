@@ -76,6 +76,8 @@ final class EventAgent: @unchecked Sendable {
     /// Hashes of the raw records of allowed events already logged (see `rawKey`).
     private var seen = Set<Int>()
     private(set) var decodeErrors = 0
+    /// Events decoded but not written because appending to the log failed.
+    private(set) var unwritten = 0
     /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
     /// decider does not model, or a path it could not name exactly).
     private(set) var mismatches: UInt64 = 0
@@ -183,7 +185,12 @@ final class EventAgent: @unchecked Sendable {
             }
         }
         if repeats > 0 { audit.update { $0.repeatsNotLogged += repeats } }
-        try? audit.add(batch)
+        do {
+            try audit.add(batch)
+        } catch {
+            // The log could not take them (disk full, …): they count as lost, never silently.
+            unwritten += batch.count
+        }
         return n
     }
 
@@ -193,7 +200,7 @@ final class EventAgent: @unchecked Sendable {
         lock.unlock()
         if thread != nil { done.wait() }
         audit.update {
-            $0.lostEvents = ring.dropped + UInt64(decodeErrors)
+            $0.lostEvents = ring.dropped + UInt64(decodeErrors) + UInt64(unwritten)
             $0.enforceMismatches = mismatches
         }
     }

@@ -310,8 +310,8 @@ public struct Runner {
             policySources: session.policy.sources, policyFile: session.policy.policyFile, cgroup: cgroup.path,
             uid: session.identity.uid, layers: layers, warnings: warnings,
             netHosts: Dictionary(uniqueKeysWithValues: hosts.map { ($0.entry, $0.addresses) }))
-        record.hardening = hardeningSteps(confinement: confinement, childEnv: childEnv, cgroup: cgroup, mode: mode)
-        record.hardening.insert(HardeningStep("bpf_lsm", applied: lsm != nil, lsmNote), at: record.hardening.count - 2)
+        record.hardening = hardeningSteps(confinement: confinement, childEnv: childEnv, cgroup: cgroup, mode: mode,
+                                          bpfLSM: HardeningStep("bpf_lsm", applied: lsm != nil, lsmNote))
         record.assurance = mode == .observe ? "none" : degraded.isEmpty ? "full" : "partial"
         audit.update { $0.assurance = record.assurance }
         do {
@@ -426,7 +426,8 @@ public struct Runner {
     }
 
     /// The hardening the child gets, in the order spawn.c applies it.
-    func hardeningSteps(confinement: Confinement, childEnv: [String: String], cgroup: RunCgroup, mode: Mode) -> [HardeningStep] {
+    func hardeningSteps(confinement: Confinement, childEnv: [String: String], cgroup: RunCgroup, mode: Mode,
+                        bpfLSM: HardeningStep) -> [HardeningStep] {
         let id = session.identity
         let policy = session.policy.effective
         var landlock = "not applied: observe mode (Landlock cannot audit)"
@@ -446,6 +447,7 @@ public struct Runner {
             HardeningStep("no_new_privs", applied: true, "PR_SET_NO_NEW_PRIVS"),
             HardeningStep("env_scrub", applied: true, "\(childEnv.count) variables passed"),
             HardeningStep("landlock", applied: mode == .enforce && confinement.landlockFD >= 0, landlock),
+            bpfLSM,
             HardeningStep("seccomp", applied: session.policy.seccompProfile != nil, LayerProbe.seccompSummary(policy, mode: mode)
                           + (confinement.unknownSyscalls.isEmpty ? "" : "; unknown here, skipped: \(confinement.unknownSyscalls.joined(separator: ", "))")),
             HardeningStep("warden_nondumpable", applied: true, "warden's /proc entries need CAP_SYS_PTRACE"),
@@ -517,8 +519,6 @@ public struct Runner {
         return path
     }
 
-    /// The network canary: a process in the run's cgroup connects to a loopback port the
-    /// policy does not allow and must be refused.
     enum TierOneOutcome {
         case proven(BPFObject)
         case unavailable(String)
@@ -579,6 +579,8 @@ public struct Runner {
         }
     }
 
+    /// The network canary: a process in the run's cgroup connects to a loopback port the
+    /// policy does not allow and must be refused.
     func proveNetwork(cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
         guard let port = (1..<65535).lazy.map({ _ in UInt16.random(in: 20000...60000) })
             .first(where: { !allowed.contains("127.0.0.1:\($0)") }) else { return }
