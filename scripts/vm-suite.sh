@@ -60,6 +60,8 @@ print("allowed", go(47001)); print("denied", go(47002))'
 " > run.out 2> run.err
 echo "--- warden said:"; cat run.err; echo "--- the sandbox saw:"; cat out; echo "---"
 
+( cd "$work" && "$W" status > status.out 2>&1 )
+check "warden status names the tier the run had" has status.out "last run enforced: file_open=$( [ "$expect" = tier2 ] && echo landlock || echo bpf-lsm )"
 check "the command ran to the end" test "$(tail -1 run.err | grep -c 'exited with status 0')" = 1
 check "the secret was not read" hasnt stolen FAKE-KEY
 check "baseline read works" has out "hostname 0"

@@ -74,6 +74,11 @@ public enum StatusView {
             out += "  runs recorded: \(log.runs.count); last: \(run.runId) (\(report.command.joined(separator: " ")))\n"
             out += "  mode \(report.mode ?? "?"), exit code \(report.exitCode.map(String.init) ?? "unknown (unfinished)"), "
             out += "events \(report.eventsTotal), allowed \(report.allowedTotal), denied/would deny \(report.violationsTotal)\n"
+            if let start = run.start {
+                // The tier a run actually had is known only after its canaries: say what it was.
+                let enforced = start.layers.filter(\.enforcing).map { "\($0.hook)=\($0.layer)" }
+                out += "  last run enforced: \(enforced.isEmpty ? "nothing" : enforced.joined(separator: ", ")) (assurance \(start.assurance))\n"
+            }
             for f in report.findings.prefix(5) { out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(f.target) → \(f.suggestedLine)\n" }
             if !log.invalidLines.isEmpty { out += "  warning: \(log.invalidLines.count) damaged line(s) in the log\n" }
         } catch {
