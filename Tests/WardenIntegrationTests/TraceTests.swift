@@ -97,6 +97,30 @@ import WardenOutput
         #expect((metrics.perUnit["build_script"]?.allowed ?? 0) > 0 && (metrics.perUnit["linker"]?.allowed ?? 0) > 0)
     }
 
+    /// Two runs at once: each has its own programs, maps and ring, filtered on its own
+    /// cgroup, so neither sees the other's events and each is judged by its own policy.
+    @Test func concurrentRunsKeepTheirOwnEventsAndPolicies() throws {
+        try Kernel.requireRoot()
+        let key = try secretKey()
+        let strict = try makeDir(["warden.toml": Self.open])
+        let loose = try makeDir(["warden.toml": Self.open + "[allow.fs]\nread_extra = [\"\((key as NSString).deletingLastPathComponent)\"]\n"])
+        // Both read the key, each from a marker file of its own, overlapping in time.
+        let script = { (marker: String) in "for i in 1 2 3 4 5 6 7 8 9 10; do cat \(key) > /dev/null 2>&1; : < \(marker); sleep 0.05; done" }
+        let a = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script(strict + "/warden.toml")], cwd: strict)
+        let b = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script(loose + "/warden.toml")], cwd: loose)
+        a.0.waitUntilExit()
+        b.0.waitUntilExit()
+        #expect(a.0.terminationStatus == 0 && b.0.terminationStatus == 0)
+        let ea = try events(strict), eb = try events(loose)
+        #expect(ea.contains { $0.event.pathOrAddr == strict + "/warden.toml" } && !ea.contains { $0.event.pathOrAddr == loose + "/warden.toml" })
+        #expect(eb.contains { $0.event.pathOrAddr == loose + "/warden.toml" } && !eb.contains { $0.event.pathOrAddr == strict + "/warden.toml" })
+        #expect(Set(ea.map(\.event.containerId)).count == 1 && Set(eb.map(\.event.containerId)).count == 1)
+        #expect(ea.first?.event.containerId != eb.first?.event.containerId)
+        // The same read: would be denied under one policy, allowed under the other.
+        #expect(ea.contains { $0.event.pathOrAddr == key && $0.event.verdict == .denied })
+        #expect(eb.contains { $0.event.pathOrAddr == key } && !eb.contains { $0.event.pathOrAddr == key && $0.event.verdict == .denied })
+    }
+
     @Test func repeatedAllowedEventsAreCountedNotRewritten() throws {
         try Kernel.requireRoot()
         let dir = try makeDir(["warden.toml": Self.open])
