@@ -166,7 +166,8 @@ struct scratch {
      * contents, so the loop body's state is the same every iteration and is checked
      * once instead of once per possible length. */
     int pos;
-    int base; /* where the basename starts in buf */
+    int truncated; /* the walk stopped before the root: too deep or too long */
+    int base;      /* where the basename starts in buf */
     struct warden_hash_state hash;
 };
 
@@ -245,7 +246,10 @@ static long walk_step(__u32 i, void *arg) {
     const unsigned char *name = BPF_CORE_READ(d, d_name.name);
     if (len > 255) len = 255;
     int pos = s->pos;
-    if (pos < 257) return 1;
+    if (pos < 257) {
+        s->truncated = 1;
+        return 1;
+    }
     pos -= (int)len + 1;
     __u64 at = pos + 1, n = len, slash = pos;
     asm volatile("%0 &= 4095" : "+r"(at));
@@ -259,19 +263,22 @@ static long walk_step(__u32 i, void *arg) {
 }
 
 /* Writes the absolute path of (dentry, vfsmount) into the scratch buffer so that it
- * ends just before BASE, crossing mount points up to the root of the mount namespace.
- * Returns where it starts. Paths deeper than MAX_DEPTH components lose their top (the
- * event then does not start with '/'). */
+ * ends just before BASE, crossing mount points up to the task's root. Returns where it
+ * starts. A path deeper than MAX_DEPTH components or longer than the buffer is marked
+ * with a leading '?' (what is left of it follows): warden never takes it for a path a
+ * rule covers, nor for a pseudo file. */
 static __always_inline int walk(struct scratch *s, struct dentry___wd *d, struct vfsmount___wd *vm) {
     struct task_struct___wd *t = (void *)bpf_get_current_task();
     struct walk_ctx c = {.d = d, .vm = vm, .mnt_off = bpf_core_field_offset(struct mount___wd, mnt),
                          .root_d = BPF_CORE_READ(t, fs, root.dentry), .root_vm = BPF_CORE_READ(t, fs, root.mnt)};
     c.m = (void *)vm - c.mnt_off;
     s->pos = BASE;
-    bpf_loop(MAX_DEPTH, walk_step, &c, 0);
+    s->truncated = 0;
+    long steps = bpf_loop(MAX_DEPTH, walk_step, &c, 0);
     int pos = s->pos;
-    if (pos <= 0 || pos > BASE) pos = BASE;
-    if (pos == BASE) s->buf[--pos & MASK] = '/';
+    if (pos <= 1 || pos > BASE) pos = BASE;
+    if (steps >= MAX_DEPTH || s->truncated) s->buf[--pos & MASK] = '?';
+    else if (pos == BASE) s->buf[--pos & MASK] = '/';
     return pos;
 }
 

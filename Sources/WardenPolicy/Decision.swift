@@ -31,6 +31,9 @@ public struct FileDecider: Sendable, Equatable {
     /// Whether the operation is allowed, and the policy line that would allow it.
     public func decide(_ op: Operation, path raw: String, read wantsRead: Bool, write wantsWrite: Bool) -> (allowed: Bool, needed: String) {
         let path = FileDecider.normalize(raw)
+        // The kernel could not name the whole path (deeper or longer than the walk goes):
+        // no rule can be shown to cover it.
+        if path.hasPrefix("?") { return (false, "") }
         // Pipes, sockets, memfds and anonymous inodes have no place in the tree; path
         // rules (and Landlock) do not apply to opening them. Executing one still needs
         // the allowlist.

@@ -129,7 +129,8 @@ final class EventAgent: @unchecked Sendable {
         let d = decider.decide(op, path: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
         let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
-        let mismatch = !d.allowed && e.result == 0 && enforce
+        // A path the kernel could not name whole ("?…") cannot be checked against the rules.
+        let mismatch = !d.allowed && e.result == 0 && enforce && !e.pathOrAddr.hasPrefix("?")
         if mismatch { mismatches += 1 }
         e.verdict = denied ? .denied : .allowed
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.

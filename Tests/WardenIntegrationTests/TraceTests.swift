@@ -121,6 +121,20 @@ import WardenOutput
         #expect(eb.contains { $0.event.pathOrAddr == key } && !eb.contains { $0.event.pathOrAddr == key && $0.event.verdict == .denied })
     }
 
+    /// A path deeper than the kernel walk goes is marked, never mistaken for a path a
+    /// rule covers or for a pipe: observe mode calls it "would be denied".
+    @Test func tooDeepPathsAreMarkedNotTrusted() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": Self.open])
+        let deep = Array(repeating: "d", count: 70).joined(separator: "/")
+        try FileManager.default.createDirectory(atPath: dir + "/" + deep, withIntermediateDirectories: true)
+        try "x".write(toFile: dir + "/" + deep + "/f", atomically: true, encoding: .utf8)
+        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "cat \(deep)/f > /dev/null"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let marked = try events(dir).filter { $0.event.pathOrAddr.hasPrefix("?") }
+        #expect(!marked.isEmpty && marked.allSatisfy { $0.event.verdict == .denied && $0.event.pathOrAddr.hasSuffix("/d/d/f") }, "\(marked)")
+    }
+
     @Test func repeatedAllowedEventsAreCountedNotRewritten() throws {
         try Kernel.requireRoot()
         let dir = try makeDir(["warden.toml": Self.open])

@@ -57,6 +57,13 @@ import Testing
         }
     }
 
+    @Test func pathsTheKernelCouldNotNameAreNeverCovered() {
+        let d = FileDecider(read: ["/"], write: ["/"], exec: nil)
+        #expect(!d.decide(.open, path: "?/d/d/f", read: true, write: false).allowed)
+        #expect(d.decide(.open, path: "pipefs:", read: true, write: true).allowed, "pipes are not in the tree")
+        #expect(d.decide(.open, path: "/d/d/f", read: true, write: false).allowed)
+    }
+
     @Test func overlongRulesAreLeftOut() {
         let long = "/" + String(repeating: "d", count: 300)
         let t = TierOneRules(FileDecider(read: ["/usr", long], write: [], exec: nil))
