@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Tier 1: a BPF LSM program on file_open decides reads, writes and executions (the
- * kernel opens every program and ELF interpreter it executes with __FMODE_EXEC) for tasks
- * under the run's cgroup, from the policy's path rules, and refuses with EPERM. It
+ * kernel opens every program and ELF interpreter it executes with __FMODE_EXEC), and the
+ * path hooks decide creating, removing, linking and renaming, for tasks under the run's
+ * cgroup, from the policy's path rules; refusals are EPERM. It
  * reports nothing: the tracepoints see the refusal at syscall exit, so each denial is one
  * event whichever layer made it. Loaded only in enforce mode, and trusted only after a
  * canary outside Landlock is refused. */
@@ -23,18 +24,9 @@ typedef __u64 uint64_t;
 #define FMODE_WRITE 0x2
 #define FMODE_EXEC 0x20
 
-/* Only the fields used, relocated by CO-RE. */
 struct path;
-struct path___wd {
-    void *mnt;
-    void *dentry;
-} __attribute__((preserve_access_index));
-
-struct file___wd {
-    unsigned int f_mode;
-    unsigned int f_flags;
-    struct path___wd f_path;
-} __attribute__((preserve_access_index));
+#include "warden/classify.h" /* WARDEN_NAME_MAX */
+#include "warden/walk.bpf.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -62,7 +54,11 @@ struct {
 #define WARDEN_WANT_RUN_CGROUP
 #include "warden/maps.bpf.h"
 
-struct lsm_scratch {
+struct scratch {
+    char buf[SCRATCH_SIZE]; /* the walk's buffer (walk.bpf.h) */
+    char name[WARDEN_NAME_MAX];
+    int pos;
+    int truncated;
     char path[WARDEN_LPM_DATA];
     struct warden_lpm_key key;
 };
@@ -71,15 +67,60 @@ struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
-    __type(value, struct lsm_scratch);
+    __type(value, struct scratch);
 } lsm_scratch_map SEC(".maps");
+
+static __always_inline struct scratch *get_scratch(void) {
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&lsm_scratch_map, &zero);
+}
+
+#define WARDEN_WALK_CODE
+#include "warden/walk.bpf.h"
+
+static __always_inline struct warden_lsm_settings *settings(void) {
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&lsm_settings, &zero);
+}
+
+/* Creating, removing or renaming `dentry` in `dir` needs write on "dir/name": the same
+ * rule an open for writing needs (removal and creation are writes to the tree). The
+ * directory is named by the walk (bpf_d_path is not allowed in these hooks). */
+static __always_inline int check_change(const struct path___wd *dir, struct dentry___wd *dentry) {
+    if (!in_run()) return 0;
+    struct warden_lsm_settings *set = settings();
+    struct scratch *s = get_scratch();
+    if (!set || !s || !set->fs_strict) return 0;
+    int start = walk(s, BPF_CORE_READ(dir, dentry), BPF_CORE_READ(dir, mnt));
+    if (s->buf[start & MASK] != '/') return -EPERM; /* not nameable: never covered */
+    /* "dir" + "/" + name, then the key's trailing "/": "dir/name/". */
+    int at = BASE;
+    if (start == BASE - 1) at = BASE - 1; /* the root: "/" + name */
+    s->buf[at & 8191] = '/'; /* BASE itself: MASK would wrap it to 0 */
+    __u32 nl = BPF_CORE_READ(dentry, d_name.len);
+    if (nl > 255) return -EPERM;
+    __u64 n = nl, where = at + 1;
+    asm volatile("%0 &= 255" : "+r"(n));
+    asm volatile("%0 &= 8191" : "+r"(where));
+    bpf_probe_read_kernel(s->buf + where, n, BPF_CORE_READ(dentry, d_name.name));
+    __u64 len = (__u64)(at + 1 + nl - start);
+    if (len + 1 > WARDEN_LPM_DATA) return -EPERM;
+    __u64 from = start;
+    asm volatile("%0 &= 255" : "+r"(len));
+    asm volatile("%0 &= 4095" : "+r"(from));
+    bpf_probe_read_kernel(s->key.data, len, s->buf + from);
+    s->key.data[len] = '/';
+    s->key.prefixlen = (__u32)(len + 1) * 8;
+    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
+    if (!r || !(r->rights & WARDEN_ACCESS_WRITE)) return -EPERM;
+    return 0;
+}
 
 SEC("lsm/file_open")
 int BPF_PROG(warden_file_open, struct file___wd *file) {
     if (!in_run()) return 0;
-    __u32 zero = 0;
-    struct warden_lsm_settings *set = bpf_map_lookup_elem(&lsm_settings, &zero);
-    struct lsm_scratch *s = bpf_map_lookup_elem(&lsm_scratch_map, &zero);
+    struct warden_lsm_settings *set = settings();
+    struct scratch *s = get_scratch();
     if (!set || !s) return 0;
     unsigned int mode = BPF_CORE_READ(file, f_mode);
     __u32 need = 0;
@@ -109,6 +150,34 @@ int BPF_PROG(warden_file_open, struct file___wd *file) {
     struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
     if (!r || (r->rights & need) != need) return -EPERM;
     return 0;
+}
+
+/* Creating, removing, linking and renaming (CONFIG_SECURITY_PATH hooks). */
+SEC("lsm/path_mknod")
+int BPF_PROG(warden_path_mknod, const struct path___wd *dir, struct dentry___wd *dentry) { return check_change(dir, dentry); }
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(warden_path_mkdir, const struct path___wd *dir, struct dentry___wd *dentry) { return check_change(dir, dentry); }
+
+SEC("lsm/path_symlink")
+int BPF_PROG(warden_path_symlink, const struct path___wd *dir, struct dentry___wd *dentry) { return check_change(dir, dentry); }
+
+SEC("lsm/path_unlink")
+int BPF_PROG(warden_path_unlink, const struct path___wd *dir, struct dentry___wd *dentry) { return check_change(dir, dentry); }
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(warden_path_rmdir, const struct path___wd *dir, struct dentry___wd *dentry) { return check_change(dir, dentry); }
+
+SEC("lsm/path_link")
+int BPF_PROG(warden_path_link, struct dentry___wd *old, const struct path___wd *dir, struct dentry___wd *dentry) {
+    return check_change(dir, dentry);
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(warden_path_rename, const struct path___wd *old_dir, struct dentry___wd *old, const struct path___wd *new_dir,
+             struct dentry___wd *new) {
+    int r = check_change(old_dir, old);
+    return r ? r : check_change(new_dir, new);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -3,7 +3,7 @@
 # qemu with different lsm= lists and runs scripts/vm-suite.sh in each with the warden
 # built on the host (.build/debug/warden: run scripts/test.sh or swift build first).
 #   1. lsm=…,landlock,bpf  tier 1 (BPF LSM) proven by its canary, Landlock alongside
-#   2. lsm=…,bpf           tier 1 alone (no Landlock): create/rename/unlink DEGRADED
+#   2. lsm=…,bpf           tier 1 alone (no Landlock): the BPF LSM programs enforce everything
 #   3. lsm=…,landlock      BPF LSM loads but never runs (the Ubuntu / GitHub runner case):
 #                          the canary catches it and warden uses Landlock, never claims tier 1
 # The host kernel (tier 2) is covered by scripts/test.sh. Exit status: 0 when all pass.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -232,11 +233,19 @@ static int in_cgroup(int cgroup_fd, int (*body)(const void *), const void *arg) 
 struct lsm_probe {
     const char *open_path;
     const char *exec_path;
+    const char *mkdir_path;
 };
 
 /* 11: refused with EPERM; 10: went through; 13: failed otherwise. */
 static int lsm_probe(const void *arg) {
     const struct lsm_probe *p = arg;
+    if (p->mkdir_path) {
+        if (mkdir(p->mkdir_path, 0700) == 0) {
+            rmdir(p->mkdir_path); /* not refused: leave nothing behind */
+            return 10;
+        }
+        return errno == EPERM ? 11 : 13;
+    }
     if (p->open_path) {
         int fd = open(p->open_path, O_RDONLY | O_CLOEXEC);
         return fd >= 0 ? 10 : errno == EPERM ? 11 : 13;
@@ -247,8 +256,8 @@ static int lsm_probe(const void *arg) {
     return errno == EPERM ? 11 : 13;
 }
 
-int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path) {
-    struct lsm_probe p = {open_path, exec_path};
+int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path, const char *mkdir_path) {
+    struct lsm_probe p = {open_path, exec_path, mkdir_path};
     int code = in_cgroup(cgroup_fd, lsm_probe, &p);
     if (code == 11) return 1;
     if (code == 10 || code == 13 || code == 0) return 0; /* exec'd (exit 0 of true) or not refused by us */

@@ -178,10 +178,10 @@ extension BPFObject {
         }
     }
 
-    /// Proves the LSM program decides: a process in the run's cgroup, outside Landlock,
-    /// must get EPERM opening `open` (or, with `open` nil, executing `exec`).
-    public static func lsmCanary(cgroupFD: Int32, open: String?, exec: String?) -> Result<Bool, Errno> {
-        let r = warden_lsm_canary(cgroupFD, open, exec)
+    /// Proves the LSM programs decide: a process in the run's cgroup, outside Landlock,
+    /// must get EPERM creating the directory `mkdir`, or opening `open`, or executing `exec`.
+    public static func lsmCanary(cgroupFD: Int32, open: String? = nil, exec: String? = nil, mkdir: String? = nil) -> Result<Bool, Errno> {
+        let r = warden_lsm_canary(cgroupFD, open, exec, mkdir)
         return r < 0 ? .failure(Errno(rawValue: errno)) : .success(r == 1)
     }
 }

@@ -31,7 +31,7 @@ public enum LayerProbe {
                                    detail: "fs.default = \"unrestricted\"" + (traceProblem == nil ? "; \(recorded)" : ""))
             }
             guard let abi = landlockABI else {
-                if lsmLoads && enforce && hook == "file_open" { return tierOne(hook) }
+                if lsmLoads && enforce { return tierOne(hook) }
                 return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: noLandlock)
             }
             guard enforce else { return LayerStatus(hook: hook, layer: watch, enforcing: false, detail: observed) }
@@ -40,7 +40,7 @@ public enum LayerProbe {
 
         func tierOne(_ hook: String) -> LayerStatus {
             LayerStatus(hook: hook, layer: "bpf-lsm", enforcing: true,
-                        detail: "tier 1: BPF LSM file_open (loads here; proven by a canary before each run)")
+                        detail: "tier 1: BPF LSM (loads here; proven by a canary before each run)")
         }
 
         var out = [

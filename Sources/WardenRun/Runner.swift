@@ -264,10 +264,12 @@ public struct Runner {
             case .proven(let l):
                 lsm = l
                 lsmNote = "BPF LSM file_open on the run's cgroup, proven by a canary"
-                for i in layers.indices where ["file_open", "exec"].contains(layers[i].hook) && layers[i].restricted {
+                for i in layers.indices where ["file_open", "rename_unlink", "exec"].contains(layers[i].hook) && layers[i].restricted {
                     let also = layers[i].layer == "landlock" ? "; Landlock also applied" : ""
+                    let what = layers[i].hook == "rename_unlink" ? "path_mknod/mkdir/symlink/link/unlink/rmdir/rename decide changes to the tree"
+                        : "file_open decides reads, writes and execs"
                     layers[i] = LayerStatus(hook: layers[i].hook, layer: "bpf-lsm", enforcing: true,
-                                            detail: "tier 1: BPF LSM file_open decides reads, writes and execs (EPERM), proven by a canary\(also)")
+                                            detail: "tier 1: BPF LSM \(what) (EPERM), proven by a canary\(also)")
                 }
             case .unavailable(let why):
                 lsmNote = "tier 1 unavailable: \(why)"
@@ -539,22 +541,27 @@ public struct Runner {
             return .unavailable(error.errno == .notPermitted
                 ? "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)" : error.description)
         }
-        // Each decision the program makes is proven: a forbidden read and a forbidden exec.
-        var probes: [(open: String?, exec: String?)] = []
+        // Each kind of decision the programs make is proven: a forbidden read, a forbidden
+        // directory creation (the path hooks) and a forbidden exec.
+        var probes: [(what: String, open: String?, exec: String?, mkdir: String?)] = []
         if let plan, let path = ["/etc/shadow", "/root", "/boot", "/"].first(where: { FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil }) {
-            probes.append((path, nil))
+            probes.append(("open \(path)", path, nil, nil))
+        }
+        if let plan, plan.allowsWrite("/") == nil {
+            let path = "/warden-canary-\(getpid())"
+            probes.append(("create \(path)", nil, nil, path))
         }
         if rules.execAllowlist, let path = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
             FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
         }) {
-            probes.append((nil, path))
+            probes.append(("execute \(path)", nil, path, nil))
         }
         guard !probes.isEmpty else { return .unavailable("no path the policy forbids to try the canary on") }
         for probe in probes {
-            switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec) {
+            switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec, mkdir: probe.mkdir) {
             case .success(true): continue
             case .success(false):
-                return .unavailable("the BPF LSM program loaded and attached but a canary could still \(probe.open.map { "open \($0)" } ?? "execute \(probe.exec!)") (is bpf in the lsm= boot parameter?)")
+                return .unavailable("the BPF LSM programs loaded and attached but a canary could still \(probe.what) (is bpf in the lsm= boot parameter?)")
             case .failure(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
             }
         }
