@@ -73,7 +73,7 @@ public enum Doctor {
                 switch BPFObject.probe(.lsm) {
                 case .success:
                     out.append(Check(state: listed ? .ok : .warn, name: "tier 1 (BPF LSM)",
-                                     detail: listed ? "lsm/file_open loads and passes the verifier; each run proves it with a canary"
+                                     detail: listed ? "lsm/file_open and the lsm/path_* programs load and pass the verifier; each run proves them with a canary"
                                                     : "the program loads, but bpf is not in the LSM list, so it would never run; runs fall back to Landlock",
                                      fix: listed ? nil : "add bpf to the lsm= boot parameter"))
                 case .failure(let e):

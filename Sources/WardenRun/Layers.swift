@@ -3,7 +3,9 @@ import WardenPolicy
 
 /// Which layer covers each hook for a policy on this kernel. Tier 2 here: Landlock for
 /// files and exec, cgroup-BPF for connect, seccomp for syscalls; BPF tracepoints record
-/// file and exec events in both modes. There are no BPF LSM programs yet.
+/// file and exec events in both modes. Tier 1 (the BPF LSM programs) is claimed here only
+/// where Landlock is missing and the programs load; otherwise a run upgrades the hooks to
+/// tier 1 after its canary (Runner.tierOne).
 public enum LayerProbe {
     public static let hooks = ["file_open", "rename_unlink", "exec", "connect", "syscalls"]
 
