@@ -37,9 +37,11 @@ import WardenOutput
         return dir
     }
 
-    @Test func cargoBuildWithSerdeDerivePassesUnderTheCargoPreset() throws {
+    /// With the preset's seccomp profile (basic) and with the strict allowlist.
+    @Test(arguments: ["basic", "strict"]) func cargoBuildWithSerdeDerivePassesUnderTheCargoPreset(profile: String) throws {
         try Kernel.requireRoot()
         let dir = try serdeCrate()
+        try useProfile(profile, in: dir)
         let r = try warden(["build", "--", "--offline"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock"))
@@ -50,6 +52,12 @@ import WardenOutput
         #expect(units.isSuperset(of: [.buildScript, .compiler, .linker]), "\(units)")
         #expect(run.events.contains { $0.event.unit == .compiler && $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/rustc") })
         #expect(try output(of: dir + "/target/debug/wdemo") == "{\"x\":7}\n")
+    }
+
+    func useProfile(_ profile: String, in dir: String) throws {
+        let policy = read(dir + "/warden.toml").replacingOccurrences(of: "profile = \"basic\"", with: "profile = \"\(profile)\"")
+        try policy.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        #expect(read(dir + "/warden.toml").contains("profile = \"\(profile)\""))
     }
 
     @Test func aMaliciousBuildScriptIsContained() throws {
@@ -85,7 +93,7 @@ import WardenOutput
         #expect(!FileManager.default.fileExists(atPath: secretDir + "/planted"))
     }
 
-    @Test func swiftBuildPassesUnderTheSwiftPreset() throws {
+    @Test(arguments: ["basic", "strict"]) func swiftBuildPassesUnderTheSwiftPreset(profile: String) throws {
         try Kernel.requireRoot()
         let dir = "/var/lib/warden-it-swift-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir + "/Sources/hello", withIntermediateDirectories: true)
@@ -93,6 +101,7 @@ import WardenOutput
             .write(toFile: dir + "/Package.swift", atomically: true, encoding: .utf8)
         try "print(\"hello from swift\")\n".write(toFile: dir + "/Sources/hello/main.swift", atomically: true, encoding: .utf8)
         #expect(try warden(["init"], cwd: dir).status == 0)
+        try useProfile(profile, in: dir)
         let r = try warden(["build"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock, connect=cgroup-bpf, syscalls=seccomp"))
