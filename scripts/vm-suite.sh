@@ -124,6 +124,7 @@ printf 'hello: hello.c\n\tcc -O2 -o hello hello.c\n' > Makefile
 "$W" run $degraded -- make > build.out 2> build.err
 check "make builds under this tier" test -x hello
 check "the build ran with no denial" has build.err "denied 0"
+check "the kernel allowed nothing the policy forbids" hasnt build.err "policy forbids were allowed"
 [ $failed = 0 ] || { echo "--- build:"; cat build.err; }
 
 # A real SwiftPM build under tier 1 (about two minutes under TCG, so in one entry only):

@@ -50,8 +50,14 @@ import WardenOutput
         #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
         let units = Set(run.events.map(\.event.unit))
         #expect(units.isSuperset(of: [.buildScript, .compiler, .linker]), "\(units)")
+        // The kernel allowed nothing the policy forbids.
+        #expect(try mismatches(dir) == 0 && !r.stderr.contains("policy forbids were allowed"), "\(r.stderr)")
         #expect(run.events.contains { $0.event.unit == .compiler && $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/rustc") })
         #expect(try output(of: dir + "/target/debug/wdemo") == "{\"x\":7}\n")
+    }
+
+    func mismatches(_ dir: String) throws -> UInt64 {
+        try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json"))).enforceMismatches
     }
 
     func useProfile(_ profile: String, in dir: String) throws {
@@ -109,6 +115,7 @@ import WardenOutput
         #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
         // The manifest runner is SwiftPM's build script; swift-frontend compiles; clang links.
         #expect(Set(run.events.map(\.event.unit)).isSuperset(of: [.buildScript, .compiler, .linker]))
+        #expect(try mismatches(dir) == 0 && !r.stderr.contains("policy forbids were allowed"), "\(r.stderr)")
         #expect(try output(of: dir + "/.build/debug/hello") == "hello from swift\n")
     }
 
