@@ -36,7 +36,7 @@ let package = Package(
         // The BPF layer in Swift: network programs per run cgroup, ring-buffer draining.
         .target(
             name: "WardenBPF",
-            dependencies: ["CWardenBPF", "CCrypto", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CWardenBPF", "CCrypto", "WardenPolicy", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // Policy model, TOML parsing, validation, merge with provenance. No kernel calls.
         .target(

@@ -2,6 +2,7 @@ import CCrypto
 import CWardenBPF
 import Foundation
 import SystemPackage
+import WardenPolicy
 
 /// Why a BPF layer could not be used.
 public struct BPFError: Error, CustomStringConvertible, Sendable {
@@ -164,11 +165,11 @@ public final class BPFObject: @unchecked Sendable {
 
 /// The tier-1 object's rules, and its canary.
 extension BPFObject {
-    public func configureLSM(_ rules: TierOneRulesData) throws(BPFError) {
+    public func configureLSM(_ rules: TierOneRules) throws(BPFError) {
         try check { warden_lsm_configure(raw, rules.fsStrict ? 1 : 0, rules.execAllowlist ? 1 : 0, $0, $1) }
-        for (key, rights) in rules.fs {
-            try key.withUnsafeBufferPointer { k throws(BPFError) in
-                try check { warden_lsm_add_rule(raw, 0, k.baseAddress, k.count, rights, $0, $1) }
+        for rule in rules.fs {
+            try rule.key.withUnsafeBufferPointer { k throws(BPFError) in
+                try check { warden_lsm_add_rule(raw, 0, k.baseAddress, k.count, rule.rights, $0, $1) }
             }
         }
         for key in rules.exec {
@@ -183,20 +184,6 @@ extension BPFObject {
     public static func lsmCanary(cgroupFD: Int32, open: String? = nil, exec: String? = nil, mkdir: String? = nil) -> Result<Bool, Errno> {
         let r = warden_lsm_canary(cgroupFD, open, exec, mkdir)
         return r < 0 ? .failure(Errno(rawValue: errno)) : .success(r == 1)
-    }
-}
-
-/// What `configureLSM` needs, as plain data (WardenPolicy's TierOneRules maps onto it).
-public struct TierOneRulesData: Sendable {
-    public var fsStrict: Bool
-    public var execAllowlist: Bool
-    public var fs: [(key: [UInt8], rights: UInt32)]
-    public var exec: [[UInt8]]
-    public init(fsStrict: Bool, execAllowlist: Bool, fs: [(key: [UInt8], rights: UInt32)], exec: [[UInt8]]) {
-        self.fsStrict = fsStrict
-        self.execAllowlist = execAllowlist
-        self.fs = fs
-        self.exec = exec
     }
 }
 

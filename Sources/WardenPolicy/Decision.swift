@@ -30,7 +30,11 @@ public struct FileDecider: Sendable, Equatable {
 
     /// Whether the operation is allowed, and the policy line that would allow it.
     public func decide(_ op: Operation, path raw: String, read wantsRead: Bool, write wantsWrite: Bool) -> (allowed: Bool, needed: String) {
-        let path = FileDecider.normalize(raw)
+        decide(op, normalized: FileDecider.normalize(raw), read: wantsRead, write: wantsWrite)
+    }
+
+    /// `decide` for a path already passed through `normalize` (the agent's hot path).
+    public func decide(_ op: Operation, normalized path: String, read wantsRead: Bool, write wantsWrite: Bool) -> (allowed: Bool, needed: String) {
         // The kernel could not name the whole path (deeper or longer than the walk goes):
         // no rule can be shown to cover it.
         if path.hasPrefix("?") { return (false, "") }

@@ -126,7 +126,7 @@ final class EventAgent: @unchecked Sendable {
         case .exec: op = .exec
         case .connect: return
         }
-        let d = decider.decide(op, path: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
+        let d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
         let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
         // A path the kernel could not name whole ("?…") cannot be checked against the rules.

@@ -534,8 +534,7 @@ public struct Runner {
         let l: BPFObject
         do {
             l = try BPFObject.load(.lsm, ringBytes: 0)
-            try l.configureLSM(TierOneRulesData(fsStrict: rules.fsStrict, execAllowlist: rules.execAllowlist,
-                                                fs: rules.fs.map { ($0.key, $0.rights) }, exec: rules.exec))
+            try l.configureLSM(rules)
             try l.attach(cgroupFD: cgroup.fd.rawValue)
         } catch {
             return .unavailable(error.errno == .notPermitted
@@ -544,16 +543,14 @@ public struct Runner {
         // Each kind of decision the programs make is proven: a forbidden read, a forbidden
         // directory creation (the path hooks) and a forbidden exec.
         var probes: [(what: String, open: String?, exec: String?, mkdir: String?)] = []
-        if let plan, let path = ["/etc/shadow", "/root", "/boot", "/"].first(where: { FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil }) {
+        if let path = Runner.forbiddenRead(plan) {
             probes.append(("open \(path)", path, nil, nil))
         }
         if let plan, plan.allowsWrite("/") == nil {
             let path = "/warden-canary-\(getpid())"
             probes.append(("create \(path)", nil, nil, path))
         }
-        if rules.execAllowlist, let path = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
-            FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
-        }) {
+        if rules.execAllowlist, let path = Runner.forbiddenExec(allowed: allowed) {
             probes.append(("execute \(path)", nil, path, nil))
         }
         guard !probes.isEmpty else { return .unavailable("no path the policy forbids to try the canary on") }
@@ -603,24 +600,32 @@ public struct Runner {
     /// The canary: a process under the same ruleset must be refused a forbidden open
     /// and a forbidden exec. A layer that loads but does not deny is never trusted.
     func proveLandlock(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) throws(SandboxError) {
-        if let plan, let probe = ["/etc/shadow", "/root", "/boot", "/"].first(where: {
-            FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil
-        }) {
+        if let probe = Runner.forbiddenRead(plan) {
             let r = warden_landlock_canary(c.landlockFD, probe, nil)
             guard r == 1 else {
                 throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still open \(probe); refusing to claim it enforces"
                                             : "the Landlock canary could not run: \(Errno(rawValue: errno))")
             }
         }
-        if session.policy.effective.execDefault.value == .allowlist,
-           let probe = ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first(where: {
-               FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
-           }) {
+        if session.policy.effective.execDefault.value == .allowlist, let probe = Runner.forbiddenExec(allowed: allowed) {
             let r = warden_landlock_canary(c.landlockFD, nil, probe)
             guard r == 1 else {
                 throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still execute \(probe); refusing to claim it enforces"
                                             : "the Landlock exec canary could not run: \(Errno(rawValue: errno))")
             }
+        }
+    }
+
+    /// What the canaries try: a path that exists and the plan does not let the build
+    /// read, and a program that exists and is not among the `allowed` executables.
+    static func forbiddenRead(_ plan: FilesystemPlan?) -> String? {
+        guard let plan else { return nil }
+        return ["/etc/shadow", "/root", "/boot", "/"].first { FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil }
+    }
+
+    static func forbiddenExec(allowed: Set<String>) -> String? {
+        ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first {
+            FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
         }
     }
 
