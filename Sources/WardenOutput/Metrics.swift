@@ -25,6 +25,9 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     /// Enforce mode: operations the kernel allowed although the policy forbids them.
     /// Should stay 0; anything else is a gap between the rules and the kernel layer.
     public var enforceMismatches: UInt64 = 0
+    /// Refusals of what the policy forbids and a program is known to recover from
+    /// (SystemBaseline.expectedRefusals): logged, neither allowed nor violations.
+    public var expectedRefusals: UInt64 = 0
     public var perUnit: [String: UnitCounts] = [:]
     public var perAction: [String: UInt64] = [:]
     public var cpuTimeMs: UInt64 = 0
@@ -44,7 +47,9 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     public mutating func count(_ r: EventRecord) {
         let unit = r.event.unit.name
         perAction[r.event.action.name, default: 0] += 1
-        if r.isViolation {
+        if r.isExpectedRefusal {
+            expectedRefusals += 1
+        } else if r.isViolation {
             violationsTotal += 1
             perUnit[unit, default: UnitCounts()].violations += 1
             if r.isBlocked {
@@ -60,6 +65,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
         case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged", enforceMismatches = "enforce_mismatches"
+        case expectedRefusals = "expected_refusals"
         case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }

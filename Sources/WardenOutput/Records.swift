@@ -114,19 +114,23 @@ public struct EventRecord: Sendable, Codable, Equatable {
     public var source: String
     public var mode: String
     public var event: WardenEvent
+    /// Set on a denial the policy expects and the program recovers from (libuuid's clock
+    /// file): still refused and logged, with this reason, but not a violation.
+    public var expectedRefusal: String?
 
-    public init(runId: String, source: String, mode: String, event: WardenEvent) {
+    public init(runId: String, source: String, mode: String, event: WardenEvent, expectedRefusal: String? = nil) {
         self.runId = runId
         self.source = source
         self.mode = mode
         self.event = event
+        self.expectedRefusal = expectedRefusal
     }
 
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", source, mode, pid, tgid, timeNs = "time_ns"
         case unit, unitName = "unit_name", action, actionName = "action_name", verdict, verdictName = "verdict_name"
         case containerId = "container_id", caps, pathOrAddr = "path_or_addr", neededPerm = "needed_perm"
-        case result, access
+        case result, access, expectedRefusal = "expected_refusal"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -150,6 +154,7 @@ public struct EventRecord: Sendable, Codable, Equatable {
         try c.encode(event.neededPerm, forKey: .neededPerm)
         try c.encode(event.result, forKey: .result)
         try c.encode(event.access.names, forKey: .access)
+        try c.encodeIfPresent(expectedRefusal, forKey: .expectedRefusal)
     }
 
     public init(from decoder: Decoder) throws {
@@ -172,9 +177,12 @@ public struct EventRecord: Sendable, Codable, Equatable {
             neededPerm: try c.decode(String.self, forKey: .neededPerm),
             result: try c.decodeIfPresent(Int32.self, forKey: .result) ?? 0,
             access: WardenEvent.Access(names: try c.decodeIfPresent([String].self, forKey: .access) ?? []))
+        expectedRefusal = try c.decodeIfPresent(String.self, forKey: .expectedRefusal)
     }
 
     /// A denial in enforce mode was blocked; in observe mode it only would have been.
-    public var isViolation: Bool { event.verdict == .denied }
-    public var isBlocked: Bool { event.verdict == .denied && mode == Mode.enforce.rawValue }
+    /// An expected refusal is neither: the program has a fallback and the build is fine.
+    public var isViolation: Bool { event.verdict == .denied && expectedRefusal == nil }
+    public var isBlocked: Bool { isViolation && mode == Mode.enforce.rawValue }
+    public var isExpectedRefusal: Bool { event.verdict == .denied && expectedRefusal != nil }
 }

@@ -18,6 +18,14 @@ public struct Report: Sendable, Codable, Equatable {
         }
     }
 
+    /// Refusals the policy expects, grouped by target: not findings, shown apart.
+    public struct ExpectedRefusal: Sendable, Codable, Equatable {
+        public var action: String
+        public var target: String
+        public var reason: String
+        public var count: Int
+    }
+
     public var runId: String?
     public var command: [String]
     public var mode: String?
@@ -30,12 +38,13 @@ public struct Report: Sendable, Codable, Equatable {
     public var allowedTotal: Int
     public var violationsTotal: Int
     public var findings: [Finding]
+    public var expectedRefusals: [ExpectedRefusal]
     public var incompleteLog: Bool
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
         case eventsTotal = "events_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
-        case findings, incompleteLog = "incomplete_log"
+        case findings, expectedRefusals = "expected_refusals", incompleteLog = "incomplete_log"
     }
 
     public init(run: EventLogContents.Run?, log: EventLogContents) {
@@ -49,7 +58,7 @@ public struct Report: Sendable, Codable, Equatable {
         warnings = run?.start?.warnings ?? []
         let events = run?.events ?? []
         eventsTotal = events.count
-        allowedTotal = events.filter { !$0.isViolation }.count
+        allowedTotal = events.filter { $0.event.verdict == .allowed }.count
         violationsTotal = events.filter(\.isViolation).count
         incompleteLog = log.tornTail || !log.invalidLines.isEmpty || (run != nil && run?.end == nil)
         var grouped: [String: Finding] = [:]
@@ -68,6 +77,16 @@ public struct Report: Sendable, Codable, Equatable {
             }
         }
         findings = order.map { grouped[$0]! }.sorted { ($0.rule, $0.target) < ($1.rule, $1.target) }
+        var expected: [ExpectedRefusal] = []
+        for r in events where r.isExpectedRefusal {
+            if let i = expected.firstIndex(where: { $0.target == r.event.pathOrAddr && $0.action == r.event.action.name }) {
+                expected[i].count += 1
+            } else {
+                expected.append(ExpectedRefusal(action: r.event.action.name, target: r.event.pathOrAddr,
+                                                reason: r.expectedRefusal ?? "", count: 1))
+            }
+        }
+        expectedRefusals = expected
     }
 
     // MARK: text
@@ -89,6 +108,9 @@ public struct Report: Sendable, Codable, Equatable {
         }
         for w in warnings { out += "warning: \(w)\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
+        for x in expectedRefusals {
+            out += "refused as expected: \(x.action) \(x.target) ×\(x.count) — \(x.reason)\n"
+        }
         if findings.isEmpty {
             out += "\nNo denials.\n"
             return out

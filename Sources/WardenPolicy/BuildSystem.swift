@@ -19,6 +19,21 @@ public enum BuildSystem: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The whole build command for the arguments given after `--`. SwiftPM has no
+    /// `--release`; cargo's spelling is mapped to `--configuration release` so that
+    /// `warden build -- --release` works in both ecosystems. An argument that is the
+    /// value of a pass-through flag (`-Xswiftc --release`) is left alone.
+    public func buildCommand(forwarding arguments: [String]) -> [String]? {
+        guard let base = buildCommand else { return nil }
+        guard self == .swiftpm else { return base + arguments }
+        var out: [String] = []
+        for (i, a) in arguments.enumerated() {
+            let isValue = i > 0 && arguments[i - 1].hasPrefix("-X")
+            if a == "--release" && !isValue { out += ["--configuration", "release"] } else { out.append(a) }
+        }
+        return base + out
+    }
+
     /// The directory strict mode lets the build write: SwiftPM's `.build`, Cargo's
     /// target directory (OUT_DIR lives inside it), else the whole workspace.
     public func outputDirectory(workspace: String, environment: [String: String]) -> String {
@@ -101,23 +116,49 @@ public enum SystemBaseline {
     /// per-run directory (TMPDIR), not the shared /tmp where other users' files live.
     public static let write: [String] = ["/dev/null", "/dev/tty", "/dev/pts"]
 
+    /// Denials strict mode keeps where the program has a fallback and the build is not
+    /// affected. They are refused and logged with the reason, but are not violations: a
+    /// clean build must not end in 77 because of them. Allowing them instead would let
+    /// the build write state other programs on the host read.
+    public static let expectedRefusals: [PathRule] = [
+        PathRule("/var/lib/libuuid", "libuuid's clock file for time-based UUIDs (uuid-runtime); refused, libuuid falls "
+                 + "back to a random clock sequence, as it does for every user who cannot write the file"),
+    ]
+
+    /// The expected-refusal rule covering `path`, if any.
+    public static func expectedRefusal(_ path: String) -> PathRule? {
+        expectedRefusals.first { pathIsWithin(path, $0.path) }
+    }
+
     /// Files that must never be reachable through an implicit rule. A test checks every
     /// baseline and preset rule against this list; `warden status` warns when a user's
     /// own `allow.fs` entry exposes one.
     public static func secrets(home: String) -> [String] {
         [
-            home + "/.ssh", home + "/.aws", home + "/.azure", home + "/.config/gcloud",
-            home + "/.config/gh", home + "/.netrc", home + "/.git-credentials", home + "/.gnupg",
-            home + "/.docker/config.json", home + "/.kube", home + "/.npmrc", home + "/.pypirc",
-            home + "/.cargo/credentials", home + "/.cargo/credentials.toml", home + "/.bash_history",
+            homePath(home, ".ssh"), homePath(home, ".aws"), homePath(home, ".azure"), homePath(home, ".config/gcloud"),
+            homePath(home, ".config/gh"), homePath(home, ".netrc"), homePath(home, ".git-credentials"), homePath(home, ".gnupg"),
+            homePath(home, ".docker/config.json"), homePath(home, ".kube"), homePath(home, ".npmrc"), homePath(home, ".pypirc"),
+            homePath(home, ".cargo/credentials"), homePath(home, ".cargo/credentials.toml"), homePath(home, ".bash_history"),
             "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh", "/root",
         ]
     }
 
-    /// Both tools read git's configuration for git dependencies (URL rewrites, helpers).
-    static func gitConfig(_ home: String, _ preset: String) -> [PathRule] {
-        [PathRule(home + "/.gitconfig", "git configuration for git dependencies (\(preset) preset)"),
-         PathRule("/etc/gitconfig", "git configuration for git dependencies (\(preset) preset)")]
+    /// What git reads outside the repository, for the tools that run git (SwiftPM for
+    /// every build, Cargo for git dependencies): its configuration, its default attribute
+    /// and ignore files, and `named` (the files the configuration names, gathered by the
+    /// caller). Never a secret, whatever the configuration names.
+    public static func git(_ system: BuildSystem, home: String?, named: [String]) -> [PathRule] {
+        guard system == .swiftpm || system == .cargo else { return [] }
+        // A secret that holds the home itself (/root, for root) is the home: the files
+        // below it that are secrets are listed one by one.
+        let secrets = secrets(home: home ?? "/nonexistent-home").filter { s in home.map { !pathIsWithin($0, s) } ?? true }
+        let rules = GitConfiguration.configFiles(home: home).map { PathRule($0, "git configuration (\(system.rawValue))") }
+            + GitConfiguration.defaultFiles(home: home).map { PathRule($0, "git's attributes and ignore files (\(system.rawValue))") }
+            + named.map { PathRule($0, "named by git's configuration (core.excludesFile / core.attributesFile)") }
+        var seen = Set<String>()
+        return rules.filter { r in
+            !secrets.contains { pathIsWithin(r.path, $0) || pathIsWithin($0, r.path) } && seen.insert(r.path).inserted
+        }
     }
 
     /// Per-toolchain paths in the user's home: caches and toolchains, never credentials.
@@ -126,23 +167,23 @@ public enum SystemBaseline {
         case .cargo:
             return (
                 read: [
-                    PathRule(home + "/.rustup", "rustup toolchains (cargo preset)"),
-                    PathRule(home + "/.cargo/bin", "cargo binaries (cargo preset)"),
-                    PathRule(home + "/.cargo/config.toml", "cargo configuration (cargo preset)"),
-                    PathRule(home + "/.cargo/registry", "crate sources (cargo preset)"),
-                    PathRule(home + "/.cargo/git", "git dependencies (cargo preset)"),
-                ] + gitConfig(home, "cargo"),
+                    PathRule(homePath(home, ".rustup"), "rustup toolchains (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/bin"), "cargo binaries (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/config.toml"), "cargo configuration (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/registry"), "crate sources (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/git"), "git dependencies (cargo preset)"),
+                ],
                 // Cargo locks its caches and records their use even offline; files only,
                 // so nothing in ~/.cargo/bin or the registry can be replaced.
                 write: [
-                    PathRule(home + "/.cargo/.package-cache", "cargo's cache lock (cargo preset)"),
-                    PathRule(home + "/.cargo/.package-cache-mutate", "cargo's cache lock (cargo preset)"),
-                    PathRule(home + "/.cargo/.global-cache", "cargo's cache usage record (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/.package-cache"), "cargo's cache lock (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/.package-cache-mutate"), "cargo's cache lock (cargo preset)"),
+                    PathRule(homePath(home, ".cargo/.global-cache"), "cargo's cache usage record (cargo preset)"),
                 ])
         case .swiftpm:
             return (
-                read: [PathRule(home + "/.swiftpm", "SwiftPM configuration (swift preset)")] + gitConfig(home, "swift"),
-                write: [PathRule(home + "/.cache/org.swift.swiftpm", "SwiftPM caches (swift preset)")])
+                read: [PathRule(homePath(home, ".swiftpm"), "SwiftPM configuration (swift preset)")],
+                write: [PathRule(homePath(home, ".cache/org.swift.swiftpm"), "SwiftPM caches (swift preset)")])
         case .make, .other:
             return ([], [])
         }
@@ -153,4 +194,19 @@ public enum SystemBaseline {
 public func pathIsWithin(_ path: String, _ prefix: String) -> Bool {
     if prefix == "/" { return true }
     return path == prefix || path.hasPrefix(prefix + "/")
+}
+
+/// A home directory as warden uses it: absolute, without `.`/`..` components, repeated
+/// or trailing slashes; nil when `raw` is none of that (unset, empty, relative). `HOME=/`
+/// (containers running a uid without a passwd entry) stays `/`.
+public func normalizedHome(_ raw: String?) -> String? {
+    guard let raw, raw.hasPrefix("/") else { return nil }
+    let parts = raw.split(separator: "/", omittingEmptySubsequences: true)
+    if parts.contains(where: { $0 == "." || $0 == ".." }) { return nil }
+    return "/" + parts.joined(separator: "/")
+}
+
+/// `relative` (no leading slash) inside `home`, without a doubled slash when home is `/`.
+public func homePath(_ home: String, _ relative: String) -> String {
+    home == "/" ? "/" + relative : home + "/" + relative
 }

@@ -20,13 +20,17 @@ public struct RunContext: Sendable {
     public var home: String?
     public var environment: [String: String]
     public var tmpdir: String?
+    /// Files git's configuration names (`GitConfiguration.namedFiles`) that exist.
+    public var gitNamedFiles: [String]
 
-    public init(workspace: String, buildSystem: BuildSystem, home: String?, environment: [String: String], tmpdir: String? = nil) {
+    public init(workspace: String, buildSystem: BuildSystem, home: String?, environment: [String: String], tmpdir: String? = nil,
+                gitNamedFiles: [String] = []) {
         self.workspace = workspace
         self.buildSystem = buildSystem
         self.home = home
         self.environment = environment
         self.tmpdir = tmpdir
+        self.gitNamedFiles = gitNamedFiles
     }
 }
 
@@ -51,6 +55,7 @@ extension EffectivePolicy {
             read += tc.read
             write += tc.write
         }
+        read += SystemBaseline.git(ctx.buildSystem, home: ctx.home, named: ctx.gitNamedFiles)
         read += fsReadExtra.map { PathRule($0.value, "allow.fs.read_extra (\($0.origin))") }
         write += fsWriteExtra.map { PathRule($0.value, "allow.fs.write_extra (\($0.origin))") }
         return FilesystemPlan(read: read, write: write)

@@ -187,8 +187,8 @@ public struct PolicyParser: Sendable {
     func absolutePath(_ raw: String, _ err: (String) -> PolicyError) throws(PolicyError) -> String {
         var s = raw
         if s == "~" || s.hasPrefix("~/") {
-            guard let home else { throw err("'\(raw)': '~' cannot be expanded here (no home directory known)") }
-            s = home + s.dropFirst()
+            guard let home else { throw err("'\(raw)': '~' cannot be expanded here: no home directory is known for the user the build runs as (HOME is unset or not an absolute path, and the user has no passwd entry); write the absolute path") }
+            s = s == "~" ? home : homePath(home, String(s.dropFirst(2)))
         }
         guard s.hasPrefix("/") else {
             throw err("'\(raw)' is a relative path; write an absolute path (or one starting with ~/)")

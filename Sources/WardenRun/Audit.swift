@@ -116,7 +116,8 @@ final class EventAgent: @unchecked Sendable {
     /// and is not a denial. A call that succeeded is denied only in observe mode ("would
     /// be denied"); in enforce mode the kernel allowed it, so it is recorded as allowed
     /// and the mismatch counted.
-    func judge(_ e: inout WardenEvent) {
+    /// Returns the reason when the denial is an expected one (`SystemBaseline.expectedRefusals`).
+    func judge(_ e: inout WardenEvent) -> String? {
         e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
         let op: FileDecider.Operation
         switch e.action {
@@ -124,7 +125,7 @@ final class EventAgent: @unchecked Sendable {
         case .rename: op = .rename
         case .unlink: op = .unlink
         case .exec: op = .exec
-        case .connect: return
+        case .connect: return nil
         }
         let d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
@@ -135,6 +136,7 @@ final class EventAgent: @unchecked Sendable {
         e.verdict = denied ? .denied : .allowed
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
+        return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
     }
 
     /// A hash of what makes a tracepoint record distinct (unit, action, result, access,
@@ -169,18 +171,19 @@ final class EventAgent: @unchecked Sendable {
             do {
                 var e = try WardenEvent(bytes: bytes)
                 let source: String
+                var expected: String?
                 if e.action == .connect {
                     e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
                     e.neededPerm = "allow.net.hosts=" + e.pathOrAddr
                     source = "cgroup-bpf"
                 } else {
-                    judge(&e)
+                    expected = judge(&e)
                     source = "tracepoint"
                     // The same record always gets the same verdict: an allowed one need
                     // not be logged twice. Every denial is logged.
                     if let key, e.verdict == .allowed { seen.insert(key) }
                 }
-                batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e))
+                batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e, expectedRefusal: expected))
             } catch {
                 decodeErrors += 1
             }

@@ -45,7 +45,18 @@ public struct Session: Sendable {
     /// `tmpdir`: the run's private temporary directory, when one exists.
     public func runContext(tmpdir: String? = nil) -> RunContext {
         RunContext(workspace: workspace, buildSystem: policy.buildSystem, home: identity.home,
-                   environment: environment, tmpdir: tmpdir)
+                   environment: environment, tmpdir: tmpdir, gitNamedFiles: gitNamedFiles())
+    }
+
+    /// The existing regular files git's system and global configuration name.
+    func gitNamedFiles() -> [String] {
+        GitConfiguration.configFiles(home: identity.home).flatMap { file -> [String] in
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return [] }
+            return GitConfiguration.namedFiles(in: text, home: identity.home)
+        }.filter { path in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue
+        }
     }
 
     /// The environment the child gets; TMPDIR points at the run's private directory.
@@ -53,6 +64,9 @@ public struct Session: Sendable {
         var env = EnvironmentScrub.childEnvironment(parent: environment, policy: policy.effective, home: identity.home,
                                                     user: identity.user, cwd: workspace)
         if let tmpdir { env["TMPDIR"] = tmpdir }
+        // git must not take .git/index.lock (`git status` refreshing the index): the
+        // workspace is read-only, and .git must stay so (hooks live there).
+        if env["GIT_OPTIONAL_LOCKS"] == nil { env["GIT_OPTIONAL_LOCKS"] = "0" }
         let output = policy.buildSystem.outputDirectory(workspace: workspace, environment: environment)
         for (k, v) in policy.buildSystem.cacheEnvironment(output: output) where environment[k] == nil { env[k] = v }
         return env
@@ -182,9 +196,10 @@ public struct Runner {
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
         if mode == .enforce, plan != nil, let lock = session.policy.buildSystem.lockFile,
-           !FileManager.default.fileExists(atPath: session.workspace + "/" + lock) {
+           !FileManager.default.fileExists(atPath: session.workspace + "/" + lock), needsLockFile() {
+            let how = session.policy.buildSystem == .cargo ? "cargo generate-lockfile" : "swift package resolve"
             warnings.append("\(lock) does not exist and the build cannot create it in the read-only workspace; "
-                            + "create it first (e.g. `cargo generate-lockfile` or `swift package resolve`) or the build may fail")
+                            + "create it first (`\(how)`) or the build may fail")
         }
 
         // Kernel objects for the layers, built here so the child only has to apply them.
@@ -415,6 +430,14 @@ public struct Runner {
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
             + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")
         return code
+    }
+
+    /// SwiftPM writes Package.resolved only for a package with dependencies (a
+    /// `.package(` in the manifest); Cargo always writes Cargo.lock.
+    func needsLockFile() -> Bool {
+        guard session.policy.buildSystem == .swiftpm else { return true }
+        let manifest = (try? String(contentsOfFile: session.workspace + "/Package.swift", encoding: .utf8)) ?? ".package("
+        return manifest.contains(".package(")
     }
 
     func createOutputDirectory(_ path: String) throws(WardenFailure) {

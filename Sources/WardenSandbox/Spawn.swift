@@ -1,6 +1,7 @@
 import CWardenShim
 import Foundation
 import SystemPackage
+import WardenPolicy
 
 /// Who the child runs as. Under sudo: the invoking user (SUDO_UID/SUDO_GID), so build
 /// outputs are not owned by root. Otherwise: the current user.
@@ -17,11 +18,13 @@ public struct Identity: Sendable, Equatable {
         if euid == 0, let s = environment["SUDO_UID"], let uid = UInt32(s), uid != 0,
            let g = environment["SUDO_GID"], let gid = UInt32(g) {
             let pw = passwd(uid)
-            return Identity(uid: uid, gid: gid, user: pw?.name ?? environment["SUDO_USER"], home: pw?.home, switchIDs: true)
+            return Identity(uid: uid, gid: gid, user: pw?.name ?? environment["SUDO_USER"], home: normalizedHome(pw?.home), switchIDs: true)
         }
+        // HOME wins when it is a usable absolute path; else the passwd entry; else none
+        // (then `~` in a policy is an error and no home-directory rule applies).
         let pw = passwd(euid)
         return Identity(uid: euid, gid: getegid(), user: pw?.name ?? environment["USER"],
-                        home: environment["HOME"] ?? pw?.home, switchIDs: false)
+                        home: normalizedHome(environment["HOME"]) ?? normalizedHome(pw?.home), switchIDs: false)
     }
 
     static func passwd(_ uid: uid_t) -> (name: String, home: String)? {
@@ -52,7 +55,7 @@ public enum ProgramLookup {
     /// binaries of that name, which the proxy executes.
     public static func rustupToolchainBinaries(_ name: String, proxy: String, home: String?) -> [String] {
         guard (proxy as NSString).lastPathComponent == "rustup", !name.contains("/") else { return [] }
-        let root = ProcessInfo.processInfo.environment["RUSTUP_HOME"] ?? (home.map { $0 + "/.rustup" } ?? "")
+        let root = ProcessInfo.processInfo.environment["RUSTUP_HOME"] ?? (home.map { homePath($0, ".rustup") } ?? "")
         let toolchains = root + "/toolchains"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: toolchains)) ?? []
         var out = names.sorted().map { "\(toolchains)/\($0)/bin/\(name)" }.filter(isExecutableFile)

@@ -106,7 +106,8 @@ extension Warden {
 
     struct Build: ParsableCommand, WardenCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the project's build (swift build or cargo build) under the policy, forwarding ARGS after --.")
+            abstract: "Run the project's build (swift build or cargo build) under the policy, forwarding ARGS after --.",
+            discussion: "For SwiftPM, cargo's --release is passed as --configuration release, so `warden build -- --release` works for both.")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
@@ -116,12 +117,12 @@ extension Warden {
 
         func execute() throws(WardenFailure) -> Int32 {
             let session = try Session.load(global.policyOptions)
-            guard let base = session.policy.buildSystem.buildCommand else {
+            guard let command = session.policy.buildSystem.buildCommand(forwarding: afterTerminator(arguments)) else {
                 throw WardenFailure(
                     "no Package.swift or Cargo.toml in \(session.workspace); use `warden run -- <command>` for other builds",
                     code: WardenExit.usage)
             }
-            return try output.run(base + afterTerminator(arguments), in: session)
+            return try output.run(command, in: session)
         }
     }
 

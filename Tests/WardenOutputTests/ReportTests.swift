@@ -130,3 +130,42 @@ func runPython(_ script: String, _ args: String...) throws -> (Int32, String) {
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: out, as: UTF8.self))
 }
+
+/// A denial the policy expects (libuuid's clock file) is logged and shown, but it is not
+/// a finding, not a violation, and does not count as blocked (no exit 77).
+@Suite struct ExpectedRefusalTests {
+    func record(_ expected: String?) -> EventRecord {
+        EventRecord(runId: "r1", source: "tracepoint", mode: "enforce",
+                    event: WardenEvent(pid: 1, tgid: 1, timeNs: 1, unit: .compiler, action: .open, verdict: .denied, containerId: 1,
+                                       caps: 0, pathOrAddr: "/var/lib/libuuid/clock.txt", neededPerm: "allow.fs.write_extra=/var/lib/libuuid",
+                                       result: -13, access: [.read, .write]),
+                    expectedRefusal: expected)
+    }
+
+    @Test func anExpectedRefusalIsNotAViolation() throws {
+        let expected = record("libuuid falls back")
+        #expect(!expected.isViolation && !expected.isBlocked && expected.isExpectedRefusal)
+        #expect(record(nil).isBlocked, "the same record without the mark is a blocked violation")
+        var metrics = MetricsSnapshot(runId: "r1", mode: "enforce", updatedAt: "t")
+        metrics.count(expected)
+        metrics.count(expected)
+        #expect(metrics.expectedRefusals == 2 && metrics.violationsTotal == 0 && metrics.blockedTotal == 0 && metrics.allowedTotal == 0)
+        // The mark survives the log.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let line = try encoder.encode(expected)
+        let back = try JSONDecoder().decode(EventRecord.self, from: line)
+        #expect(back == expected && String(decoding: line, as: UTF8.self).contains("\"expected_refusal\":\"libuuid falls back\""))
+        #expect(!String(decoding: try encoder.encode(record(nil)), as: UTF8.self).contains("expected_refusal"))
+    }
+
+    @Test func theReportShowsItApart() throws {
+        var log = sampleLog()
+        log.runs[0].events.append(record("libuuid falls back"))
+        let report = Report(run: log.lastRun, log: log)
+        #expect(report.findings.count == 3 && report.violationsTotal == 4 && report.allowedTotal == 1)
+        #expect(report.expectedRefusals == [Report.ExpectedRefusal(action: "open", target: "/var/lib/libuuid/clock.txt",
+                                                                   reason: "libuuid falls back", count: 1)])
+        #expect(report.text().contains("refused as expected: open /var/lib/libuuid/clock.txt ×1 — libuuid falls back"))
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import WardenOutput
+
+/// A new user's first runs: `warden build -- --release` on a git checkout of a Swift
+/// package under the embedded default and the swift preset, what the compiler and git
+/// do on a machine with uuid-runtime, O_PATH opens, and odd home directories.
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct FirstBuildTests {
+    func events(_ dir: String) throws -> [EventRecord] {
+        try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun).events
+    }
+
+    func metrics(_ dir: String) throws -> MetricsSnapshot {
+        try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json")))
+    }
+
+    func sh(_ command: String, cwd: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Every file under .git with its size and modification time.
+    func gitState(_ dir: String) -> [String] {
+        let root = dir + "/.git"
+        return (FileManager.default.subpaths(atPath: root) ?? []).sorted().map { rel in
+            let a = try? FileManager.default.attributesOfItem(atPath: root + "/" + rel)
+            return "\(rel) \(a?[.size] ?? "") \((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        }
+    }
+
+    /// A committed git checkout of a small Swift package, outside /tmp.
+    func swiftCheckout() throws -> String {
+        let dir = "/var/lib/warden-it-swiftgit-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/Sources/hello", withIntermediateDirectories: true)
+        try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"hello\", targets: [.executableTarget(name: \"hello\")])\n"
+            .write(toFile: dir + "/Package.swift", atomically: true, encoding: .utf8)
+        try "print(\"hello, release\")\n".write(toFile: dir + "/Sources/hello/main.swift", atomically: true, encoding: .utf8)
+        try ".build/\nwarden-*\n".write(toFile: dir + "/.gitignore", atomically: true, encoding: .utf8)
+        #expect(try sh("git init -q && git add -A && git -c user.name=t -c user.email=t@localhost commit -qm init", cwd: dir) == 0)
+        return dir
+    }
+
+    /// The mission's first line, on a package nobody wrote for warden: exit 0, no denial,
+    /// nothing the kernel allowed that the policy forbids, and .git untouched (git takes
+    /// no index lock; the workspace stays read-only).
+    @Test(arguments: [("default", ["--release"]), ("default", ["-c", "release"]), ("preset", ["--release"]), ("preset", ["-c", "release"])])
+    func releaseBuildOfAGitCheckoutIsClean(policy: String, arguments: [String]) throws {
+        try Kernel.requireRoot()
+        let dir = try swiftCheckout()
+        if policy == "preset" {
+            #expect(try warden(["init", "--preset", "swift"], cwd: dir).status == 0)
+        }
+        let before = gitState(dir)
+        let r = try warden(["build", "--"] + arguments, cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stderr.contains("warning:"), "\(r.stderr)")
+        let all = try events(dir)
+        #expect(all.filter(\.isViolation).isEmpty, "\(all.filter(\.isViolation).map(\.event.pathOrAddr))")
+        #expect(try metrics(dir).enforceMismatches == 0 && !r.stderr.contains("policy forbids were allowed"), "\(r.stderr)")
+        // SwiftPM ran git on the checkout, and git was happy without writing into .git.
+        #expect(all.contains { $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/git") }, "SwiftPM ran no git")
+        #expect(gitState(dir) == before)
+        #expect(try output(of: dir + "/.build/release/hello") == "hello, release\n")
+        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        #expect(run.start?.command == ["swift", "build"] + (arguments == ["--release"] ? ["--configuration", "release"] : arguments))
+    }
+
+    /// O_PATH opens grant neither read nor write (the compiler opens / and /bin so): they
+    /// are not forbidden reads, in enforce mode (no mismatch) or in observe mode. The
+    /// control reads the same directory and is denied.
+    @Test func oPathOpensAreNotReads() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        try """
+            #define _GNU_SOURCE
+            #include <fcntl.h>
+            #include <string.h>
+            int main(int argc, char **argv) {
+                int flags = argc > 1 && strcmp(argv[1], "read") == 0 ? O_RDONLY | O_DIRECTORY : O_PATH | O_DIRECTORY;
+                return open("/root", flags) >= 0 ? 0 : 3;
+            }
+            """.write(toFile: dir + "/probe.c", atomically: true, encoding: .utf8)
+        #expect(try sh("cc -o probe probe.c", cwd: dir) == 0)
+        let enforced = try warden(["run", "--", "./probe"], cwd: dir)
+        #expect(enforced.status == 0, "\(enforced.stderr)")
+        #expect(try events(dir).filter { $0.event.pathOrAddr == "/root" }.allSatisfy { !$0.isViolation && $0.event.access.isEmpty })
+        #expect(try metrics(dir).enforceMismatches == 0 && !enforced.stderr.contains("policy forbids"), "\(enforced.stderr)")
+        let observed = try warden(["run", "--mode", "observe", "--", "./probe"], cwd: dir)
+        #expect(observed.status == 0)
+        #expect(try events(dir).filter(\.isViolation).isEmpty)
+        // The control: a real read of the same directory is refused and recorded.
+        let read = try warden(["run", "--", "./probe", "read"], cwd: dir)
+        #expect(read.status == 3, "\(read.stderr)")
+        #expect(try events(dir).filter { $0.event.pathOrAddr == "/root" && $0.isBlocked }.count == 1)
+    }
+
+    /// libuuid's clock file (uuid-runtime, on Ubuntu and GitHub's runners) is refused and
+    /// logged as expected: the run does not end in 77 for it, and the file is untouched.
+    /// The control writes the same name in another directory and is a real denial.
+    @Test func libuuidsClockFileIsRefusedAsExpected() throws {
+        try Kernel.requireRoot()
+        let uuidDir = "/var/lib/libuuid"
+        let made = !FileManager.default.fileExists(atPath: uuidDir)
+        if made { try FileManager.default.createDirectory(atPath: uuidDir, withIntermediateDirectories: true) }
+        defer { if made { try? FileManager.default.removeItem(atPath: uuidDir) } }
+        let clock = uuidDir + "/clock.txt"
+        let before = read(clock)
+        let dir = try makeDir()
+        // `<>` opens read-write and creates, as libuuid does.
+        let r = try warden(["run", "--", "sh", "-c", "(: <> \(clock)) 2>/dev/null; true"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let refused = try events(dir).filter { $0.event.pathOrAddr == clock }
+        #expect(refused.count == 1 && refused.allSatisfy { $0.isExpectedRefusal && $0.event.result == -13 }, "\(refused)")
+        let m = try metrics(dir)
+        #expect(m.expectedRefusals == 1 && m.violationsTotal == 0 && m.blockedTotal == 0)
+        #expect(read(clock) == before && (made ? !FileManager.default.fileExists(atPath: clock) : true))
+        #expect(try warden(["report"], cwd: dir).stdout.contains("refused as expected: open \(clock)"))
+        let other = "/var/lib/warden-it-notuuid-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        let control = try warden(["run", "--", "sh", "-c", "(: <> \(other)/clock.txt) 2>/dev/null; true"], cwd: dir)
+        #expect(control.status == 77, "\(control.stderr)")
+    }
+
+    /// HOME=/ (a uid with no passwd entry in a container) expands `~` to /, and a user
+    /// with no home at all gets a clear policy error instead of a guess.
+    @Test func homeOfSlashAndNoHome() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": "[allow.fs]\nwrite_extra = [\"~/.cache/x\"]\n"])
+        let slash = try warden(["status"], cwd: dir, env: baseEnvironment(["HOME": "/"]))
+        #expect(slash.status == 0, "\(slash.stderr)")
+        #expect(slash.stdout.contains("/.cache/x") && !slash.stdout.contains("//.cache"), "\(slash.stdout)")
+        // SUDO_UID of a uid with no passwd entry: no home is known.
+        let nobody = try warden(["status"], cwd: dir, env: baseEnvironment(["SUDO_UID": "54321", "SUDO_GID": "54321"]))
+        #expect(nobody.status == 2)
+        #expect(nobody.stderr.contains("warden.toml:2") && nobody.stderr.contains("no home directory is known"), "\(nobody.stderr)")
+    }
+}
