@@ -72,6 +72,17 @@ extension BuildSystem {
 
     /// Files in the workspace root the build tool rewrites (its lock file). Strict mode
     /// allows writing them; it cannot let the tool create them in the read-only root.
+    /// What warden writes as the lock file when it is missing, for the build to fill in
+    /// (the read-only workspace does not let the tool create it): Cargo accepts an empty
+    /// file; SwiftPM needs JSON and accepts a version-2 file with no pins.
+    public var lockFilePlaceholder: String? {
+        switch self {
+        case .swiftpm: return "{\n  \"pins\" : [ ],\n  \"version\" : 2\n}\n"
+        case .cargo: return ""
+        case .make, .other: return nil
+        }
+    }
+
     public var lockFile: String? {
         switch self {
         case .swiftpm: return "Package.resolved"

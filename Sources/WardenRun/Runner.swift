@@ -183,11 +183,16 @@ public struct Runner {
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let childEnv = session.childEnvironment(tmpdir: tmp)
         let plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
+        var placeholder: (path: String, content: String)?
+        defer { if let placeholder { removeUnfilledLockFile(placeholder) } }
         if mode == .enforce, plan != nil {
             // Landlock can only allow what exists, and the read-only workspace forbids
             // creating the output directory from inside: make it now, as the build would.
             let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
             try createOutputDirectory(output)
+            // The same for the lock file; removed after the run if the build left it unfilled.
+            placeholder = try createLockFilePlaceholder()
+            if let placeholder { log("created \(placeholder.path) for the build to fill in (the workspace is read-only)") }
         }
         var warnings = policy.secretWarnings(plan, home: session.identity.home).map { "policy exposes a secret: \($0)" }
         let allow = session.resolvedAllowlist()
@@ -195,12 +200,6 @@ public struct Runner {
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
-        if mode == .enforce, plan != nil, let lock = session.policy.buildSystem.lockFile,
-           !FileManager.default.fileExists(atPath: session.workspace + "/" + lock), needsLockFile() {
-            let how = session.policy.buildSystem == .cargo ? "cargo generate-lockfile" : "swift package resolve"
-            warnings.append("\(lock) does not exist and the build cannot create it in the read-only workspace; "
-                            + "create it first (`\(how)`) or the build may fail")
-        }
 
         // Kernel objects for the layers, built here so the child only has to apply them.
         let confinement = Confinement()
@@ -440,6 +439,37 @@ public struct Runner {
         return manifest.contains(".package(")
     }
 
+    /// Creates the build tool's missing lock file with `lockFilePlaceholder`, owned by the
+    /// child's user. O_EXCL|O_NOFOLLOW: a name the workspace already holds (a dangling
+    /// symlink included) is never written through.
+    func createLockFilePlaceholder() throws(WardenFailure) -> (path: String, content: String)? {
+        let system = session.policy.buildSystem
+        guard let lock = system.lockFile, let content = system.lockFilePlaceholder, needsLockFile() else { return nil }
+        let path = session.workspace + "/" + lock
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            if errno == EEXIST { return nil }
+            throw WardenFailure("cannot create the missing \(path) for the build: \(Errno(rawValue: errno))", code: WardenExit.sandbox)
+        }
+        defer { close(fd) }
+        let written = content.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, content.utf8.count) }
+        if written != content.utf8.count {
+            unlink(path)
+            throw WardenFailure("cannot write the missing \(path) for the build: \(Errno(rawValue: errno))", code: WardenExit.sandbox)
+        }
+        if session.identity.switchIDs { fchown(fd, session.identity.uid, session.identity.gid) }
+        return (path, content)
+    }
+
+    /// Removes a placeholder lock file the build did not fill in: nothing half-done stays.
+    func removeUnfilledLockFile(_ placeholder: (path: String, content: String)) {
+        var st = stat()
+        guard lstat(placeholder.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+              let now = FileManager.default.contents(atPath: placeholder.path),
+              now == Data(placeholder.content.utf8) else { return }
+        unlink(placeholder.path)
+    }
+
     func createOutputDirectory(_ path: String) throws(WardenFailure) {
         guard !FileManager.default.fileExists(atPath: path) else { return }
         do {
@@ -514,10 +544,9 @@ public struct Runner {
         var files: [String] = []
         for (name, path) in resolved {
             files += Confinement.executionChain(path)
-            files += ProgramLookup.rustupToolchainBinaries(name, proxy: path, home: session.identity.home)
+            files += ProgramLookup.implementationHelpers(name, resolved: path, home: session.identity.home)
                 .flatMap(Confinement.executionChain)
         }
-        for (name, _) in resolved { files += ProgramLookup.compilerInternals(name).flatMap(Confinement.executionChain) }
         let system = session.policy.buildSystem
         // The Swift driver runs the clang, ld and helpers of its own toolchain, which
         // need not be the ones PATH finds first: allowlisted names count there too.

@@ -30,7 +30,13 @@ public enum StatusView {
             for (v, o) in items { out += "  \(v)    # \(o)\n" }
         }
         list("allow.exec.allowed", p.execAllowed.map { e in
-            let shown = allow.resolved[e.value].map { e.value == $0 ? $0 : "\(e.value) → \($0)" } ?? "\(e.value) (not found on PATH)"
+            guard let path = allow.resolved[e.value] else { return ("\(e.value) (not found on PATH)", e.origin) }
+            var shown = e.value == path ? path : "\(e.value) → \(path)"
+            let helpers = ProgramLookup.implementationHelpers(e.value, resolved: path, home: session.identity.home)
+            if !helpers.isEmpty {
+                let names = helpers.map { ($0 as NSString).lastPathComponent }
+                shown += " (+\(helpers.count) helper\(helpers.count == 1 ? "" : "s"): \(names.joined(separator: ", ")))"
+            }
             return (shown, e.origin)
         })
         let resolved = HostResolver.resolve(p.netHosts.map(\.value))

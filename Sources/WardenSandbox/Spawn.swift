@@ -90,6 +90,48 @@ public enum ProgramLookup {
         return out
     }
 
+    /// The programs an allowlisted program runs as part of its own implementation,
+    /// which allowlisting it by name brings in (the README's "Helpers" rule):
+    /// - git: the ELF programs named `git` or `git-*` in its exec-path (`lib/git-core` or
+    ///   `libexec/git-core` beside its `bin`), e.g. `git-upload-pack` for a local clone;
+    /// - the Swift driver (`swift`, `swiftc`, `swift-driver`): the ELF programs named
+    ///   `swift-*` beside it (`swift build` runs `swift-build`, `swift help` `swift-help`);
+    /// - gcc: its internal programs (compilerInternals), rustup proxies: the toolchain's
+    ///   binaries of that name (rustupToolchainBinaries).
+    /// Scripts among them are left out: their interpreters would come with them.
+    /// Real paths, sorted, without the program itself.
+    public static func implementationHelpers(_ name: String, resolved: String, home: String?) -> [String] {
+        let real = realPath(resolved)
+        let dir = (real as NSString).deletingLastPathComponent
+        var out: [String] = []
+        func elfPrograms(in dir: String, _ matches: (String) -> Bool) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter(matches)
+                .map { dir + "/" + $0 }.filter { isExecutableFile($0) && isELF($0) }.map(realPath)
+        }
+        switch (real as NSString).lastPathComponent {
+        case "git":
+            let prefix = (dir as NSString).deletingLastPathComponent
+            if let execPath = [prefix + "/lib/git-core", prefix + "/libexec/git-core"].first(where: { FileManager.default.fileExists(atPath: $0) }) {
+                out += elfPrograms(in: execPath) { $0 == "git" || $0.hasPrefix("git-") }
+            }
+        case "swift-driver":
+            out += elfPrograms(in: dir) { $0.hasPrefix("swift-") }
+        default:
+            break
+        }
+        if !name.contains("/") {
+            out += rustupToolchainBinaries(name, proxy: resolved, home: home)
+            out += compilerInternals(name)
+        }
+        return Array(Set(out)).filter { $0 != real }.sorted()
+    }
+
+    static func isELF(_ path: String) -> Bool {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? fh.close() }
+        return (try? fh.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
+    }
+
     static func isExecutableFile(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
