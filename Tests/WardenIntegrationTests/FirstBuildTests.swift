@@ -139,4 +139,49 @@ import WardenOutput
         #expect(nobody.status == 2)
         #expect(nobody.stderr.contains("warden.toml:2") && nobody.stderr.contains("no home directory is known"), "\(nobody.stderr)")
     }
+
+    /// A fresh crate with a build script and no Cargo.lock (most library crates commit
+    /// none): warden creates the lock file for cargo to fill, under the embedded default
+    /// and under the cargo preset.
+    @Test(arguments: ["default", "preset"]) func aFreshCrateWithoutALockFileBuilds(policy: String) throws {
+        try Kernel.requireRoot()
+        let dir = "/var/lib/warden-it-fresh-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try "[package]\nname = \"fresh\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n"
+            .write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
+        try "fn main() { println!(\"cargo:rustc-env=FRESH=yes\"); }\n".write(toFile: dir + "/build.rs", atomically: true, encoding: .utf8)
+        try "fn main() { println!(\"fresh {}\", env!(\"FRESH\")); }\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
+        if policy == "preset" { #expect(try warden(["init", "--preset", "cargo"], cwd: dir).status == 0) }
+        let r = try warden(["build", "--", "--offline"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("created \(dir)/Cargo.lock"))
+        #expect(read(dir + "/Cargo.lock").contains("name = \"fresh\""), "cargo filled the lock file in")
+        #expect(try events(dir).filter(\.isViolation).isEmpty)
+        #expect(try output(of: dir + "/target/debug/fresh") == "fresh yes\n")
+    }
+
+    /// A placeholder the build never filled (resolution failed) is removed: nothing
+    /// half-done stays in the user's checkout. A dangling symlink in the lock file's place
+    /// is never written through.
+    @Test func anUnfilledLockFileIsRemovedAndSymlinksAreNotFollowed() throws {
+        try Kernel.requireRoot()
+        let dir = "/var/lib/warden-it-unfilled-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/Sources/app", withIntermediateDirectories: true)
+        try """
+            // swift-tools-version:5.9
+            import PackageDescription
+            let package = Package(name: "app", dependencies: [.package(path: "../warden-it-missing-dependency")],
+                                  targets: [.executableTarget(name: "app")])
+            """.write(toFile: dir + "/Package.swift", atomically: true, encoding: .utf8)
+        try "print(1)\n".write(toFile: dir + "/Sources/app/main.swift", atomically: true, encoding: .utf8)
+        let r = try warden(["build"], cwd: dir)
+        #expect(r.status != 0 && r.stderr.contains("created \(dir)/Package.resolved"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/Package.resolved"))
+
+        let target = "/var/lib/warden-it-planted-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createSymbolicLink(atPath: dir + "/Package.resolved", withDestinationPath: target)
+        _ = try warden(["build"], cwd: dir)
+        #expect(!FileManager.default.fileExists(atPath: target), "warden wrote through a symlink the workspace planted")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/Package.resolved")) == target)
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WardenPolicy
 import WardenRun
@@ -60,5 +61,33 @@ import WardenRun
         let layers = LayerProbe.layers(policy: try policy(""), mode: .observe, landlockABI: 7, netProblem: nil)
         #expect(layers.allSatisfy { !$0.enforcing })
         #expect(layers.first { $0.hook == "connect" }?.layer == "cgroup-bpf", "connects are still recorded")
+    }
+}
+
+/// What allowlisting a program by name brings in: its own helpers, by a fixed rule, and
+/// never a script (whose interpreter would come along) or a whole directory.
+@Suite struct ImplementationHelperTests {
+    @Test func gitBringsItsExecPathPrograms() throws {
+        let git = try #require(ProgramLookup.resolve("git", path: "/usr/bin:/bin", cwd: "/"))
+        let helpers = ProgramLookup.implementationHelpers("git", resolved: git, home: nil)
+        #expect(helpers.contains("/usr/lib/git-core/git"), "\(helpers)")
+        #expect(helpers.contains("/usr/lib/git-core/git-remote-http"), "\(helpers)")
+        #expect(!helpers.contains("/usr/lib/git-core/git-add--interactive"), "a Perl script would bring perl in")
+        #expect(!helpers.contains("/usr/lib/git-core") && !helpers.contains(ProgramLookup.realPath(git)))
+        #expect(helpers.allSatisfy { $0.hasPrefix("/usr/lib/git-core/git") })
+    }
+
+    @Test func theSwiftDriverBringsItsSubcommands() throws {
+        let swift = try #require(ProgramLookup.resolve("swift", path: ProcessInfo.processInfo.environment["PATH"], cwd: "/"))
+        let dir = (ProgramLookup.realPath(swift) as NSString).deletingLastPathComponent
+        let helpers = ProgramLookup.implementationHelpers("swift", resolved: swift, home: nil)
+        #expect(helpers.contains(dir + "/swift-help") && helpers.contains(dir + "/swift-package") && helpers.contains(dir + "/swift-frontend"))
+        #expect(helpers.allSatisfy { ($0 as NSString).lastPathComponent.hasPrefix("swift-") }, "\(helpers)")
+        #expect(!helpers.contains(dir + "/clang-21"), "clang comes only when allowlisted by name")
+    }
+
+    @Test func otherProgramsBringNothing() throws {
+        #expect(ProgramLookup.implementationHelpers("make", resolved: "/usr/bin/make", home: nil).isEmpty)
+        #expect(ProgramLookup.implementationHelpers("sh", resolved: "/bin/sh", home: nil).isEmpty)
     }
 }
