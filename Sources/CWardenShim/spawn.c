@@ -22,6 +22,12 @@
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
@@ -92,8 +98,18 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_PDEATHSIG);
     if (getppid() != parent) _exit(127);
     if (reset_signals() < 0) report_and_exit(report_fd, WARDEN_STAGE_SIGNALS);
-    /* Own process group, so warden can forward signals to the whole tree. */
-    if (setpgid(0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_PGRP);
+    /* A session of its own: its own process group (warden forwards signals to it) and
+     * no controlling terminal, so the build cannot push input into the user's shell
+     * (TIOCSTI needs the tty to be the caller's controlling one) or open /dev/tty. */
+    if (setsid() < 0) report_and_exit(report_fd, WARDEN_STAGE_PGRP);
+    /* Only 0, 1 and 2 cross exec: whatever else warden's caller left open (a secret
+     * redirected to fd 7) must not reach the build. CLOEXEC rather than close, so the
+     * report pipe and the Landlock ruleset stay usable until exec. */
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        struct rlimit nofile;
+        int max = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (1 << 20) ? (int)nofile.rlim_cur : 1 << 20;
+        for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     for (int i = 0; i < cfg->rlimit_count; i++) {
         struct rlimit rl = {(rlim_t)cfg->rlimits[i].soft, (rlim_t)cfg->rlimits[i].hard};
         if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) report_and_exit(report_fd, WARDEN_STAGE_RLIMIT);
@@ -125,7 +141,10 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
     int pidfd = -1;
     struct clone_args args;
     memset(&args, 0, sizeof args);
-    args.flags = CLONE_INTO_CGROUP | CLONE_PIDFD;
+    /* New IPC and cgroup namespaces: SysV objects the build makes die with it, and the
+     * run's cgroup is the root of the build's view, so even uid 0 cannot move a process
+     * (clone3 CLONE_INTO_CGROUP, cgroup.procs) out of it. */
+    args.flags = CLONE_INTO_CGROUP | CLONE_PIDFD | CLONE_NEWIPC | CLONE_NEWCGROUP;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
     args.cgroup = (uint64_t)cfg->cgroup_fd;

@@ -153,7 +153,10 @@ int warden_cgroup_kill(const char *dir) {
     return -1;
 }
 
-int warden_spawn_guard(const char *dir) {
+int warden_spawn_guard(const char *dir, const char *tmpdir) {
+    /* Built before fork: the guard itself must not allocate. */
+    char *const rm_argv[] = {"rm", "-rf", "--", (char *)tmpdir, NULL};
+    char *const rm_envp[] = {NULL};
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) return -1;
     pid_t pid = fork();
@@ -191,11 +194,16 @@ int warden_spawn_guard(const char *dir) {
             n = read(rfd, &b, 1);
         } while (n < 0 && errno == EINTR);
         /* warden has exited or finished: make sure the cgroup is empty and gone. */
+        int emptied = 0;
         for (int i = 0; i < 500; i++) {
-            if (warden_cgroup_kill(dir) < 0 && errno == ENOENT) break;
-            if (rmdir(dir) == 0 || errno == ENOENT) break;
+            if (warden_cgroup_kill(dir) < 0 && errno == ENOENT) { emptied = 1; break; }
+            if (rmdir(dir) == 0 || errno == ENOENT) { emptied = 1; break; }
             short_sleep();
         }
+        /* 'd' means warden finished and removed the run's private TMPDIR itself. Without
+         * it warden died: remove the directory (build data) once no build process is left
+         * to race the removal; rm does not follow symlinks. */
+        if (tmpdir && emptied && !(n == 1 && b == 'd')) execve("/bin/rm", rm_argv, rm_envp);
         _exit(0);
     }
     close(fds[0]);

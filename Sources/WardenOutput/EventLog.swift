@@ -11,14 +11,38 @@ public final class EventLog: @unchecked Sendable {
     private let encoder: JSONEncoder
     private let lock = NSLock()
 
+    /// Opens (or creates) the log. `O_NOFOLLOW`: warden runs as root and the log may sit
+    /// where a build wrote before, so a symlink in its place is refused (ELOOP), never
+    /// followed to a file elsewhere; only a regular file is taken.
     public init(path: String) throws {
         self.path = path
         fd = try FileDescriptor.open(
-            FilePath(path), .readWrite, options: [.append, .create, .closeOnExec],
+            FilePath(path), .readWrite, options: [.append, .create, .closeOnExec, .noFollow],
             permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        var st = stat()
+        guard fstat(fd.rawValue, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            try? fd.close()
+            throw Errno.notPermitted
+        }
+        identity = (UInt64(st.st_dev), UInt64(st.st_ino))
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try repairTail()
+    }
+
+    /// The file's device and inode, to tell later whether `path` still names it.
+    private let identity: (dev: UInt64, ino: UInt64)
+
+    /// Gives the log to `uid`/`gid` through the descriptor, never by path.
+    public func chown(uid: UInt32, gid: UInt32) throws {
+        if fchown(fd.rawValue, uid, gid) != 0 { throw Errno(rawValue: errno) }
+    }
+
+    /// Whether `path` still names the file this log writes to: a build that may write
+    /// the log's directory could have renamed it away and put another in its place.
+    public var stillAtPath: Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && UInt64(st.st_dev) == identity.dev && UInt64(st.st_ino) == identity.ino
     }
 
     deinit { try? fd.close() }

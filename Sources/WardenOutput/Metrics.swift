@@ -71,23 +71,28 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     }
 
     /// Replaces `path` atomically: a reader sees the old snapshot or the new, never half.
-    public func write(to path: String) throws {
+    public func write(to path: String, owner: (uid: UInt32, gid: UInt32)? = nil) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(UInt8(ascii: "\n"))
-        try writeAtomically(data, to: path)
+        try writeAtomically(data, to: path, owner: owner)
     }
 }
 
-/// Writes a temporary file beside `path`, syncs it and renames it over `path`.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
+/// Writes a temporary file beside `path`, syncs it and renames it over `path`. The
+/// temporary name is unpredictable and created with O_EXCL|O_NOFOLLOW, and ownership is
+/// given through the descriptor: warden is root, and the directory may be one a build
+/// wrote to, so no name in it is trusted (rename replaces a symlink at `path` itself,
+/// never what it points to).
+public func writeAtomically(_ data: Data, to path: String, owner: (uid: UInt32, gid: UInt32)? = nil) throws {
+    let tmp = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let fd = try FileDescriptor.open(
-        FilePath(tmp), .writeOnly, options: [.create, .truncate, .closeOnExec],
+        FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
         permissions: [.ownerReadWrite, .groupRead, .otherRead])
     do {
         _ = try data.withUnsafeBytes { try fd.writeAll($0) }
+        if let owner, fchown(fd.rawValue, owner.uid, owner.gid) != 0 { throw Errno(rawValue: errno) }
         if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
         try fd.close()
     } catch {

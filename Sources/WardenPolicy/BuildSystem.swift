@@ -113,7 +113,7 @@ public enum SystemBaseline {
         "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/resolv.conf",
         "/etc/localtime", "/etc/timezone", "/etc/hostname", "/etc/ssl/certs", "/etc/ca-certificates",
         "/etc/os-release", "/etc/debian_version", "/etc/lsb-release", "/etc/mime.types", "/etc/locale.alias",
-        "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts",
+        "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
         // All of /proc: a rule on /proc/self would name warden's own directory, not each
         // build process's. Other processes' sensitive entries stay behind ptrace checks
         // (warden makes itself non-dumpable for that).
@@ -125,7 +125,10 @@ public enum SystemBaseline {
 
     /// Writable outside the output directory: devices. Scratch space is a private
     /// per-run directory (TMPDIR), not the shared /tmp where other users' files live.
-    public static let write: [String] = ["/dev/null", "/dev/tty", "/dev/pts"]
+    /// No /dev/pts: the build writes to the terminal through the descriptors it was
+    /// given, and must not open another one of the user's terminals. /dev/tty names
+    /// nothing for it (it has no controlling terminal).
+    public static let write: [String] = ["/dev/null", "/dev/tty"]
 
     /// Denials strict mode keeps where the program has a fallback and the build is not
     /// affected. They are refused and logged with the reason, but are not violations: a

@@ -212,6 +212,15 @@ extension SeccompProfile {
         return CompiledFilter(defaultAction: def, rules: rules)
     }
 
+    /// The profile with `boundaryRules` added; rules for those calls that repeat one
+    /// (an earlier export of the same profile) are not added twice.
+    public func withBoundary() -> SeccompProfile {
+        var out = self
+        let existing = syscalls ?? []
+        out.syscalls = existing + SeccompProfile.boundaryRules.filter { !existing.contains($0) }
+        return out
+    }
+
     /// Adds `names` as refused (EPERM) calls, replacing whatever the profile said of them:
     /// `syscall.deny` always wins.
     public func denying(_ names: [(name: String, origin: String)]) -> SeccompProfile {
@@ -274,6 +283,29 @@ extension SeccompProfile {
         "write", "writev",
     ]
 
+    /// What keeps the build inside its sandbox whatever the profile allows, added on top
+    /// of every filter (built-in or OCI): `clone3` fails with ENOSYS, so libc falls back
+    /// to `clone`, whose flags a filter can see (clone3 passes them in memory); `clone`
+    /// with a namespace flag, `prlimit64` on another process (warden, its guard), and the
+    /// terminal ioctls that inject input (TIOCSTI) or act on the console (TIOCLINUX) fail
+    /// with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
+    /// high bits set by the caller must not slip past an equality test.
+    public static let boundaryRules: [SeccompRule] = {
+        let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000,
+                                        0x4000_0000, 0x80]  // NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+        var rules = [SeccompRule(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38)]
+        rules += namespaceFlags.map {
+            SeccompRule(names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [SeccompArg(index: 0, value: $0, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
+        }
+        rules.append(SeccompRule(names: ["prlimit64"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
+                                 args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")]))
+        rules += [UInt64(0x5412), 0x541C].map {  // TIOCSTI, TIOCLINUX
+            SeccompRule(names: ["ioctl"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
+                        args: [SeccompArg(index: 1, value: 0xFFFF_FFFF, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
+        }
+        return rules
+    }()
+
     public static func builtIn(_ p: SyscallProfile) -> SeccompProfile? {
         switch p {
         case .none: return nil
@@ -288,13 +320,13 @@ extension SeccompProfile {
 
 extension EffectivePolicy {
     /// The filter this policy asks for: the OCI profile file or the built-in profile
-    /// (the file wins when both are set), with `syscall.deny` added on top; nil when none
-    /// of the three is set. `ociProfile` is the parsed `syscall.oci_profile` file.
+    /// (the file wins when both are set), with `syscall.deny` added on top, and always the
+    /// boundary rules (with `syscall.profile = "none"` they are the whole filter).
+    /// `ociProfile` is the parsed `syscall.oci_profile` file.
     public func seccompProfile(ociProfile: SeccompProfile?, arch: String) -> SeccompProfile? {
         let base = ociProfile ?? SeccompProfile.builtIn(syscallProfile.value)
-        if base == nil && syscallDeny.isEmpty { return nil }
         var p = (base ?? SeccompProfile(defaultAction: "SCMP_ACT_ALLOW")).denying(syscallDeny.map { ($0.value, $0.origin.description) })
         p.architectures = [arch]
-        return p
+        return p.withBoundary()
     }
 }

@@ -55,8 +55,7 @@ final class RunAudit: @unchecked Sendable {
         let copy = snapshot
         lastMetricsWrite = Date()
         lock.unlock()
-        try copy.write(to: metricsPath)
-        if owner.switchIDs { chown(metricsPath, owner.uid, owner.gid) }
+        try copy.write(to: metricsPath, owner: owner.switchIDs ? (owner.uid, owner.gid) : nil)
     }
 }
 

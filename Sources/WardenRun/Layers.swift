@@ -88,10 +88,13 @@ public enum LayerProbe {
             parts.append("profile \(policy.syscallProfile.value.rawValue)")
         }
         if !policy.syscallDeny.isEmpty { parts.append("syscall.deny: \(policy.syscallDeny.map(\.value).joined(separator: ", "))") }
-        if parts.isEmpty { return "no seccomp filter (syscall.profile = \"none\", syscall.deny empty)" }
         let how = mode == .enforce ? "refused calls fail with the profile's errno (EPERM for syscall.deny)"
             : "observe mode: refusing actions become LOG (kernel audit log), nothing is refused"
-        return "seccomp: " + parts.joined(separator: " + ") + "; " + how
+        if parts.isEmpty {
+            return "seccomp: no profile (syscall.profile = \"none\", syscall.deny empty), only the boundary rules (clone3, "
+                + "namespace flags, prlimit64 on other processes, TIOCSTI/TIOCLINUX); " + how
+        }
+        return "seccomp: " + parts.joined(separator: " + ") + " + the boundary rules; " + how
     }
 
     /// The hooks enforce mode would leave unenforced: the policy restricts them and no

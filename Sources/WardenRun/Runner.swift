@@ -200,6 +200,14 @@ public struct Runner {
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
+        if mode == .enforce, let plan {
+            for file in [outputs.events, outputs.metrics] {
+                if let rule = plan.allowsWrite(ProgramLookup.realPath((file as NSString).deletingLastPathComponent)) {
+                    warnings.append("\(file) is inside what the build may write (\(rule.path), \(rule.why)): the build can alter "
+                                    + "its own audit trail; pass --events and --metrics outside it")
+                }
+            }
+        }
 
         // Kernel objects for the layers, built here so the child only has to apply them.
         let confinement = Confinement()
@@ -234,8 +242,12 @@ public struct Runner {
         let eventLog: EventLog
         do {
             eventLog = try EventLog(path: outputs.events)
-            if session.identity.switchIDs { chown(outputs.events, session.identity.uid, session.identity.gid) }
+            if session.identity.switchIDs { try eventLog.chown(uid: session.identity.uid, gid: session.identity.gid) }
             if outputs.logAlias { try makeAlias() }
+        } catch Errno.tooManySymbolicLinkLevels, Errno.notPermitted {
+            throw WardenFailure("the event log \(outputs.events) is a symbolic link or not a regular file; warden runs as root "
+                                + "and does not write through a name a build may have planted: remove it or pass --events",
+                                code: WardenExit.sandbox)
         } catch {
             throw WardenFailure("cannot open the event log \(outputs.events): \(error)", code: WardenExit.sandbox)
         }
@@ -244,11 +256,14 @@ public struct Runner {
         let guardFD: Int32
         do {
             cgroup = try RunCgroup.create(label: "run")
-            guardFD = try Supervisor.startGuard(for: cgroup)
+            guardFD = try Supervisor.startGuard(for: cgroup, tmpdir: tmp)
         } catch {
             throw WardenFailure(error.description, code: error.exitCode)
         }
-        defer { close(guardFD) }
+        defer {
+            try? FileManager.default.removeItem(atPath: tmp)
+            Supervisor.releaseGuard(guardFD)
+        }
         let signalFD = Supervisor.installSignalForwarding()
 
         let runId = Runner.newRunId()
@@ -416,6 +431,10 @@ public struct Runner {
         } catch {
             log("error: cannot finish the audit trail: \(error)")
         }
+        if !eventLog.stillAtPath {
+            log("warning: \(outputs.events) no longer names the log this run wrote: something (the build?) renamed or "
+                + "replaced it during the run; do not trust what is there now")
+        }
         if let cleanupError {
             throw WardenFailure("the run ended but its cgroup could not be cleaned up: \(cleanupError)", code: WardenExit.sandbox)
         }
@@ -495,6 +514,9 @@ public struct Runner {
         }
         return [
             HardeningStep("cgroup", applied: true, "started inside \(cgroup.path) (clone3 CLONE_INTO_CGROUP)"),
+            HardeningStep("namespaces", applied: true, "new IPC namespace (SysV objects die with the run) and cgroup namespace rooted at the run's cgroup"),
+            HardeningStep("session", applied: true, "setsid: a session of its own, no controlling terminal"),
+            HardeningStep("fds", applied: true, "only 0, 1 and 2 cross exec"),
             HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
             HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy)),
             HardeningStep("capabilities", applied: true, "bounding, ambient, effective, permitted and inheritable sets emptied; securebits locked"),

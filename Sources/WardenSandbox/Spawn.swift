@@ -197,7 +197,7 @@ public enum Supervisor {
     static let stageNames: [Int32: String] = [
         Int32(WARDEN_STAGE_PIPE.rawValue): "pipe", Int32(WARDEN_STAGE_CLONE.rawValue): "clone3 into the run's cgroup",
         Int32(WARDEN_STAGE_PDEATHSIG.rawValue): "PR_SET_PDEATHSIG", Int32(WARDEN_STAGE_SIGNALS.rawValue): "signal reset",
-        Int32(WARDEN_STAGE_PGRP.rawValue): "setpgid", Int32(WARDEN_STAGE_STDIO.rawValue): "stdio",
+        Int32(WARDEN_STAGE_PGRP.rawValue): "setsid", Int32(WARDEN_STAGE_STDIO.rawValue): "stdio",
         Int32(WARDEN_STAGE_RLIMIT.rawValue): "setrlimit", Int32(WARDEN_STAGE_SECUREBITS.rawValue): "securebits",
         Int32(WARDEN_STAGE_BOUNDING.rawValue): "capability bounding set", Int32(WARDEN_STAGE_AMBIENT.rawValue): "ambient capabilities",
         Int32(WARDEN_STAGE_GROUPS.rawValue): "setgroups", Int32(WARDEN_STAGE_GID.rawValue): "setresgid",
@@ -288,9 +288,18 @@ public enum Supervisor {
 
     /// Starts the guard that kills and removes the cgroup if warden dies. Close the
     /// returned descriptor after cleaning up normally.
-    public static func startGuard(for cgroup: RunCgroup) throws(SandboxError) -> Int32 {
-        let fd = warden_spawn_guard(cgroup.path)
+    /// Starts the guard: when warden's end of the returned pipe closes, it kills and
+    /// removes `cgroup`, and removes `tmpdir` too unless `releaseGuard` said warden did.
+    public static func startGuard(for cgroup: RunCgroup, tmpdir: String?) throws(SandboxError) -> Int32 {
+        let fd = warden_spawn_guard(cgroup.path, tmpdir)
         guard fd >= 0 else { throw .cgroup("start the guard for", path: cgroup.path, Errno(rawValue: errno)) }
         return fd
+    }
+
+    /// Tells the guard warden finished and cleaned up itself, then lets it go.
+    public static func releaseGuard(_ fd: Int32) {
+        var done = UInt8(ascii: "d")
+        _ = write(fd, &done, 1)
+        close(fd)
     }
 }

@@ -82,7 +82,7 @@ extension Warden {
                     throw WardenFailure("cannot write \(output): \(error)", code: WardenExit.usage)
                 }
             } else {
-                FileHandle.standardOutput.write(data)
+                try? FileHandle.standardOutput.write(contentsOf: data)
             }
             return WardenExit.success
         }

@@ -97,7 +97,7 @@ func writeJSON<T: Encodable>(_ value: T, to path: String?) throws(WardenFailure)
         if let path {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } else {
-            FileHandle.standardOutput.write(data)
+            try? FileHandle.standardOutput.write(contentsOf: data)
         }
     } catch {
         throw WardenFailure("cannot write \(path ?? "standard output"): \(error.localizedDescription)", code: WardenExit.usage)

@@ -82,7 +82,7 @@ func afterTerminator(_ args: [String]) -> [String] {
 }
 
 func stderrLine(_ s: String) {
-    FileHandle.standardError.write(Data("warden: \(s)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("warden: \(s)\n".utf8))
 }
 
 extension Warden {

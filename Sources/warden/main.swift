@@ -4,6 +4,9 @@ import WardenRun
 
 // ArgumentParser exits 64 on usage errors; warden documents 2 for every usage or policy
 // error, so parsing and dispatch happen here rather than in `main()`.
+// A closed stdout or stderr (`warden run … | head`) must not kill warden before it has
+// cleaned up and finished the audit trail: writes then fail with EPIPE, which is ignored.
+signal(SIGPIPE, SIG_IGN)
 do {
     var command = try Warden.parseAsRoot()
     if let c = command as? WardenCommand {
@@ -12,13 +15,13 @@ do {
     try command.run()
     exit(0)
 } catch let failure as WardenFailure {
-    FileHandle.standardError.write(Data("warden: error: \(failure.message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("warden: error: \(failure.message)\n".utf8))
     exit(failure.code)
 } catch {
     let code = Warden.exitCode(for: error)
     if code == .success {
         Warden.exit(withError: error)
     }
-    FileHandle.standardError.write(Data((Warden.fullMessage(for: error) + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((Warden.fullMessage(for: error) + "\n").utf8))
     exit(WardenExit.usage)
 }

@@ -6,14 +6,22 @@ import WardenOutput
     @Test func childStartsInsideTheRunsCgroupWhichIsRemovedAfterwards() throws {
         try Kernel.requireRoot()
         let dir = try makeDir()
-        let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "cat /proc/self/cgroup > cg.txt"], cwd: dir)
-        #expect(r.status == 0, "\(r.stderr)")
+        // The child reports its pid and its own view, then waits while the test looks at
+        // it from outside.
+        let script = "echo $$ > pid; cat /proc/self/cgroup > cg.txt; while [ ! -e go ]; do sleep 0.01; done"
+        let (p, _, _) = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script], cwd: dir)
+        #expect(eventually(10) { !read(dir + "/pid").isEmpty && !read(dir + "/cg.txt").isEmpty })
+        let pid = read(dir + "/pid").trimmingCharacters(in: .whitespacesAndNewlines)
+        let outside = read("/proc/\(pid)/cgroup").split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
         let log = try EventLogContents.read(path: dir + "/warden-events.jsonl")
         let run = try #require(log.lastRun?.start)
-        let cgLine = read(dir + "/cg.txt").split(separator: "\n").first { $0.hasPrefix("0::") }
-        let inside = try #require(cgLine).dropFirst(3)
-        #expect(run.cgroup.hasSuffix(String(inside)), "child in \(inside), run cgroup \(run.cgroup)")
-        #expect(inside.contains("warden-run-"))
+        let seen = try #require(outside)
+        #expect(run.cgroup.hasSuffix(seen) && seen.contains("warden-run-"), "child in \(seen), run cgroup \(run.cgroup)")
+        // Inside, the run's cgroup is the root of the child's cgroup namespace.
+        #expect(read(dir + "/cg.txt").split(separator: "\n").contains("0::/"), "\(read(dir + "/cg.txt"))")
         #expect(!FileManager.default.fileExists(atPath: run.cgroup))
         // The supervisor's exec record carries the run's cgroup id.
         let exec = try #require(log.lastRun?.events.first)

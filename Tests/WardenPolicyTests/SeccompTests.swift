@@ -117,10 +117,30 @@ let dockerShaped = """
         #expect(eff.syscallProfile.value == .basic && eff.limits[.openFiles]?.value == 200)
         let p = eff.seccompProfile(ociProfile: nil, arch: "SCMP_ARCH_X86_64")
         #expect(p?.architectures == ["SCMP_ARCH_X86_64"])
-        #expect(p?.syscalls?.last?.names == ["mkdir"])
+        #expect(p?.syscalls?.dropLast(SeccompProfile.boundaryRules.count).last?.names == ["mkdir"])
+        #expect(Array(p?.syscalls?.suffix(SeccompProfile.boundaryRules.count) ?? []) == SeccompProfile.boundaryRules)
+        // With no profile and no deny list, the boundary rules stay: they are the sandbox's.
         var none = DefaultPolicy.fragment()
         none.syscallDeny = []
         none.syscallProfile = Located(.none, .builtIn)
-        #expect(EffectivePolicy.merge(base: none, []).seccompProfile(ociProfile: nil, arch: "SCMP_ARCH_X86_64") == nil)
+        let bare = EffectivePolicy.merge(base: none, []).seccompProfile(ociProfile: nil, arch: "SCMP_ARCH_X86_64")
+        #expect(bare?.defaultAction == "SCMP_ACT_ALLOW" && bare?.syscalls == SeccompProfile.boundaryRules)
+    }
+
+    /// The boundary rules, pinned here rather than read back from the implementation.
+    @Test func boundaryRulesRefuseTheWaysOut() throws {
+        let rules = SeccompProfile.boundaryRules
+        #expect(rules.first == SeccompRule(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
+        let cloneMasks = rules.filter { $0.names == ["clone"] }.compactMap { $0.args?.first }
+        #expect(Set(cloneMasks.map(\.value)) == [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000, 0x80])
+        #expect(cloneMasks.allSatisfy { $0.op == "SCMP_CMP_MASKED_EQ" && $0.valueTwo == $0.value && $0.index == 0 })
+        #expect(rules.contains(SeccompRule(names: ["prlimit64"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
+                                           args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")])))
+        let ioctls = rules.filter { $0.names == ["ioctl"] }.compactMap { $0.args?.first }
+        #expect(ioctls.map(\.valueTwo) == [0x5412, 0x541C] && ioctls.allSatisfy { $0.value == 0xFFFF_FFFF && $0.index == 1 })
+        // Added once, even to a profile that already carries them (an export re-imported).
+        let p = SeccompProfile(defaultAction: "SCMP_ACT_ALLOW").withBoundary()
+        #expect(p.withBoundary() == p)
+        #expect(try p.compiled(observe: true).rules.allSatisfy { $0.action == SeccompProfile.actLog })
     }
 }

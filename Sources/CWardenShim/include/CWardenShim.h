@@ -88,7 +88,7 @@ int warden_cgroup_kill(const char *dir);
  * pipe) and then kills and removes `dir`, so no sandboxed process outlives warden even
  * when warden is SIGKILLed. Returns the pipe's write end (O_CLOEXEC), to be closed once
  * warden has cleaned up itself, or -1 with errno. */
-int warden_spawn_guard(const char *dir);
+int warden_spawn_guard(const char *dir, const char *tmpdir); /* tmpdir may be NULL */
 
 /* Landlock access rights (the kernel's values, ABI 1…7). */
 #define WARDEN_LL_EXECUTE (1ULL << 0)
