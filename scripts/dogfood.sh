@@ -15,14 +15,16 @@ git clone -q "$PWD" "$dir/warden"
 cd "$dir/warden"
 git_before=$(find .git -printf '%P %s %T@\n' | sort)
 status=0
-"$warden" build || status=$?
-python3 - "$status" <<'PY'
-import json, sys
-status = int(sys.argv[1])
-records = [json.loads(l) for l in open("warden-events.jsonl") if l.strip()]
+"$warden" build 2> >(tee "$dir/build.err" >&2) || status=$?
+# The run's last line names its event log (in warden's state directory).
+log=$(sed -n 's/.*; log \(.*\)$/\1/p' "$dir/build.err" | tail -n 1)
+python3 - "$status" "$log" <<'PY'
+import json, os, sys
+status, log = int(sys.argv[1]), sys.argv[2]
+records = [json.loads(l) for l in open(log) if l.strip()]
 events = [r for r in records if r.get("type") == "event"]
 denied = [r["path_or_addr"] for r in events if r["verdict"] == 1 and "expected_refusal" not in r]
-metrics = json.load(open("warden-metrics.json"))
+metrics = json.load(open(os.path.join(os.path.dirname(log), "warden-metrics.json")))
 problems = []
 if status != 0: problems.append(f"warden build exited {status}")
 if denied: problems.append(f"denied: {sorted(set(denied))}")

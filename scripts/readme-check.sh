@@ -12,18 +12,23 @@ command=$(awk '/^## The two commands/ { section = 1 } section && /^```sh$/ { inb
 if [[ $(id -u) -eq 0 ]] && ! command -v sudo >/dev/null; then
   command=${command//sudo /}
 fi
-rm -f examples/make/hello examples/make/warden-events.jsonl examples/make/warden-metrics.json
+rm -f examples/make/hello
 echo "readme-check: $command"
-bash -euo pipefail -c "$command"
-python3 - <<'PY'
+output=$(mktemp)
+trap 'rm -f "$output"' EXIT
+bash -euo pipefail -c "$command" 2> >(tee "$output" >&2)
+# The run's last line names its event log (in warden's state directory).
+log=$(sed -n 's/.*; log \(.*\)$/\1/p' "$output" | tail -n 1)
+[[ -n $log ]] || { echo "readme-check: warden named no event log" >&2; exit 1; }
+python3 - "$log" <<'PY'
 import json, sys
-runs = [json.loads(line) for line in open("examples/make/warden-events.jsonl") if line.strip()]
-start = [r for r in runs if r.get("type") == "run"]
-end = [r for r in runs if r.get("type") == "run_end"]
-ok = (len(start) == 1 and start[0]["mode"] == "observe" and start[0]["command"] == ["make"]
-      and len(end) == 1 and end[0]["exit_code"] == 0
-      and any(r.get("type") == "event" and r.get("action_name") == "exec" and r["path_or_addr"].endswith("/make") for r in runs))
-print("readme-check: " + ("the first command built warden and ran make under it in observe mode" if ok else "FAILED: " + json.dumps(start + end)))
+records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+last = max(i for i, r in enumerate(records) if r.get("type") == "run")
+run = records[last:]
+start, end = run[0], [r for r in run if r.get("type") == "run_end"]
+ok = (start["mode"] == "observe" and start["command"] == ["make"] and len(end) == 1 and end[0]["exit_code"] == 0
+      and any(r.get("type") == "event" and r.get("action_name") == "exec" and r["path_or_addr"].endswith("/make") for r in run))
+print("readme-check: " + ("the first command built warden and ran make under it in observe mode" if ok else "FAILED: " + json.dumps([start] + end)))
 sys.exit(0 if ok else 1)
 PY
 [[ -x examples/make/hello ]] || { echo "readme-check: examples/make/hello was not built" >&2; exit 1; }

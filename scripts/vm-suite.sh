@@ -95,12 +95,14 @@ case $expect in
   *) echo "vm-suite: unknown expectation $expect"; exit 2 ;;
 esac
 
-# Each refusal is one denied event with the line that would allow it.
-python3 - "$secret" > events.check <<'PY'
+# Each refusal is one denied event with the line that would allow it. The run's last line
+# names its event log (in warden's state directory).
+log=$(sed -n 's/.*; log \(.*\)$/\1/p' run.err | tail -n 1)
+python3 - "$secret" "$log" > events.check <<'PY'
 import json, sys
 secret = sys.argv[1]
 events = []
-for line in open("warden-events.jsonl"):
+for line in open(sys.argv[2]):
     r = json.loads(line)
     if r["type"] == "run": events = []
     if r["type"] == "event": events.append(r)

@@ -18,7 +18,7 @@ public final class EventLog: @unchecked Sendable {
         self.path = path
         fd = try FileDescriptor.open(
             FilePath(path), .readWrite, options: [.append, .create, .closeOnExec, .noFollow],
-            permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            permissions: [.ownerReadWrite, .groupRead])
         var st = stat()
         guard fstat(fd.rawValue, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             try? fd.close()
@@ -33,9 +33,9 @@ public final class EventLog: @unchecked Sendable {
     /// The file's device and inode, to tell later whether `path` still names it.
     private let identity: (dev: UInt64, ino: UInt64)
 
-    /// Gives the log to `uid`/`gid` through the descriptor, never by path.
+    /// Gives the log to `uid`/`gid`, mode 0640, through the descriptor, never by path.
     public func chown(uid: UInt32, gid: UInt32) throws {
-        if fchown(fd.rawValue, uid, gid) != 0 { throw Errno(rawValue: errno) }
+        if fchown(fd.rawValue, uid, gid) != 0 || fchmod(fd.rawValue, 0o640) != 0 { throw Errno(rawValue: errno) }
     }
 
     /// Whether `path` still names the file this log writes to: a build that may write

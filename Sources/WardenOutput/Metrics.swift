@@ -89,7 +89,7 @@ public func writeAtomically(_ data: Data, to path: String, owner: (uid: UInt32, 
     let tmp = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let fd = try FileDescriptor.open(
         FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
-        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        permissions: [.ownerReadWrite, .groupRead])
     do {
         _ = try data.withUnsafeBytes { try fd.writeAll($0) }
         if let owner, fchown(fd.rawValue, owner.uid, owner.gid) != 0 { throw Errno(rawValue: errno) }

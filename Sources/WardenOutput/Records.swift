@@ -90,6 +90,8 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var lostEvents: UInt64
     /// The hardening step that failed in the child (the command then never ran).
     public var setupFailure: String?
+    /// Policy files whose content changed during the run (the next run refuses them).
+    public var policyChanged: [String]?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -103,6 +105,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
+        case policyChanged = "policy_changed"
     }
 }
 

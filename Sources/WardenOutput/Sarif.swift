@@ -92,14 +92,19 @@ public struct SarifWriter: Sendable {
         return data
     }
 
-    /// FNV-1a 64: stable across runs and machines; no secrecy needed.
     func fingerprint(_ parts: String...) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in parts.joined(separator: "\u{0}").utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        fnv1a64Hex(parts.joined(separator: "\u{0}"))
     }
+}
+
+/// FNV-1a 64 of `text` as 16 hex digits: stable across runs and machines; no secrecy
+/// needed (SARIF fingerprints, state directory names).
+public func fnv1a64Hex(_ text: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 {
+        h ^= UInt64(b)
+        h = h &* 0x100_0000_01b3
+    }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
 }

@@ -62,14 +62,27 @@ extension EffectivePolicy {
     }
 
     /// Warnings for rules that expose a known secret (e.g. `read_extra = ["~"]`).
-    public func secretWarnings(_ plan: FilesystemPlan?, home: String?) -> [String] {
+    /// `realPath` resolves symlinks as the kernel will when the rule is applied: a rule
+    /// through a link (or `/proc/self/cwd/…`) to `~/.ssh` exposes it as much as the name.
+    public func secretWarnings(_ plan: FilesystemPlan?, home: String?, realPath: (String) -> String = { $0 }) -> [String] {
         guard let plan, let home else { return [] }
+        func resolved(_ rules: [PathRule]) -> [PathRule] {
+            rules.map { r in
+                let real = realPath(r.path)
+                return real == r.path ? r : PathRule(real, "\(r.why), through \(r.path)")
+            }
+        }
+        let plans = [plan, FilesystemPlan(read: resolved(plan.read), write: resolved(plan.write))]
         var out: [String] = []
         for secret in SystemBaseline.secrets(home: home) {
-            if let rule = plan.allowsWrite(secret) {
-                out.append("\(rule.path) (\(rule.why)) lets the build write \(secret)")
-            } else if let rule = plan.allowsRead(secret) {
-                out.append("\(rule.path) (\(rule.why)) lets the build read \(secret)")
+            for p in plans {
+                if let rule = p.allowsWrite(secret) {
+                    out.append("\(rule.path) (\(rule.why)) lets the build write \(secret)")
+                    break
+                } else if let rule = p.allowsRead(secret) {
+                    out.append("\(rule.path) (\(rule.why)) lets the build read \(secret)")
+                    break
+                }
             }
         }
         return out

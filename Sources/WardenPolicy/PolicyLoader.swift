@@ -10,6 +10,8 @@ public struct PolicyInputs: Sendable {
     public var member: String?
     public var home: String?
     public var environment: [String: String] = [:]
+    /// Leave out `workspace.warden.toml` and the workspace's `warden.toml`.
+    public var ignoreWorkspacePolicy = false
 
     public init(workspace: String) { self.workspace = workspace }
 }
@@ -47,7 +49,7 @@ public enum PolicyLoader {
         var sources = [DefaultPolicy.source]
         var member: String?
 
-        let workspaceFile = findUpwards(workspaceFileName, from: inputs.workspace)
+        let workspaceFile = inputs.ignoreWorkspacePolicy ? nil : findUpwards(workspaceFileName, from: inputs.workspace)
         if let workspaceFile {
             let ws = try WorkspacePolicy.parse(try read(workspaceFile), source: workspaceFile, home: inputs.home)
             layers.append(ws.root)
@@ -71,7 +73,7 @@ public enum PolicyLoader {
 
         let projectFile = inputs.workspace + "/" + fileName
         var policyFile: String?
-        if fm.fileExists(atPath: projectFile) {
+        if !inputs.ignoreWorkspacePolicy && fm.fileExists(atPath: projectFile) {
             layers.append(try PolicyParser(source: projectFile, home: inputs.home).parse(try read(projectFile)))
             sources.append(projectFile)
             policyFile = projectFile

@@ -55,7 +55,7 @@ final class RunAudit: @unchecked Sendable {
         let copy = snapshot
         lastMetricsWrite = Date()
         lock.unlock()
-        try copy.write(to: metricsPath, owner: owner.switchIDs ? (owner.uid, owner.gid) : nil)
+        try copy.write(to: metricsPath, owner: (0, owner.gid))
     }
 }
 

@@ -28,6 +28,11 @@ public enum Doctor {
         let euid = geteuid()
         out.append(Check(state: euid == 0 ? .ok : .fail, name: "privileges", detail: "euid \(euid)",
                          fix: euid == 0 ? nil : "run warden as root, e.g. with sudo"))
+        let env = ProcessInfo.processInfo.environment
+        if euid == 0, Identity.current(environment: env).uid == 0 {
+            out.append(Check(state: .warn, name: "build user", detail: Runner.plainRootGap,
+                             fix: "run warden with sudo from a normal account, so the build runs as that user"))
+        }
 
         let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         if let mount = RunCgroup.mountPoint(mountinfo: mountinfo) {

@@ -12,6 +12,8 @@ public struct PolicyOptions: Sendable {
     public var allow: [String] = []
     public var mode: Mode?
     public var member: String?
+    /// Leave the workspace's policy files out (a user's --policy can then narrow).
+    public var ignoreWorkspacePolicy = false
     public init() {}
 }
 
@@ -32,6 +34,7 @@ public struct Session: Sendable {
         inputs.allow = options.allow
         inputs.mode = options.mode
         inputs.member = options.member
+        inputs.ignoreWorkspacePolicy = options.ignoreWorkspacePolicy
         inputs.home = identity.home
         inputs.environment = env
         do {
@@ -109,17 +112,30 @@ public struct Session: Sendable {
     }
 }
 
-/// Where a run writes its audit trail.
+/// Where a run writes its audit trail: the workspace's state directory unless the user
+/// names files (relative names are taken from the working directory).
 public struct OutputPaths: Sendable {
     public var events: String
     public var metrics: String
     public var logAlias: Bool
+    /// The state directory, when the event log is in it (warden creates it then).
+    public var stateDirectory: String?
 
-    public init(workspace: String, events: String?, metrics: String?, logAlias: Bool) {
+    public init(workspace: String, events: String?, metrics: String?, logAlias: Bool, environment: [String: String]) {
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : workspace + "/" + p }
-        self.events = absolute(events ?? "warden-events.jsonl")
+        if let events {
+            self.events = absolute(events)
+        } else {
+            self.events = OutputPaths.defaultEvents(workspace: workspace, environment: environment)
+            stateDirectory = StateDirectory.forWorkspace(workspace, environment: environment)
+        }
         self.metrics = absolute(metrics ?? (URL(fileURLWithPath: self.events).deletingLastPathComponent().path + "/warden-metrics.json"))
         self.logAlias = logAlias
+    }
+
+    /// The event log `run`, `build`, `report` and `status` use when not told otherwise.
+    public static func defaultEvents(workspace: String, environment: [String: String]) -> String {
+        StateDirectory.forWorkspace(workspace, environment: environment) + "/warden-events.jsonl"
     }
 }
 
@@ -133,6 +149,8 @@ public struct Runner {
     /// Enforce mode runs even when a restricted hook has no enforcing layer or a canary
     /// was not refused; said loudly, recorded, and the run's assurance is "partial".
     public var allowDegraded = false
+    /// Run even though a policy file still holds what an earlier run's build wrote into it.
+    public var acceptPolicyChange = false
 
     public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
         self.session = session
@@ -156,6 +174,10 @@ public struct Runner {
                 }
             }
         }
+        let policyGuard = PolicyGuard(workspace: session.workspace, loaded: session.policy)
+        let stateDirectory = StateDirectory.forWorkspace(session.workspace, environment: session.environment)
+        try Runner.refuseAPolicyTheBuildChose(stateDirectory, accept: acceptPolicyChange)
+        let policyBefore = policyGuard.snapshot()
         var layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
         // What enforce mode does not enforce in this run (--allow-degraded only).
@@ -194,17 +216,20 @@ public struct Runner {
             placeholder = try createLockFilePlaceholder()
             if let placeholder { log("created \(placeholder.path) for the build to fill in (the workspace is read-only)") }
         }
-        var warnings = policy.secretWarnings(plan, home: session.identity.home).map { "policy exposes a secret: \($0)" }
+        var warnings = policy.secretWarnings(plan, home: session.identity.home, realPath: ProgramLookup.realPath).map { "policy exposes a secret: \($0)" }
         let allow = session.resolvedAllowlist()
         warnings += allow.unresolved.map { "allow.exec.allowed entry '\($0)' is not on the child's PATH; it allows nothing" }
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
+        if mode == .enforce, session.identity.uid == 0 { warnings.append(Runner.plainRootGap) }
         if mode == .enforce, let plan {
+            // Never a place the build may write: it could rewrite the record of its own run.
             for file in [outputs.events, outputs.metrics] {
                 if let rule = plan.allowsWrite(ProgramLookup.realPath((file as NSString).deletingLastPathComponent)) {
-                    warnings.append("\(file) is inside what the build may write (\(rule.path), \(rule.why)): the build can alter "
-                                    + "its own audit trail; pass --events and --metrics outside it")
+                    throw WardenFailure("\(file) is inside what the build may write (\(rule.path): \(rule.why)), so the build could "
+                                        + "rewrite its own audit trail; choose --events and --metrics (or WARDEN_STATE_DIR) outside it",
+                                        code: WardenExit.usage)
                 }
             }
         }
@@ -239,10 +264,13 @@ public struct Runner {
         // The child may run as the same uid: keep our /proc entries (environ, mem) out of its reach.
         warden_set_nondumpable()
 
+        if let state = outputs.stateDirectory { try StateDirectory.prepare(state, environment: session.environment) }
         let eventLog: EventLog
         do {
             eventLog = try EventLog(path: outputs.events)
-            if session.identity.switchIDs { try eventLog.chown(uid: session.identity.uid, gid: session.identity.gid) }
+            // root's, readable by the invoking user's group: the user reads it, the build
+            // (which runs as that user) cannot write it.
+            try eventLog.chown(uid: 0, gid: session.identity.gid)
             if outputs.logAlias { try makeAlias() }
         } catch Errno.tooManySymbolicLinkLevels, Errno.notPermitted {
             throw WardenFailure("the event log \(outputs.events) is a symbolic link or not a regular file; warden runs as root "
@@ -418,9 +446,15 @@ public struct Runner {
         }
         var setupFailure: String?
         if case .failure(.spawn(let stage, let e)) = outcome { setupFailure = "\(stage): \(e) (errno \(e.rawValue))" }
-        let end = RunEndRecord(runId: runId, exitCode: code, childStatus: status,
+        var end = RunEndRecord(runId: runId, exitCode: code, childStatus: status,
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
+        let policyAfter = policyGuard.snapshot()
+        let policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
+        if !policyChanged.isEmpty {
+            end.policyChanged = policyChanged
+            rememberPolicyChange(PolicyGuard.marker(runId: runId, after: policyAfter, changed: policyChanged), in: stateDirectory)
+        }
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }
@@ -448,6 +482,42 @@ public struct Runner {
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
             + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")
         return code
+    }
+
+    /// What enforce mode cannot stop when the build itself runs as uid 0 (plain root, no
+    /// SUDO_UID): said by every such run and by `warden doctor`.
+    public static let plainRootGap = "the build runs as root (no SUDO_UID): without capabilities it still owns root's files, "
+        + "so it can chmod, chown, utimensat or setxattr them outside its write paths (Landlock does not cover these), "
+        + "and without Landlock scoping (ABI < 6) signal root's processes outside the run; prefer sudo from a normal account"
+
+    /// Stops the run while a policy file still holds what an earlier run's build wrote
+    /// into it, unless the user accepted that (`--accept-policy-change`); forgets the
+    /// change once the file holds something else. The CLI calls it before the policy is
+    /// even parsed: what the build wrote must not be read as policy first.
+    public static func refuseAPolicyTheBuildChose(_ stateDirectory: String, accept: Bool) throws(WardenFailure) {
+        let path = stateDirectory + "/" + PolicyGuard.markerName
+        guard let data = FileManager.default.contents(atPath: path),
+              let marker = try? JSONDecoder().decode(PolicyGuard.Marker.self, from: data) else { return }
+        let still = PolicyGuard.stillChanged(marker, now: [:])
+        if !still.isEmpty && !accept {
+            throw WardenFailure("\(still.joined(separator: ", ")) changed during run \(marker.runId), written by what ran inside it; "
+                                + "warden does not let a build choose its next policy. Review the change (e.g. git diff), then "
+                                + "run again with --accept-policy-change, or restore the file. Nothing was run.", code: WardenExit.usage)
+        }
+        if geteuid() == 0 { unlink(path) }
+    }
+
+    /// Keeps the change in the state directory (for the next run) and says so now.
+    func rememberPolicyChange(_ marker: PolicyGuard.Marker, in stateDirectory: String) {
+        log("warning: the build changed \(marker.files.keys.sorted().joined(separator: ", ")) during the run; "
+            + "the next run in this workspace will refuse it until you review it (--accept-policy-change)")
+        do {
+            try StateDirectory.prepare(stateDirectory, environment: session.environment)
+            let data = try JSONEncoder().encode(marker)
+            try writeAtomically(data, to: stateDirectory + "/" + PolicyGuard.markerName, owner: (0, 0))
+        } catch {
+            log("error: cannot record the policy change in \(stateDirectory): \(error)")
+        }
     }
 
     /// SwiftPM writes Package.resolved only for a package with dependencies (a

@@ -58,7 +58,7 @@ public enum StatusView {
             out += "  write a private TMPDIR created for each run (removed afterwards)\n"
             out += "  system baseline: read \(SystemBaseline.read.count) paths, write \(SystemBaseline.write.joined(separator: ", "))\n"
         }
-        for w in p.secretWarnings(plan, home: session.identity.home) { out += "warning: policy exposes a secret: \(w)\n" }
+        for w in p.secretWarnings(plan, home: session.identity.home, realPath: ProgramLookup.realPath) { out += "warning: policy exposes a secret: \(w)\n" }
 
         out += "\nlayers (hook: layer):\n"
         let layers = session.layers()

@@ -11,12 +11,13 @@ extension Warden {
 
         @OptionGroup var global: GlobalOptions
 
-        @Option(name: .long, help: ArgumentHelp("Event log to summarise.", valueName: "file"))
-        var events: String = "warden-events.jsonl"
+        @Option(name: .long, help: ArgumentHelp("Event log to summarise (default: this workspace's, in warden's state directory).", valueName: "file"))
+        var events: String?
 
         func execute() throws(WardenFailure) -> Int32 {
             let session = try Session.load(global.policyOptions)
-            let path = events.hasPrefix("/") ? events : session.workspace + "/" + events
+            let path = events.map { $0.hasPrefix("/") ? $0 : session.workspace + "/" + $0 }
+                ?? OutputPaths.defaultEvents(workspace: session.workspace, environment: session.environment)
             print(StatusView.text(session, eventsPath: path), terminator: "")
             return WardenExit.success
         }
@@ -33,15 +34,16 @@ extension Warden {
         @Option(name: .long, help: ArgumentHelp("Write here instead of standard output.", valueName: "file"))
         var output: String?
 
-        @Option(name: .long, help: ArgumentHelp("Event log to read.", valueName: "file"))
-        var events: String = "warden-events.jsonl"
+        @Option(name: .long, help: ArgumentHelp("Event log to read (default: this directory's, in warden's state directory).", valueName: "file"))
+        var events: String?
 
         @Option(name: .long, help: "Report this run id instead of the last one.")
         var run: String?
 
         func execute() throws(WardenFailure) -> Int32 {
             let cwd = FileManager.default.currentDirectoryPath
-            let path = events.hasPrefix("/") ? events : cwd + "/" + events
+            let path = events.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 }
+                ?? OutputPaths.defaultEvents(workspace: cwd, environment: ProcessInfo.processInfo.environment)
             let log: EventLogContents
             do {
                 log = try EventLogContents.read(path: path)

@@ -37,18 +37,22 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Use this member's overrides from workspace.warden.toml.")
     var member: String?
 
+    @Flag(name: .long, help: "Ignore the workspace's warden.toml and workspace.warden.toml: only the built-in default, --policy files and flags apply.")
+    var noWorkspacePolicy = false
+
     var policyOptions: PolicyOptions {
         var o = PolicyOptions()
         o.policyFiles = policy.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         o.allow = allow
         o.mode = mode
         o.member = member
+        o.ignoreWorkspacePolicy = noWorkspacePolicy
         return o
     }
 }
 
 struct OutputOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Event log to append to (default: ./warden-events.jsonl).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Event log to append to (default: the workspace's, in warden's state directory).", valueName: "file"))
     var events: String?
 
     @Option(name: .long, help: ArgumentHelp("Metrics snapshot (default: warden-metrics.json beside the event log).", valueName: "file"))
@@ -63,15 +67,27 @@ struct OutputOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Size of the kernel's event ring buffer: a power of two from 1 to 1024 (default 4).", valueName: "MiB"))
     var ringBufferMib: UInt32 = 4
 
+    @Flag(name: .long, help: "Run although a policy file still holds what an earlier run's build wrote into it (after you reviewed it).")
+    var acceptPolicyChange = false
+
+    /// Refuses, before the policy is read, a policy file an earlier run's build changed.
+    func checkPolicyIntegrity() throws(WardenFailure) {
+        let env = ProcessInfo.processInfo.environment
+        let workspace = FileManager.default.currentDirectoryPath
+        try Runner.refuseAPolicyTheBuildChose(StateDirectory.forWorkspace(workspace, environment: env), accept: acceptPolicyChange)
+    }
+
     /// Runs `command` under the session's policy, writing the audit trail where asked.
     func run(_ command: [String], in session: Session) throws(WardenFailure) -> Int32 {
         guard (1...1024).contains(ringBufferMib), ringBufferMib & (ringBufferMib - 1) == 0 else {
             throw WardenFailure("--ring-buffer-mib \(ringBufferMib): must be a power of two from 1 to 1024", code: WardenExit.usage)
         }
-        let outputs = OutputPaths(workspace: session.workspace, events: events, metrics: metrics, logAlias: logAlias)
+        let outputs = OutputPaths(workspace: session.workspace, events: events, metrics: metrics, logAlias: logAlias,
+                                  environment: session.environment)
         var runner = Runner(session: session, command: command, outputs: outputs, log: stderrLine)
         runner.ringBytes = ringBufferMib << 20
         runner.allowDegraded = allowDegraded
+        runner.acceptPolicyChange = acceptPolicyChange
         return try runner.run()
     }
 }
@@ -100,6 +116,7 @@ extension Warden {
             guard !cmd.isEmpty else {
                 throw WardenFailure("no command given; usage: warden run [--mode observe] -- CMD [ARGS…]", code: WardenExit.usage)
             }
+            try output.checkPolicyIntegrity()
             return try output.run(cmd, in: try Session.load(global.policyOptions))
         }
     }
@@ -116,6 +133,7 @@ extension Warden {
         var arguments: [String] = []
 
         func execute() throws(WardenFailure) -> Int32 {
+            try output.checkPolicyIntegrity()
             let session = try Session.load(global.policyOptions)
             guard let command = session.policy.buildSystem.buildCommand(forwarding: afterTerminator(arguments)) else {
                 throw WardenFailure(

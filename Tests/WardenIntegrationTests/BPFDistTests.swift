@@ -47,7 +47,7 @@ import WardenBPF
         let env = baseEnvironment([BPFObject.distDirVariable: dist])
         let ok = try warden(["run", "--", "sh", "-c", "cat /etc/hostname > /dev/null; touch ran"], cwd: dir, env: env)
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(read(dir + "/warden-events.jsonl").contains("\"path_or_addr\":\"/etc/hostname\""))
+        #expect(read(eventLogPath(dir)).contains("\"path_or_addr\":\"/etc/hostname\""))
 
         try FileManager.default.removeItem(atPath: dir + "/ran")
         var net = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dist + "/net.bpf.o")))

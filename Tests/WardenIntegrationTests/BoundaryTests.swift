@@ -43,39 +43,50 @@ import WardenOutput
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// The build replaces the metrics snapshot (and the temporary name older versions
-    /// used) with symlinks to a root-owned file; warden, as root, must neither write nor
-    /// chown through them. A symlink in place of the event log stops the next run.
-    @Test(arguments: identities) func theAuditTrailIsNotWrittenThroughPlantedSymlinks(identity: String) throws {
+    /// The audit trail lives in warden's state directory, which the build cannot write:
+    /// it cannot append a forged record, remove the snapshot, or plant a link where warden
+    /// (root) writes. An event log the user names inside what the build may write is
+    /// refused, and so is a symlink in an event log's place.
+    @Test(arguments: identities) func theAuditTrailIsOutOfTheBuildsReach(identity: String) throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace(identity)
         let target = try victim()
-        let plant = "rm -f warden-metrics.json; ln -s \(target) warden-metrics.json; ln -s \(target) warden-metrics.json.tmp-$PPID; "
-            + "ls -l warden-metrics.json > planted.txt"
-        let r = try warden(["run", "--", "sh", "-c", plant], cwd: dir, env: env)
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect(read(dir + "/planted.txt").contains("-> \(target)"), "the control: the build did plant the symlink")
-        #expect(r.stderr.contains("the build can alter its own audit trail"), "\(r.stderr)")
+        let log = eventLogPath(dir), metrics = metricsPath(dir)
+        let state = (log as NSString).deletingLastPathComponent
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 0)
+        let attack = "echo '{\"type\":\"run\",\"run_id\":\"forged\"}' >> \(log) 2>/dev/null || echo append refused >> out.txt; "
+            + "rm -f \(metrics) 2>/dev/null || echo remove refused >> out.txt; "
+            + "ln -s \(target) \(state)/warden-metrics.json.tmp-x 2>/dev/null || echo link refused >> out.txt; "
+            + "echo forged >> warden-events.jsonl"
+        let r = try warden(["run", "--", "sh", "-c", attack], cwd: dir, env: env)
+        #expect(r.status == 77, "the refusals are recorded denials: \(r.stderr)")
+        #expect(read(dir + "/out.txt") == "append refused\nremove refused\nlink refused\n", "\(read(dir + "/out.txt"))")
+        #expect(read(dir + "/warden-events.jsonl") == "forged\n", "the control: the build could write its workspace")
+        let contents = try EventLogContents.read(path: log)
+        #expect(!contents.runs.contains { $0.runId == "forged" } && contents.invalidLines.isEmpty && contents.runs.count == 2)
+        #expect(read(metrics).contains("\"finished\" : true") && read(target) == "ORIGINAL\n")
+        // `report` reads the real log, not the one the build wrote into the workspace.
+        #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("exit code: 77"))
+
+        let inside = try warden(["run", "--events", "mine.jsonl", "--", "true"], cwd: dir, env: env)
+        #expect(inside.status == 2 && inside.stderr.contains("could rewrite its own audit trail"), "\(inside.stderr)")
+        let elsewhere = "/var/lib/warden-it-logs-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: elsewhere + "/run.jsonl", withDestinationPath: target)
+        let linked = try warden(["run", "--events", elsewhere + "/run.jsonl", "--", "true"], cwd: dir, env: env)
+        #expect(linked.status == 125 && linked.stderr.contains("symbolic link"), "\(linked.stderr)")
         #expect(read(target) == "ORIGINAL\n")
         let attrs = try FileManager.default.attributesOfItem(atPath: target)
         #expect((attrs[.ownerAccountID] as? NSNumber)?.intValue == 0, "warden chowned the victim")
-        // The snapshot replaced the symlink itself.
-        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/warden-metrics.json")) == nil)
-        #expect(read(dir + "/warden-metrics.json").contains("\"finished\" : true"))
-
-        try FileManager.default.removeItem(atPath: dir + "/warden-events.jsonl")
-        try FileManager.default.createSymbolicLink(atPath: dir + "/warden-events.jsonl", withDestinationPath: target)
-        let again = try warden(["run", "--", "true"], cwd: dir, env: env)
-        #expect(again.status == 125 && again.stderr.contains("symbolic link"), "\(again.stderr)")
-        #expect(read(target) == "ORIGINAL\n")
     }
 
-    /// A build that renames its log away and writes a forged one in its place is caught.
+    /// Where the build can reach the log (observe mode, a log the user put in the
+    /// workspace), a log renamed and replaced during the run is reported.
     @Test func aLogReplacedDuringTheRunIsReported() throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace("root")
-        let forge = "mv warden-events.jsonl moved.jsonl && echo '{\"type\":\"run\",\"run_id\":\"forged\"}' > warden-events.jsonl"
-        let r = try warden(["run", "--", "sh", "-c", forge], cwd: dir, env: env)
+        let forge = "mv mine.jsonl moved.jsonl && echo '{\"type\":\"run\",\"run_id\":\"forged\"}' > mine.jsonl"
+        let r = try warden(["run", "--mode", "observe", "--events", "mine.jsonl", "--", "sh", "-c", forge], cwd: dir, env: env)
         #expect(FileManager.default.fileExists(atPath: dir + "/moved.jsonl"), "the control: the build did replace the log")
         #expect(r.stderr.contains("no longer names the log this run wrote"), "\(r.stderr)")
     }
@@ -246,7 +257,59 @@ import WardenOutput
         try err.fileHandleForReading.close()
         p.waitUntilExit()
         #expect(p.terminationReason == .exit, "warden was killed by a signal")
-        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
         #expect(run.end != nil, "no run_end: warden died before finishing the audit trail")
+    }
+
+    /// A build that may write the workspace changes warden.toml to widen the next run:
+    /// the change is caught and recorded, the next run refuses it until the user accepts
+    /// it, and a policy file the build creates where none was is caught the same way.
+    @Test func aPolicyTheBuildWroteIsRefusedNextTime() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        try "[allow.fs]\nread_extra = [\"/etc/ssh\"]\n".write(toFile: dir + "/widen", atomically: true, encoding: .utf8)
+        try "exec.default = \"allow\"\n".write(toFile: dir + "/plant", atomically: true, encoding: .utf8)
+        let first = try warden(["run", "--", "sh", "-c", "cat widen >> warden.toml"], cwd: dir, env: env)
+        #expect(first.status == 0 && first.stderr.contains("the build changed \(dir)/warden.toml"), "\(first.stderr)")
+        #expect(read(dir + "/warden.toml").contains("/etc/ssh"), "the control: the build did write the policy")
+        let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end)
+        #expect(end.policyChanged == [dir + "/warden.toml"])
+        let refused = try warden(["run", "--", "true"], cwd: dir, env: env)
+        #expect(refused.status == 2 && refused.stderr.contains("does not let a build choose its next policy"), "\(refused.stderr)")
+        #expect(try warden(["run", "--accept-policy-change", "--", "true"], cwd: dir, env: env).status == 0)
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 0, "accepted once, then trusted")
+
+        // A policy file the build creates, and one the user then rewrites.
+        let plant = "printf '[root]\\n' > workspace.warden.toml; cat plant >> workspace.warden.toml"
+        #expect(try warden(["run", "--", "sh", "-c", plant], cwd: dir, env: env).status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/workspace.warden.toml"), "the control: the build created it")
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 2)
+        try "net.default = \"allow\"\n".write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: dir + "/workspace.warden.toml")
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 0, "the user's own version is not the build's")
+    }
+
+    /// The user can narrow: with --no-workspace-policy only their --policy applies.
+    @Test func aUsersPolicyCanLeaveTheWorkspacesOut() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root", policy: "[allow.fs]\nread_extra = [\"/etc/ssh\"]\n")
+        try "net.default = \"allow\"\n".write(toFile: dir + "/mine.toml", atomically: true, encoding: .utf8)
+        let merged = try warden(["status", "--policy", "mine.toml"], cwd: dir, env: env)
+        #expect(merged.stdout.contains("/etc/ssh"), "the control: the workspace file is merged by default")
+        let narrowed = try warden(["status", "--no-workspace-policy", "--policy", "mine.toml"], cwd: dir, env: env)
+        #expect(narrowed.status == 0 && !narrowed.stdout.contains("/etc/ssh"), "\(narrowed.stdout)")
+    }
+
+    /// A rule that reaches a secret through a symlink is warned about like the name.
+    @Test func aSecretBehindASymlinkIsStillASecret() throws {
+        try Kernel.requireRoot()
+        let home = "/var/lib/warden-it-home-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: home + "/.ssh", withIntermediateDirectories: true)
+        let (dir, env) = try workspace("root", policy: "[allow.fs]\nread_extra = [\"\(home)/innocent\"]\n")
+        let direct = try warden(["status"], cwd: dir, env: env.merging(["HOME": home]) { $1 })
+        #expect(!direct.stdout.contains("exposes a secret"), "the control: no warning before the link exists")
+        try FileManager.default.createSymbolicLink(atPath: home + "/innocent", withDestinationPath: home + "/.ssh")
+        let linked = try warden(["status"], cwd: dir, env: env.merging(["HOME": home]) { $1 })
+        #expect(linked.stdout.contains("policy exposes a secret") && linked.stdout.contains("read \(home)/.ssh"), "\(linked.stdout)")
     }
 }

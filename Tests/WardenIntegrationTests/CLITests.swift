@@ -16,7 +16,7 @@ import WardenPolicy
         let r = try warden(["run", "--mode", "observe", "--", "no-such-program-xyz"], cwd: dir)
         #expect(r.status == 127)
         #expect(r.stderr.contains("command not found: no-such-program-xyz"))
-        #expect(!FileManager.default.fileExists(atPath: dir + "/warden-events.jsonl"), "nothing half-done")
+        #expect(!FileManager.default.fileExists(atPath: eventLogPath(dir)), "nothing half-done")
     }
 
     @Test func notExecutableIs126() throws {
@@ -24,7 +24,7 @@ import WardenPolicy
         let dir = try makeDir(["script.sh": "echo hi\n"])
         let r = try warden(["run", "--mode", "observe", "--", "./script.sh"], cwd: dir)
         #expect(r.status == 126, "\(r.stderr)")
-        let end = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.end)
+        let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end)
         #expect(end.setupFailure?.hasPrefix("exec: ") == true && end.exitCode == 126)
     }
 
@@ -121,9 +121,10 @@ import WardenPolicy
         let r = try warden(["build", "--log-alias", "--", "--offline"], cwd: dir, env: env)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/target/debug/demo"))
-        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/warden.log")) == "warden-events.jsonl")
+        let alias = (eventLogPath(dir) as NSString).deletingLastPathComponent + "/warden.log"
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: alias)) == "warden-events.jsonl")
 
-        let log = try EventLogContents.read(path: dir + "/warden-events.jsonl")
+        let log = try EventLogContents.read(path: eventLogPath(dir))
         let run = try #require(log.lastRun)
         #expect(run.start?.command == ["cargo", "build", "--offline"])
         #expect(run.start?.buildSystem == "cargo")
@@ -135,7 +136,7 @@ import WardenPolicy
         #expect(exec.event.neededPerm == "allow.exec.allowed=\(exec.event.pathOrAddr)")
         #expect(run.events.contains { $0.event.unit == .compiler } && run.events.contains { $0.event.unit == .linker })
 
-        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json")))
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
         #expect(metrics.finished && metrics.violationsTotal >= 2 && metrics.blockedTotal == 0 && metrics.cpuTimeMs > 0)
 
         let text = try warden(["report"], cwd: dir)

@@ -29,7 +29,7 @@ import WardenOutput
         let host = family == "6" ? "[::1]" : "127.0.0.1"
         let dir = try makeDir(["probe.py": Self.probe, "warden.toml": "[allow.net]\nhosts = [\"\(host):\(port)\"]\n"])
         let r = try warden(["run", "--mode", mode, "--", "/usr/bin/python3", "probe.py", family, "\(port)"], cwd: dir)
-        let events = try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.events ?? []
+        let events = try EventLogContents.read(path: eventLogPath(dir)).lastRun?.events ?? []
         return (r, read(dir + "/result.txt"), events.filter { $0.event.action == .connect })
     }
 

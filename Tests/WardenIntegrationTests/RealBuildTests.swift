@@ -46,7 +46,7 @@ import WardenOutput
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock"))
         // Nothing a legitimate build does is refused, and the kernel attributed its parts.
-        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
         #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
         let units = Set(run.events.map(\.event.unit))
         #expect(units.isSuperset(of: [.buildScript, .compiler, .linker]), "\(units)")
@@ -57,7 +57,7 @@ import WardenOutput
     }
 
     func mismatches(_ dir: String) throws -> UInt64 {
-        try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json"))).enforceMismatches
+        try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir)))).enforceMismatches
     }
 
     func useProfile(_ profile: String, in dir: String) throws {
@@ -86,7 +86,7 @@ import WardenOutput
         let r = try warden(["build", "--", "--offline"], cwd: dir)
         #expect(r.status == 77, "the build succeeded and warden denied something: \(r.stderr)")
         // Each attempt appears once, blocked, attributed to the build script, with the line that would allow it.
-        let denied = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun).events.filter(\.isBlocked)
+        let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
         let key = secretDir + "/.ssh/id_rsa"
         #expect(denied.filter { $0.event.pathOrAddr == key }.map(\.event.neededPerm) == ["allow.fs.read_extra=\(key)"])
         #expect(denied.filter { $0.event.pathOrAddr == "/usr/bin/perl" }.map(\.event.neededPerm) == ["allow.exec.allowed=/usr/bin/perl"])
@@ -111,7 +111,7 @@ import WardenOutput
         let r = try warden(["build"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock, exec=landlock, connect=cgroup-bpf, syscalls=seccomp"))
-        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
         #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
         // The manifest runner is SwiftPM's build script; swift-frontend compiles; clang links.
         #expect(Set(run.events.map(\.event.unit)).isSuperset(of: [.buildScript, .compiler, .linker]))

@@ -16,7 +16,7 @@ import WardenOutput
         _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
-        let log = try EventLogContents.read(path: dir + "/warden-events.jsonl")
+        let log = try EventLogContents.read(path: eventLogPath(dir))
         let run = try #require(log.lastRun?.start)
         let seen = try #require(outside)
         #expect(run.cgroup.hasSuffix(seen) && seen.contains("warden-run-"), "child in \(seen), run cgroup \(run.cgroup)")
@@ -38,7 +38,7 @@ import WardenOutput
         #expect(r.status == 0, "\(r.stderr)")
         let pid = try #require(Int32(read(dir + "/daemon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(eventually { processIsGone(pid) }, "daemon \(pid) survived the run")
-        let cg = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start?.cgroup)
+        let cg = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start?.cgroup)
         #expect(!FileManager.default.fileExists(atPath: cg))
     }
 
@@ -67,7 +67,7 @@ import WardenOutput
         p.waitUntilExit()
         #expect(p.terminationStatus == 128 + SIGTERM)
         #expect(Date().timeIntervalSince(started) < 10, "the child ran on instead of receiving SIGTERM")
-        let end = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.end)
+        let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end)
         #expect(end.childStatus == "killed by signal \(SIGTERM)")
     }
 
@@ -94,8 +94,13 @@ import WardenOutput
         #expect(read(dir + "/ids.txt").split(separator: "\n").prefix(2) == ["65534", "65534"])
         let attrs = try FileManager.default.attributesOfItem(atPath: dir + "/made")
         #expect((attrs[.ownerAccountID] as? NSNumber)?.intValue == 65534)
-        let logAttrs = try FileManager.default.attributesOfItem(atPath: dir + "/warden-events.jsonl")
-        #expect((logAttrs[.ownerAccountID] as? NSNumber)?.intValue == 65534, "the audit trail belongs to the invoking user too")
+        // The audit trail is root's and readable by the invoking user's group: the user
+        // reads it, the build (running as that user) cannot write it.
+        for file in [eventLogPath(dir), metricsPath(dir)] {
+            let logAttrs = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((logAttrs[.ownerAccountID] as? NSNumber)?.intValue == 0 && (logAttrs[.groupOwnerAccountID] as? NSNumber)?.intValue == 65534)
+            #expect((logAttrs[.posixPermissions] as? NSNumber)?.intValue == 0o640, "\(file)")
+        }
     }
 
     @Test func environmentIsScrubbedToTheBaselineAndAllowEnvRead() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WardenRun
 
 /// Kernel tests need root. They run when warden's tests run as root, and when
 /// WARDEN_REQUIRE_KERNEL_TESTS=1 (CI) they also run without root so that they fail
@@ -120,4 +121,14 @@ func output(of program: String) throws -> String {
     try p.run()
     p.waitUntilExit()
     return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+}
+
+/// The event log a run in `dir` writes by default: in warden's state directory.
+func eventLogPath(_ dir: String) -> String {
+    OutputPaths.defaultEvents(workspace: dir, environment: ProcessInfo.processInfo.environment)
+}
+
+/// The metrics snapshot beside it.
+func metricsPath(_ dir: String) -> String {
+    (eventLogPath(dir) as NSString).deletingLastPathComponent + "/warden-metrics.json"
 }

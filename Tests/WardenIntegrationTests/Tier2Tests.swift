@@ -33,7 +33,7 @@ import WardenOutput
         #expect(!read(dir + "/stolen").contains("FAKE"))
         #expect(!read(dir + "/host").isEmpty, "the system baseline stays readable")
         #expect(r.stderr.contains("enforcing: file_open=landlock, rename_unlink=landlock"))
-        let start = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start)
+        let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
         #expect(start.assurance == "full")
         #expect(start.hardening.first { $0.primitive == "landlock" }?.state == "applied")
         #expect(start.hardening.first { $0.primitive == "no_new_privs" }?.state == "applied")
@@ -54,7 +54,7 @@ import WardenOutput
         let r = try warden(["run", "--allow-degraded", "--", "sh", "-c", "cat \(secret)/.ssh/id_rsa > stolen 2>/dev/null; true"], cwd: dir)
         #expect(r.status == 77, "\(r.stderr)")
         #expect(!r.stderr.contains("DEGRADED") && !read(dir + "/stolen").contains("FAKE"))
-        let start = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start)
+        let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
         #expect(start.assurance == "full" && !start.warnings.contains { $0.contains("DEGRADED") })
     }
 
@@ -123,7 +123,7 @@ import WardenOutput
         let dir = try makeDir(["warden.toml": Self.allowlist])
         let r = try warden(["run", "--", "true"], cwd: dir)
         #expect(r.status == 126, "\(r.stderr)")
-        let run = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun)
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
         let denied = run.events.filter { $0.event.verdict == .denied }
         #expect(denied.count == 1, "\(denied)")
         let exec = try #require(denied.first)
@@ -158,7 +158,7 @@ import WardenOutput
         let (r, dir) = try run("cat \(secret)/.ssh/id_rsa > copy", policy: Self.allowlist, mode: "observe")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(read(dir + "/copy").contains("FAKE"))
-        let start = try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun?.start)
+        let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
         #expect(start.assurance == "none")
         #expect(start.hardening.first { $0.primitive == "landlock" }?.state == "skipped")
     }

@@ -16,7 +16,7 @@ import WardenOutput
     }
 
     func events(_ dir: String) throws -> [EventRecord] {
-        try #require(try EventLogContents.read(path: dir + "/warden-events.jsonl").lastRun).events
+        try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events
     }
 
     @Test func observeModeRecordsOpensAndExecsWithAbsolutePaths() throws {
@@ -93,7 +93,7 @@ import WardenOutput
                 "\(all.filter { $0.event.pathOrAddr == "/etc/hostname" })")
         let ccExec = all.filter { $0.event.action == .exec && $0.event.pathOrAddr.contains("gcc") }
         #expect(!ccExec.isEmpty && ccExec.allSatisfy { $0.event.unit == .linker }, "\(ccExec)")
-        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json")))
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
         #expect((metrics.perUnit["build_script"]?.allowed ?? 0) > 0 && (metrics.perUnit["linker"]?.allowed ?? 0) > 0)
     }
 
@@ -141,7 +141,7 @@ import WardenOutput
         let r = try warden(["run", "--mode", "observe", "--", "sh", "-c", "for i in 1 2 3 4 5; do : < /etc/hostname; done"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try events(dir).filter { $0.event.pathOrAddr == "/etc/hostname" }.count == 1)
-        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/warden-metrics.json")))
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
         #expect(metrics.repeatsNotLogged >= 4)
     }
 }

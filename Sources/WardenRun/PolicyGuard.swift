@@ -1,0 +1,53 @@
+import Foundation
+import WardenPolicy
+
+/// Keeps a build from choosing the next run's policy. Where the build may write a policy
+/// file (a make project's `warden.toml`, any file in observe mode), a change made during
+/// a run is caught at its end, recorded, and kept in warden's state directory; the next
+/// run in that workspace refuses to start while the file still holds what the build
+/// wrote, until the user accepts it (`--accept-policy-change`) or changes the file.
+public struct PolicyGuard: Sendable {
+    /// Every file whose content shapes the policy, present or not: a build could also
+    /// create one where there was none.
+    public var files: [String]
+
+    public init(workspace: String, loaded: LoadedPolicy) {
+        var files = [workspace + "/" + PolicyLoader.fileName, workspace + "/" + PolicyLoader.workspaceFileName]
+        files += loaded.sources.filter { $0.hasPrefix("/") }
+        files += [loaded.effective.syscallOCIProfile?.value].compactMap { $0 }
+        var seen = Set<String>()
+        self.files = files.filter { seen.insert($0).inserted }
+    }
+
+    /// What each file holds now (nil: absent).
+    public func snapshot() -> [String: Data?] {
+        Dictionary(uniqueKeysWithValues: files.map { ($0, FileManager.default.contents(atPath: $0)) })
+    }
+
+    /// The files whose content differs between two snapshots.
+    public static func changed(_ before: [String: Data?], _ after: [String: Data?]) -> [String] {
+        before.keys.filter { before[$0] != after[$0] }.sorted()
+    }
+
+    /// What the state directory keeps of a run that changed policy files.
+    public struct Marker: Codable, Equatable, Sendable {
+        public var runId: String
+        /// Each changed file's content after the run, base64 (absent: the build removed it).
+        public var files: [String: String?]
+        enum CodingKeys: String, CodingKey { case runId = "run_id", files }
+    }
+
+    public static let markerName = "policy-changed.json"
+
+    public static func marker(runId: String, after: [String: Data?], changed: [String]) -> Marker {
+        Marker(runId: runId, files: Dictionary(uniqueKeysWithValues: changed.map { ($0, after[$0].flatMap { $0?.base64EncodedString() }) }))
+    }
+
+    /// The files that still hold what the marked run left in them.
+    public static func stillChanged(_ marker: Marker, now: [String: Data?]) -> [String] {
+        marker.files.keys.filter { path in
+            let current = now[path] ?? FileManager.default.contents(atPath: path)
+            return current?.base64EncodedString() == marker.files[path] ?? nil
+        }.sorted()
+    }
+}
