@@ -15,4 +15,6 @@ if [[ ${WARDEN_SKIP_VM:-0} == 1 ]]; then
   echo "test.sh: VM matrix skipped (WARDEN_SKIP_VM=1)"
   exit 0
 fi
+# The harness first: it must be able to fail before its passes mean anything.
+bash scripts/vm-harness-check.sh
 bash scripts/vm-matrix.sh

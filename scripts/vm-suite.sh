@@ -2,32 +2,42 @@
 # The enforce-mode suite for one kernel configuration, run as root inside a VM by
 # scripts/vm-matrix.sh (through scripts/vm-test.sh) with the warden binary built on the host.
 #   vm-suite.sh tier1-with-landlock | tier1-alone | tier2
-# Exit status: 0 when every check passed.
+# Exit status: 0 when every check passed; the last line is "vm-suite: N passed, M failed",
+# which vm-matrix.sh requires (a suite that stopped early has none).
 set -u
 expect=$1
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 W=$(pwd)/.build/debug/warden
 [ -x "$W" ] || { echo "vm-suite: $W is not built"; exit 125; }
 failed=0
+passes=0
+failures=0
 check() { # check NAME COMMAND...
   name=$1
   shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failed=1; fi
+  if "$@"; then echo "ok   $name"; passes=$((passes + 1)); else echo "FAIL $name"; failed=1; failures=$((failures + 1)); fi
 }
 has() { grep -q -- "$2" "$1"; }
-hasnt() { ! grep -q -- "$2" "$1"; }
+# A whole line, exactly: "denied 1" must not match "denied 111".
+hasline() { grep -qx -- "$2" "$1"; }
+# A file that is missing proves nothing: it fails the check.
+hasnt() { [ -e "$1" ] && ! grep -q -- "$2" "$1"; }
 
 secret=/var/lib/warden-vm-secret
 mkdir -p "$secret/.ssh" && echo FAKE-KEY > "$secret/.ssh/id_rsa"
 work=/var/lib/warden-vm-work
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 125
 
-# A loopback listener the policy allows, and a port it does not.
+# Loopback listeners on the port the policy allows and on one it does not: an unenforced
+# connect to the second would succeed (0), not fail with ECONNREFUSED.
 python3 -c '
-import socket, sys, os
-s = socket.socket(); s.bind(("127.0.0.1", 47001)); s.listen(8)
+import socket, sys, os, select
+ls = []
+for port in (47001, 47002):
+    s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen(8); ls.append(s)
 if os.fork(): sys.exit(0)
-while True: s.accept()[0].close()
+while True:
+    for s in select.select(ls, [], [])[0]: s.accept()[0].close()
 '
 cat > warden.toml <<'EOF'
 mode = "enforce"
@@ -63,13 +73,13 @@ echo "--- warden said:"; cat run.err; echo "--- the sandbox saw:"; cat out; echo
 check "warden status names the tier the run had" has status.out "last run enforced: file_open=$( [ "$expect" = tier2 ] && echo landlock || echo bpf-lsm )"
 check "the command ran to the end" test "$(tail -1 run.err | grep -c 'exited with status 0')" = 1
 check "the secret was not read" hasnt stolen FAKE-KEY
-check "baseline read works" has out "hostname 0"
+check "baseline read works" hasline out "hostname 0"
 check "write outside the output fails" hasnt out "^write 0"
 check "the protected file was not written or moved" test "$(cat $secret/.ssh/id_rsa)" = FAKE-KEY
-check "workspace (make preset: the output) is writable" has out "workspace-write 0"
-check "exec outside the allowlist fails" has out "bash 126"
-check "allowed loopback port connects" has out "allowed 0"
-check "other loopback port refused (EPERM)" has out "denied 1"
+check "workspace (make preset: the output) is writable" hasline out "workspace-write 0"
+check "exec outside the allowlist fails" hasline out "bash 126"
+check "allowed loopback port connects" hasline out "allowed 0"
+check "other loopback port refused (EPERM)" hasline out "denied 1"
 case $expect in
   tier1-with-landlock)
     check "tier 1 claimed, proven by its canary" has run.err "file_open=bpf-lsm"
@@ -114,9 +124,9 @@ print("connect-denials", len([e for e in denied if e["path_or_addr"] == "127.0.0
 print("units", sorted({e["unit_name"] for e in events}))
 PY
 cat events.check
-check "the read denial is one event naming the policy line" has events.check "read-denials 1 allow.fs.read_extra=$secret/.ssh/id_rsa"
-check "the exec denial is one event" has events.check "exec-denials 1"
-check "the connect denial is one event" has events.check "connect-denials 1"
+check "the read denial is one event naming the policy line" hasline events.check "read-denials 1 allow.fs.read_extra=$secret/.ssh/id_rsa"
+check "the exec denial is one event" hasline events.check "exec-denials 1"
+check "the connect denial is one event" hasline events.check "connect-denials 1"
 
 # A real build under this tier: the make preset building C.
 mkdir -p "$work/build" && cd "$work/build" || exit 125
@@ -142,4 +152,5 @@ if [ "$expect" = tier1-with-landlock ]; then
   check "tier 1 enforced the swift build" has build.err "file_open=bpf-lsm"
   [ $failed = 0 ] || { echo "--- swift build:"; tail -20 build.err; }
 fi
+echo "vm-suite: $passes passed, $failures failed"
 exit $failed
