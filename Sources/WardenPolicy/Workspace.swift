@@ -39,3 +39,23 @@ public struct WorkspacePolicy: Sendable, Equatable {
         return out
     }
 }
+
+/// The project a command belongs to, found the way Cargo and SwiftPM find theirs: the
+/// nearest directory at or above the working directory holding `Package.swift`,
+/// `Cargo.toml` or `warden.toml`. The search stops below the home directory and the
+/// filesystem root (a stray file there must not make a whole home the workspace); with
+/// nothing found, the working directory is the workspace.
+public enum ProjectRoot {
+    public static let markers = ["Package.swift", "Cargo.toml", "warden.toml"]
+
+    /// The root and the marker that named it (nil: none found, the working directory).
+    public static func find(from cwd: String, home: String?, exists: (String) -> Bool) -> (root: String, marker: String?) {
+        var dir = cwd
+        while dir != "/" && dir != home {
+            if let marker = markers.first(where: { exists(dir + "/" + $0) }) { return (dir, marker) }
+            guard let slash = dir.lastIndex(of: "/") else { break }
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+        }
+        return (cwd, nil)
+    }
+}

@@ -19,16 +19,27 @@ public struct PolicyOptions: Sendable {
 
 /// Facts gathered once per invocation: where we are, who the child will be, the policy.
 public struct Session: Sendable {
+    /// The project root (ProjectRoot): policy files, the output directory, the state
+    /// directory's key. The command itself runs in `cwd`, which may be below it.
     public var workspace: String
+    public var cwd: String
+    /// The file that made `workspace` the root (nil: none, the working directory).
+    public var rootMarker: String?
     public var environment: [String: String]
     public var identity: Identity
     public var policy: LoadedPolicy
 
-    public static func load(_ options: PolicyOptions, workspace: String = FileManager.default.currentDirectoryPath)
+    /// The workspace for `cwd`, as every command finds it.
+    public static func workspace(for cwd: String, environment: [String: String]) -> (root: String, marker: String?) {
+        ProjectRoot.find(from: cwd, home: Identity.current(environment: environment).home) { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    public static func load(_ options: PolicyOptions, cwd: String = FileManager.default.currentDirectoryPath)
         throws(WardenFailure) -> Session
     {
         let env = ProcessInfo.processInfo.environment
         let identity = Identity.current(environment: env)
+        let (workspace, marker) = Session.workspace(for: cwd, environment: env)
         var inputs = PolicyInputs(workspace: workspace)
         inputs.policyFiles = options.policyFiles
         inputs.allow = options.allow
@@ -39,7 +50,7 @@ public struct Session: Sendable {
         inputs.environment = env
         do {
             let policy = try PolicyLoader.load(inputs)
-            return Session(workspace: workspace, environment: env, identity: identity, policy: policy)
+            return Session(workspace: workspace, cwd: cwd, rootMarker: marker, environment: env, identity: identity, policy: policy)
         } catch {
             throw WardenFailure(error.description, code: WardenExit.usage)
         }
@@ -65,7 +76,7 @@ public struct Session: Sendable {
     /// The environment the child gets; TMPDIR points at the run's private directory.
     public func childEnvironment(tmpdir: String? = nil) -> [String: String] {
         var env = EnvironmentScrub.childEnvironment(parent: environment, policy: policy.effective, home: identity.home,
-                                                    user: identity.user, cwd: workspace)
+                                                    user: identity.user, cwd: cwd)
         if let tmpdir { env["TMPDIR"] = tmpdir }
         // git must not take .git/index.lock (`git status` refreshing the index): the
         // workspace is read-only, and .git must stay so (hooks live there).
@@ -121,8 +132,8 @@ public struct OutputPaths: Sendable {
     /// The state directory, when the event log is in it (warden creates it then).
     public var stateDirectory: String?
 
-    public init(workspace: String, events: String?, metrics: String?, logAlias: Bool, environment: [String: String]) {
-        func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : workspace + "/" + p }
+    public init(workspace: String, cwd: String, events: String?, metrics: String?, logAlias: Bool, environment: [String: String]) {
+        func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : cwd + "/" + p }
         if let events {
             self.events = absolute(events)
         } else {
@@ -194,7 +205,7 @@ public struct Runner {
         }
         guard let name = command.first else { throw WardenFailure("no command given after --", code: WardenExit.usage) }
         let preliminaryEnv = session.childEnvironment()
-        guard let program = ProgramLookup.resolve(name, path: preliminaryEnv["PATH"], cwd: session.workspace) else {
+        guard let program = ProgramLookup.resolve(name, path: preliminaryEnv["PATH"], cwd: session.cwd) else {
             throw WardenFailure(SandboxError.commandNotFound(name).description, code: WardenExit.notFound)
         }
         guard geteuid() == 0 else {
@@ -392,7 +403,7 @@ public struct Runner {
         let spec = ChildSpec(
             program: program, arguments: command,
             environment: childEnv.map { "\($0.key)=\($0.value)" }.sorted(),
-            cwd: session.workspace, identity: session.identity, rlimits: Runner.rlimits(policy),
+            cwd: session.cwd, identity: session.identity, rlimits: Runner.rlimits(policy),
             confinement: confinement)
         let outcome: Result<ChildExit, SandboxError>
         do {

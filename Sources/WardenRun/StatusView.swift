@@ -7,7 +7,11 @@ import WardenSandbox
 public enum StatusView {
     public static func text(_ session: Session, eventsPath: String) -> String {
         let p = session.policy.effective
-        var out = "policy sources (merged in order): \(session.policy.sources.joined(separator: " → "))\n"
+        var out = "workspace: \(session.workspace)"
+            + (session.rootMarker.map { " (the nearest directory with \($0))" } ?? " (the working directory: no Package.swift, Cargo.toml or warden.toml above it)")
+            + "\n"
+        if session.cwd != session.workspace { out += "working directory: \(session.cwd)\n" }
+        out += "policy sources (merged in order): \(session.policy.sources.joined(separator: " → "))\n"
         if let m = session.policy.member { out += "workspace member: \(m)\n" }
         out += "build system: \(session.policy.buildSystem.rawValue)\n\n"
         func scalar(_ key: String, _ value: String, _ origin: Provenance) {

@@ -16,7 +16,7 @@ extension Warden {
 
         func execute() throws(WardenFailure) -> Int32 {
             let session = try Session.load(global.policyOptions)
-            let path = events.map { $0.hasPrefix("/") ? $0 : session.workspace + "/" + $0 }
+            let path = events.map { $0.hasPrefix("/") ? $0 : session.cwd + "/" + $0 }
                 ?? OutputPaths.defaultEvents(workspace: session.workspace, environment: session.environment)
             print(StatusView.text(session, eventsPath: path), terminator: "")
             return WardenExit.success
@@ -42,8 +42,9 @@ extension Warden {
 
         func execute() throws(WardenFailure) -> Int32 {
             let cwd = FileManager.default.currentDirectoryPath
+            let env = ProcessInfo.processInfo.environment
             let path = events.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 }
-                ?? OutputPaths.defaultEvents(workspace: cwd, environment: ProcessInfo.processInfo.environment)
+                ?? OutputPaths.defaultEvents(workspace: Session.workspace(for: cwd, environment: env).root, environment: env)
             let log: EventLogContents
             do {
                 log = try EventLogContents.read(path: path)

@@ -73,7 +73,7 @@ struct OutputOptions: ParsableArguments {
     /// Refuses, before the policy is read, a policy file an earlier run's build changed.
     func checkPolicyIntegrity() throws(WardenFailure) {
         let env = ProcessInfo.processInfo.environment
-        let workspace = FileManager.default.currentDirectoryPath
+        let workspace = Session.workspace(for: FileManager.default.currentDirectoryPath, environment: env).root
         try Runner.refuseAPolicyTheBuildChose(StateDirectory.forWorkspace(workspace, environment: env), accept: acceptPolicyChange)
     }
 
@@ -82,7 +82,7 @@ struct OutputOptions: ParsableArguments {
         guard (1...1024).contains(ringBufferMib), ringBufferMib & (ringBufferMib - 1) == 0 else {
             throw WardenFailure("--ring-buffer-mib \(ringBufferMib): must be a power of two from 1 to 1024", code: WardenExit.usage)
         }
-        let outputs = OutputPaths(workspace: session.workspace, events: events, metrics: metrics, logAlias: logAlias,
+        let outputs = OutputPaths(workspace: session.workspace, cwd: session.cwd, events: events, metrics: metrics, logAlias: logAlias,
                                   environment: session.environment)
         var runner = Runner(session: session, command: command, outputs: outputs, log: stderrLine)
         runner.ringBytes = ringBufferMib << 20
@@ -95,6 +95,12 @@ struct OutputOptions: ParsableArguments {
 /// What follows `--`; ArgumentParser's passthrough capture keeps the terminator itself.
 func afterTerminator(_ args: [String]) -> [String] {
     args.first == "--" ? Array(args.dropFirst()) : args
+}
+
+/// `warden run --help` and `warden build -h`: the passthrough capture takes the flag as
+/// the command, so it is looked for here; after `--` it belongs to the command.
+func asksForHelp(_ captured: [String]) -> Bool {
+    captured.first == "-h" || captured.first == "--help"
 }
 
 func stderrLine(_ s: String) {
@@ -112,6 +118,10 @@ extension Warden {
         var command: [String] = []
 
         func execute() throws(WardenFailure) -> Int32 {
+            if asksForHelp(command) {
+                print(Warden.helpMessage(for: Run.self))
+                return WardenExit.success
+            }
             let cmd = afterTerminator(command)
             guard !cmd.isEmpty else {
                 throw WardenFailure("no command given; usage: warden run [--mode observe] -- CMD [ARGS…]", code: WardenExit.usage)
@@ -133,6 +143,10 @@ extension Warden {
         var arguments: [String] = []
 
         func execute() throws(WardenFailure) -> Int32 {
+            if asksForHelp(arguments) {
+                print(Warden.helpMessage(for: Build.self))
+                return WardenExit.success
+            }
             try output.checkPolicyIntegrity()
             let session = try Session.load(global.policyOptions)
             guard let command = session.policy.buildSystem.buildCommand(forwarding: afterTerminator(arguments)) else {

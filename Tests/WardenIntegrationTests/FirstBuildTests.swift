@@ -186,4 +186,34 @@ import WardenOutput
         #expect(!FileManager.default.fileExists(atPath: target), "warden wrote through a symlink the workspace planted")
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/Package.resolved")) == target)
     }
+
+    /// From a subdirectory, warden finds the project the way cargo does: the build runs,
+    /// status names the root and the file that made it, report finds the run.
+    @Test func aSubdirectoryFindsTheProjectRoot() throws {
+        try Kernel.requireRoot()
+        let dir = "/var/lib/warden-it-subdir-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/src/inner", withIntermediateDirectories: true)
+        try "[package]\nname = \"sub\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
+        try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
+        let inner = dir + "/src/inner"
+        let status = try warden(["status"], cwd: inner)
+        #expect(status.status == 0 && status.stdout.contains("workspace: \(dir) (the nearest directory with Cargo.toml)"), "\(status.stdout)")
+        #expect(status.stdout.contains("build system: cargo") && status.stdout.contains("working directory: \(inner)"))
+        let r = try warden(["build", "--", "--offline"], cwd: inner)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.isExecutableFile(atPath: dir + "/target/debug/sub"))
+        #expect(try warden(["report"], cwd: inner).stdout.contains("command: cargo build --offline"))
+        #expect(try warden(["report"], cwd: dir).stdout.contains("command: cargo build --offline"), "the same log from the root")
+    }
+
+    /// `--help` before `--` is warden's; after it, the command's.
+    @Test func helpIsWardensBeforeTheTerminator() throws {
+        let dir = try makeDir()
+        for sub in ["run", "build"] {
+            for flag in ["--help", "-h"] {
+                let r = try warden([sub, flag], cwd: dir)
+                #expect(r.status == 0 && r.stdout.contains("USAGE: warden \(sub)"), "\(sub) \(flag): \(r.stdout) \(r.stderr)")
+            }
+        }
+    }
 }

@@ -87,3 +87,24 @@ import Testing
         #expect(plan?.allowsWrite("/var/lib/libuuid/clock.txt") == nil, "refused, not allowed")
     }
 }
+
+@Suite struct ProjectRootTests {
+    func find(_ cwd: String, _ files: Set<String>, home: String? = "/home/u") -> (String, String?) {
+        let r = ProjectRoot.find(from: cwd, home: home) { files.contains($0) }
+        return (r.root, r.marker)
+    }
+
+    @Test func theNearestMarkerAboveIsTheRoot() {
+        #expect(find("/src/app/Sources/x", ["/src/app/Package.swift"]) == ("/src/app", "Package.swift"))
+        #expect(find("/src/ws/crates/a/src", ["/src/ws/crates/a/Cargo.toml", "/src/ws/Cargo.toml"]) == ("/src/ws/crates/a", "Cargo.toml"))
+        #expect(find("/src/m/sub", ["/src/m/warden.toml"]) == ("/src/m", "warden.toml"))
+        #expect(find("/src/m", ["/src/m/warden.toml"]) == ("/src/m", "warden.toml"))
+    }
+
+    @Test func nothingFoundMeansTheWorkingDirectory() {
+        #expect(find("/src/plain/sub", []) == ("/src/plain/sub", nil))
+        // A stray file in the home directory or at / never makes them the workspace.
+        #expect(find("/home/u/proj/sub", ["/home/u/Cargo.toml"]) == ("/home/u/proj/sub", nil))
+        #expect(find("/srv/x", ["/warden.toml"]) == ("/srv/x", nil))
+    }
+}
