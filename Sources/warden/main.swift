@@ -7,8 +7,14 @@ import WardenRun
 // A closed stdout or stderr (`warden run … | head`) must not kill warden before it has
 // cleaned up and finished the audit trail: writes then fail with EPIPE, which is ignored.
 signal(SIGPIPE, SIG_IGN)
+// Installed as `cargo-warden` (a link or a copy), cargo runs `cargo-warden warden ARGS…`
+// for `cargo warden ARGS…`: the subcommand's own name is not an argument.
+var arguments = Array(CommandLine.arguments.dropFirst())
+if CommandLine.arguments.first.map({ ($0 as NSString).lastPathComponent }) == "cargo-warden", arguments.first == "warden" {
+    arguments.removeFirst()
+}
 do {
-    var command = try Warden.parseAsRoot()
+    var command = try Warden.parseAsRoot(arguments)
     if let c = command as? WardenCommand {
         exit(try c.execute())
     }

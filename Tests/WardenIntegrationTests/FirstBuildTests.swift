@@ -216,4 +216,37 @@ import WardenOutput
             }
         }
     }
+
+    /// Installed as `cargo-warden`, warden works as a cargo subcommand.
+    @Test func cargoWardenWorksAsACargoSubcommand() throws {
+        try Kernel.requireRoot()
+        let bin = "/var/lib/warden-it-bin-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: bin + "/cargo-warden", withDestinationPath: wardenPath)
+        let dir = "/var/lib/warden-it-cargosub-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try "[package]\nname = \"viacargo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
+        try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
+        let env = baseEnvironment(["PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")])
+        let cargo = try #require(["/root/.cargo/bin/cargo", "/usr/bin/cargo"].first { FileManager.default.isExecutableFile(atPath: $0) })
+        func viaCargo(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: cargo)
+            p.arguments = args
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            p.environment = env
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let status = try viaCargo(["warden", "status"])
+        #expect(status.0 == 0 && status.1.contains("build system: cargo"), "\(status.1)")
+        let build = try viaCargo(["warden", "build", "--", "--offline", "--release"])
+        #expect(build.0 == 0, "\(build.1)")
+        #expect(FileManager.default.isExecutableFile(atPath: dir + "/target/release/viacargo"))
+    }
 }
