@@ -67,7 +67,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
-        .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "CWardenABI"]),
+        .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "WardenPolicy", "CWardenABI"]),
         .testTarget(
             name: "WardenIntegrationTests",
             dependencies: ["WardenSandbox", "WardenRun", "WardenOutput", "WardenPolicy", "WardenBPF", "CWardenShim", "warden"]

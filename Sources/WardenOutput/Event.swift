@@ -1,3 +1,5 @@
+import WardenPolicy
+
 /// The Swift mirror of `struct warden_event` (bpf/include/warden/event.h), decoded from the
 /// raw bytes the ring buffer delivers. Offsets are the C ABI's; a test checks them
 /// against the header through CWardenABI.
@@ -147,15 +149,18 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         return neededPerm.isEmpty ? "unknown" : neededPerm
     }
 
-    /// `needed_perm` as a TOML line a user can paste into warden.toml.
-    public var suggestedPolicyLine: String {
+    /// `needed_perm` as a line of TOML a user can paste at the top of warden.toml (a
+    /// dotted key, valid on its own), or nil when what it would allow is a secret.
+    public var suggestedPolicyLine: String? {
         guard let eq = neededPerm.firstIndex(of: "=") else { return neededPerm }
         let key = String(neededPerm[..<eq])
         let value = String(neededPerm[neededPerm.index(after: eq)...])
         switch key {
-        case "allow.exec.allowed", "allow.net.hosts", "allow.fs.read_extra", "allow.fs.write_extra", "allow.env.read":
-            let parts = key.split(separator: ".")
-            return "[\(parts.dropLast().joined(separator: "."))] \(parts.last!) = [\(tomlString(value))]"
+        case "allow.fs.read_extra", "allow.fs.write_extra":
+            if SystemBaseline.looksLikeSecret(value) || SystemBaseline.looksLikeSecret(pathOrAddr) { return nil }
+            return "\(key) = [\(tomlString(value))]"
+        case "allow.exec.allowed", "allow.net.hosts", "allow.env.read":
+            return "\(key) = [\(tomlString(value))]"
         default:
             return "\(key) = \(tomlString(value))"
         }

@@ -92,6 +92,8 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var setupFailure: String?
     /// Policy files whose content changed during the run (the next run refuses them).
     public var policyChanged: [String]?
+    /// Enforce mode: operations the kernel allowed although the policy forbids them.
+    public var enforceMismatches: UInt64?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -105,7 +107,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
-        case policyChanged = "policy_changed"
+        case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches"
     }
 }
 

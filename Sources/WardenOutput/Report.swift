@@ -8,7 +8,8 @@ public struct Report: Sendable, Codable, Equatable {
         public var action: String
         public var target: String        // path or address
         public var neededPerm: String
-        public var suggestedLine: String // TOML that would allow it
+        /// TOML that would allow it; nil when the target is a secret (never suggested).
+        public var suggestedLine: String?
         public var count: Int
         public var units: [String]
         public var blocked: Bool         // false: observe mode, would have been denied
@@ -40,11 +41,16 @@ public struct Report: Sendable, Codable, Equatable {
     public var findings: [Finding]
     public var expectedRefusals: [ExpectedRefusal]
     public var incompleteLog: Bool
+    /// Records the kernel could not deliver: the findings may be incomplete when > 0.
+    public var lostEvents: UInt64
+    /// Enforce mode: operations the kernel allowed although the policy forbids them.
+    public var enforceMismatches: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
         case eventsTotal = "events_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
         case findings, expectedRefusals = "expected_refusals", incompleteLog = "incomplete_log"
+        case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches"
     }
 
     public init(run: EventLogContents.Run?, log: EventLogContents) {
@@ -52,6 +58,8 @@ public struct Report: Sendable, Codable, Equatable {
         command = run?.start?.command ?? []
         mode = run?.start?.mode
         exitCode = run?.end?.exitCode
+        lostEvents = run?.end?.lostEvents ?? 0
+        enforceMismatches = run?.end?.enforceMismatches
         layers = run?.start?.layers ?? []
         hardening = run?.start?.hardening ?? []
         assurance = run?.start?.assurance
@@ -108,6 +116,8 @@ public struct Report: Sendable, Codable, Equatable {
         }
         for w in warnings { out += "warning: \(w)\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
+        if lostEvents > 0 { out += "warning: \(lostEvents) event(s) were lost; the denials below may be incomplete\n" }
+        if let m = enforceMismatches, m > 0 { out += "warning: the kernel allowed \(m) operation(s) the policy forbids\n" }
         for x in expectedRefusals {
             out += "refused as expected: \(x.action) \(x.target) ×\(x.count) — \(x.reason)\n"
         }
@@ -123,7 +133,11 @@ public struct Report: Sendable, Codable, Equatable {
             }
             let verb = f.blocked ? "denied" : "would deny"
             out += "  \(verb) \(f.action) \(f.target) ×\(f.count) (\(f.units.joined(separator: ", ")))\n"
-            out += "    allow with: \(f.suggestedLine)\n"
+            if let line = f.suggestedLine {
+                out += "    allow with: \(line)\n"
+            } else {
+                out += "    do not allow: \(f.target) is a secret; a build that reaches for it is what warden is there to stop\n"
+            }
         }
         return out
     }

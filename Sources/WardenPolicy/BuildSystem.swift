@@ -157,6 +157,16 @@ public enum SystemBaseline {
         ]
     }
 
+    /// Whether `path` is one of the secrets for any home directory (the report does not
+    /// know whose home a path was in): a home-relative secret name anywhere in the path,
+    /// or one of the system secrets.
+    public static func looksLikeSecret(_ path: String) -> Bool {
+        let home = "/\u{0}home"
+        let relative = secrets(home: home).filter { $0.hasPrefix(home + "/") }.map { String($0.dropFirst(home.count)) }
+        if relative.contains(where: { path.hasSuffix($0) || path.contains($0 + "/") }) { return true }
+        return secrets(home: home).filter { !$0.hasPrefix(home) }.contains { pathIsWithin(path, $0) }
+    }
+
     /// What git reads outside the repository, for the tools that run git (SwiftPM for
     /// every build, Cargo for git dependencies): its configuration, its default attribute
     /// and ignore files, and `named` (the files the configuration names, gathered by the

@@ -460,6 +460,7 @@ public struct Runner {
         var end = RunEndRecord(runId: runId, exitCode: code, childStatus: status,
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
+        end.enforceMismatches = metrics.enforceMismatches
         let policyAfter = policyGuard.snapshot()
         let policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
         if !policyChanged.isEmpty {

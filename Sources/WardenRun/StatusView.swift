@@ -89,7 +89,7 @@ public enum StatusView {
                 let enforced = start.layers.filter(\.enforcing).map { "\($0.hook)=\($0.layer)" }
                 out += "  last run enforced: \(enforced.isEmpty ? "nothing" : enforced.joined(separator: ", ")) (assurance \(start.assurance))\n"
             }
-            for f in report.findings.prefix(5) { out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(f.target) → \(f.suggestedLine)\n" }
+            for f in report.findings.prefix(5) { out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(f.target) → \(f.suggestedLine ?? "a secret: do not allow")\n" }
             if !log.invalidLines.isEmpty { out += "  warning: \(log.invalidLines.count) damaged line(s) in the log\n" }
         } catch {
             out += "  cannot read: \(error.localizedDescription)\n"

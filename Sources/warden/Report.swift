@@ -37,7 +37,7 @@ extension Warden {
         @Option(name: .long, help: ArgumentHelp("Event log to read (default: this directory's, in warden's state directory).", valueName: "file"))
         var events: String?
 
-        @Option(name: .long, help: "Report this run id instead of the last one.")
+        @Option(name: .long, help: "Report this run id instead of the last one; \"all\" for every run in the log (SARIF: one run each).")
         var run: String?
 
         func execute() throws(WardenFailure) -> Int32 {
@@ -51,29 +51,38 @@ extension Warden {
             } catch {
                 throw WardenFailure("cannot read the event log \(path): \(error.localizedDescription)", code: WardenExit.usage)
             }
-            let selected: EventLogContents.Run?
-            if let run {
-                guard let r = log.runs.first(where: { $0.runId == run }) else {
-                    throw WardenFailure("run '\(run)' is not in \(path)", code: WardenExit.usage)
+            let selected: [EventLogContents.Run?]
+            switch run {
+            case "all"?: selected = log.runs.isEmpty ? [nil] : log.runs
+            case let id?:
+                guard let r = log.runs.first(where: { $0.runId == id }) else {
+                    throw WardenFailure("run '\(id)' is not in \(path)", code: WardenExit.usage)
                 }
-                selected = r
-            } else {
-                selected = log.lastRun
+                selected = [r]
+            case nil: selected = [log.lastRun]
             }
-            let report = WardenOutput.Report(run: selected, log: log)
+            let reports = selected.map { WardenOutput.Report(run: $0, log: log) }
             let data: Data
             do {
                 switch format {
-                case .text: data = Data(report.text().utf8)
-                case .json: data = try report.json()
+                case .text: data = Data(reports.map { $0.text() }.joined(separator: "\n").utf8)
+                case .json: data = reports.count == 1 ? try reports[0].json() : try JSONEncoder().encode(reports)
                 case .sarif:
-                    let root = selected?.start?.workspace ?? cwd
-                    let policy = (selected?.start?.policyFile).flatMap { file -> SarifWriter.PolicyText? in
+                    // URIs relative to %SRCROOT%, the repository's top level (GitHub resolves
+                    // them against the checkout), else the workspace.
+                    let workspace = selected.last??.start?.workspace ?? cwd
+                    let root = Warden.repositoryRoot(from: workspace) ?? workspace
+                    func relative(_ file: String) -> String { file.hasPrefix(root + "/") ? String(file.dropFirst(root.count + 1)) : file }
+                    let policy = (selected.last??.start?.policyFile).flatMap { file -> SarifWriter.PolicyText? in
                         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
-                        let uri = file.hasPrefix(root + "/") ? String(file.dropFirst(root.count + 1)) : file
-                        return SarifWriter.PolicyText(uri: uri, text: text)
+                        return SarifWriter.PolicyText(uri: relative(file), text: text)
                     }
-                    data = try SarifWriter(toolVersion: Warden.version, policy: policy).document(report)
+                    // With the built-in default there is no policy file: point at the
+                    // workspace's build file, which exists, rather than a phantom warden.toml.
+                    let buildFile = ["Package.swift", "Cargo.toml", "Makefile", "makefile", "GNUmakefile"]
+                        .map { workspace + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+                    let fallback = relative(buildFile ?? workspace + "/warden.toml")
+                    data = try SarifWriter(toolVersion: Warden.version, policy: policy, fallbackURI: fallback).document(reports)
                 }
             } catch {
                 throw WardenFailure("cannot render the report: \(error)", code: WardenExit.usage)
@@ -88,6 +97,16 @@ extension Warden {
                 try? FileHandle.standardOutput.write(contentsOf: data)
             }
             return WardenExit.success
+        }
+    }
+
+    /// The top of the git work tree holding `dir` (the directory with `.git`), if any.
+    static func repositoryRoot(from dir: String) -> String? {
+        var d = dir
+        while true {
+            if FileManager.default.fileExists(atPath: d + "/.git") { return d }
+            guard d != "/", let slash = d.lastIndex(of: "/") else { return nil }
+            d = slash == d.startIndex ? "/" : String(d[..<slash])
         }
     }
 

@@ -140,7 +140,7 @@ import WardenPolicy
         #expect(metrics.finished && metrics.violationsTotal >= 2 && metrics.blockedTotal == 0 && metrics.cpuTimeMs > 0)
 
         let text = try warden(["report"], cwd: dir)
-        #expect(text.status == 0 && text.stdout.contains("would deny exec") && text.stdout.contains("allow with: [allow.exec] allowed = ["))
+        #expect(text.status == 0 && text.stdout.contains("would deny exec") && text.stdout.contains("allow with: allow.exec.allowed = ["))
         let sarif = try warden(["report", "--format", "sarif", "--output", "out.sarif"], cwd: dir)
         #expect(sarif.status == 0)
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out.sarif"))) as? [String: Any])

