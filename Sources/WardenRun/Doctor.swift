@@ -7,8 +7,8 @@ import WardenSandbox
 /// `warden doctor`: what this machine offers each layer, checked by trying where that is
 /// safe, with what to do about each failure.
 public enum Doctor {
-    public struct Check: Sendable {
-        public enum State: String, Sendable { case ok, warn, fail }
+    public struct Check: Sendable, Codable {
+        public enum State: String, Sendable, Codable { case ok, warn, fail }
         public var state: State
         public var name: String
         public var detail: String
@@ -139,20 +139,44 @@ public enum Doctor {
     static func kernelHasCgroupKill(_ v: [Int]) -> Bool { v.count == 2 && (v[0], v[1]) >= (5, 14) }
 
     /// The checks, then the verdict for the policy in this directory.
+    /// `warden doctor --json`: the checks, the policy's layers here, and the verdict.
+    /// Keys are stable: checks[].{state,name,detail,fix}, policy_sources, mode,
+    /// layers[] (as in the run record), enforce_possible, unenforced_hooks, ok.
+    public struct Document: Codable, Sendable {
+        public var checks: [Check]
+        public var policySources: [String]
+        public var mode: String
+        public var layers: [LayerStatus]
+        public var enforcePossible: Bool
+        public var unenforcedHooks: [String]
+        /// What the exit status says: 0 when the policy's mode can run here.
+        public var ok: Bool
+        enum CodingKeys: String, CodingKey {
+            case checks, policySources = "policy_sources", mode, layers, enforcePossible = "enforce_possible"
+            case unenforcedHooks = "unenforced_hooks", ok
+        }
+    }
+
+    public static func document(_ session: Session) -> Document {
+        let layers = session.layers()
+        let missing = LayerProbe.unenforced(layers)
+        let mode = session.policy.effective.mode.value
+        return Document(checks: checks(), policySources: session.policy.sources, mode: mode.rawValue, layers: layers,
+                        enforcePossible: missing.isEmpty, unenforcedHooks: missing.map(\.hook), ok: mode == .observe || missing.isEmpty)
+    }
+
     public static func report(_ session: Session) -> (text: String, canEnforce: Bool) {
+        let doc = document(session)
         var text = ""
-        for c in checks() {
+        for c in doc.checks {
             text += "\(c.state.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0))\(c.name): \(c.detail)\n"
             if let fix = c.fix, c.state != .ok { text += "     → \(fix)\n" }
         }
-        let layers = session.layers()
-        let missing = LayerProbe.unenforced(layers)
         let mode = session.policy.effective.mode
-        text += "\npolicy (\(session.policy.sources.joined(separator: " → "))), mode \(mode.value.rawValue) (\(mode.origin)):\n"
-        for l in layers { text += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
-        let enforceable = missing.isEmpty
-        text += enforceable ? "enforce mode can run here.\n"
-            : "enforce mode cannot run here: nothing enforces \(missing.map(\.hook).joined(separator: ", ")).\n"
-        return (text, mode.value == .observe || enforceable)
+        text += "\npolicy (\(doc.policySources.joined(separator: " → "))), mode \(mode.value.rawValue) (\(mode.origin)):\n"
+        for l in doc.layers { text += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
+        text += doc.enforcePossible ? "enforce mode can run here.\n"
+            : "enforce mode cannot run here: nothing enforces \(doc.unenforcedHooks.joined(separator: ", ")).\n"
+        return (text, doc.ok)
     }
 }

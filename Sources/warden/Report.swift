@@ -14,11 +14,19 @@ extension Warden {
         @Option(name: .long, help: ArgumentHelp("Event log to summarise (default: this workspace's, in warden's state directory).", valueName: "file"))
         var events: String?
 
+        @Flag(help: "Print a JSON document (documented keys) instead of text.")
+        var json = false
+
         func execute() throws(WardenFailure) -> Int32 {
             let session = try Session.load(global.policyOptions)
             let path = events.map { $0.hasPrefix("/") ? $0 : session.cwd + "/" + $0 }
                 ?? OutputPaths.defaultEvents(workspace: session.workspace, environment: session.environment)
-            print(StatusView.text(session, eventsPath: path), terminator: "")
+            let doc = StatusView.document(session, eventsPath: path)
+            if json {
+                try printJSON(doc)
+            } else {
+                print(StatusView.text(doc), terminator: "")
+            }
             return WardenExit.success
         }
     }
@@ -100,6 +108,19 @@ extension Warden {
         }
     }
 
+    /// Pretty, sorted-key JSON on standard output.
+    static func printJSON<T: Encodable>(_ value: T) throws(WardenFailure) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            var data = try encoder.encode(value)
+            data.append(UInt8(ascii: "\n"))
+            try? FileHandle.standardOutput.write(contentsOf: data)
+        } catch {
+            throw WardenFailure("cannot encode JSON: \(error)", code: WardenExit.usage)
+        }
+    }
+
     /// The top of the git work tree holding `dir` (the directory with `.git`), if any.
     static func repositoryRoot(from dir: String) -> String? {
         var d = dir
@@ -116,8 +137,16 @@ extension Warden {
 
         @OptionGroup var global: GlobalOptions
 
+        @Flag(help: "Print a JSON document (documented keys) instead of text.")
+        var json = false
+
         func execute() throws(WardenFailure) -> Int32 {
             let session = try Session.load(global.policyOptions)
+            if json {
+                let doc = WardenRun.Doctor.document(session)
+                try printJSON(doc)
+                return doc.ok ? WardenExit.success : WardenExit.sandbox
+            }
             let (text, ok) = WardenRun.Doctor.report(session)
             print(text, terminator: "")
             return ok ? WardenExit.success : WardenExit.sandbox

@@ -273,4 +273,24 @@ import WardenOutput
         let all = try JSONSerialization.jsonObject(with: Data(try warden(["report", "--format", "sarif", "--run", "all"], cwd: app).stdout.utf8)) as? [String: Any]
         #expect((all?["runs"] as? [[String: Any]])?.count == 2)
     }
+
+    /// `status --json` and `doctor --json` parse and carry their documented keys.
+    @Test func machineOutputHasTheDocumentedKeys() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"git\"]\n"])
+        #expect(try warden(["run", "--", "sh", "-c", "true"], cwd: dir).status == 126)
+        let status = try warden(["status", "--json"], cwd: dir)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any], "\(status.stdout)")
+        #expect(Set(doc.keys).isSuperset(of: ["workspace", "cwd", "build_system", "policy_sources", "settings", "exec_allowed", "lists",
+                                                "implicit_rules", "warnings", "layers", "enforce_blocked_by", "event_log", "last_run"]))
+        let git = try #require((doc["exec_allowed"] as? [[String: Any]])?.first)
+        #expect(git["entry"] as? String == "git" && ((git["helpers"] as? [String])?.isEmpty == false))
+        let last = try #require(doc["last_run"] as? [String: Any])
+        #expect(last["exit_code"] as? Int == 126 && (last["command"] as? [String]) == ["sh", "-c", "true"])
+        let doctor = try warden(["doctor", "--json"], cwd: dir)
+        let d = try #require(try JSONSerialization.jsonObject(with: Data(doctor.stdout.utf8)) as? [String: Any], "\(doctor.stdout)")
+        #expect(Set(d.keys) == ["checks", "policy_sources", "mode", "layers", "enforce_possible", "unenforced_hooks", "ok"])
+        #expect((d["ok"] as? Bool) == (doctor.status == 0))
+        #expect(((d["checks"] as? [[String: Any]])?.allSatisfy { ["ok", "warn", "fail"].contains($0["state"] as? String ?? "") }) == true)
+    }
 }
