@@ -78,7 +78,7 @@ import WardenOutput
         let dir = try makeDir(["warden.toml": Self.open])
         let scripts = [
             "cargo": "#!/bin/sh\n\(dir)/bin/build-script-build\n\(dir)/bin/rustc\n",
-            "build-script-build": "#!/bin/sh\ncat /etc/hostname > /dev/null\n",
+            "build-script-build": "#!/bin/sh\ncat /etc/hostname > /dev/null\ngit --version > /dev/null\n",
             "rustc": "#!/bin/sh\ncc --version > /dev/null\n",
         ]
         try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
@@ -91,6 +91,9 @@ import WardenOutput
         let all = try events(dir)
         #expect(all.contains { $0.event.action == .open && $0.event.pathOrAddr == "/etc/hostname" && $0.event.unit == .buildScript },
                 "\(all.filter { $0.event.pathOrAddr == "/etc/hostname" })")
+        // git run by a build script is the build script (its remote helpers' connects too).
+        let gitExec = all.filter { $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/git") }
+        #expect(!gitExec.isEmpty && gitExec.allSatisfy { $0.event.unit == .buildScript }, "\(gitExec)")
         let ccExec = all.filter { $0.event.action == .exec && $0.event.pathOrAddr.contains("gcc") }
         #expect(!ccExec.isEmpty && ccExec.allSatisfy { $0.event.unit == .linker }, "\(ccExec)")
         let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))

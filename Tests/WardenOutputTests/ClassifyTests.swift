@@ -77,6 +77,9 @@ import Testing
         // Manifest and plugin executables SwiftPM runs are build scripts.
         #expect(units(["swift-build", "Foo-manifest"]).last == WARDEN_UNIT_BUILD_SCRIPT)
         #expect(units(["swift-build", "git"]).last == WARDEN_UNIT_OTHER)
+        // git (and its remote helpers) started by a build script or a macro stay theirs.
+        #expect(units(["cargo", "build-script-build", "git", "git-remote-https"]).suffix(2) == [WARDEN_UNIT_BUILD_SCRIPT, WARDEN_UNIT_BUILD_SCRIPT])
+        #expect(units(["swift-build", "swift-frontend", "MyMacros-tool", "git"]).last == WARDEN_UNIT_PROC_MACRO)
         // Macro plugins the frontend runs are the proc-macro unit.
         #expect(units(["swift-build", "swift-frontend", "MyMacros-tool"]).last == WARDEN_UNIT_PROC_MACRO)
         #expect(units(["swift-build", "swift-frontend", "swift-plugin-server"]).last == WARDEN_UNIT_PROC_MACRO)

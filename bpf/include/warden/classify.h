@@ -171,8 +171,9 @@ WARDEN_INLINE struct warden_unit_state warden_classify(struct warden_name_hash n
         s.tool = WARDEN_TOOL_SWIFTPM;
         return s;
     case WARDEN_H_GIT:
-        /* Fetching dependencies for cargo or SwiftPM: the tool's own work, not a build script. */
-        s.unit = WARDEN_UNIT_OTHER;
+        /* Fetching dependencies for cargo or SwiftPM: the tool's own work, not a build
+         * script. A git that a build script or macro runs is still that build script. */
+        if (before.unit != WARDEN_UNIT_BUILD_SCRIPT && before.unit != WARDEN_UNIT_PROC_MACRO) s.unit = WARDEN_UNIT_OTHER;
         return s;
     case WARDEN_H_SWIFT_PLUGIN:
         s.unit = WARDEN_UNIT_PROC_MACRO;
