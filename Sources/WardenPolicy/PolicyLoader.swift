@@ -71,6 +71,13 @@ public enum PolicyLoader {
                               message: "--member '\(wanted)' given but no \(workspaceFileName) was found")
         }
 
+        if system == .cargo && !inputs.ignoreWorkspacePolicy {
+            for (file, fragment) in try cargoMetadata(inputs) {
+                layers.append(fragment)
+                if !sources.contains(file) { sources.append(file) }
+            }
+        }
+
         let projectFile = inputs.workspace + "/" + fileName
         var policyFile: String?
         if !inputs.ignoreWorkspacePolicy && fm.fileExists(atPath: projectFile) {
@@ -101,6 +108,31 @@ public enum PolicyLoader {
         let oci = try effective.syscallOCIProfile.map { entry throws(PolicyError) in try loadSeccomp(entry) }
         return LoadedPolicy(effective: effective, sources: sources, buildSystem: system,
                             workspaceFile: workspaceFile, member: member, policyFile: policyFile, ociProfile: oci)
+    }
+
+    /// `[workspace.metadata.warden]` from the nearest manifest at or above the workspace
+    /// that has a `[workspace]` table, then `[package.metadata.warden]` from the package's.
+    static func cargoMetadata(_ inputs: PolicyInputs) throws(PolicyError) -> [(String, PolicyFragment)] {
+        var out: [(String, PolicyFragment)] = []
+        var dir = inputs.workspace
+        while true {
+            let manifest = dir + "/Cargo.toml"
+            if let text = try? String(contentsOfFile: manifest, encoding: .utf8), text.contains("[workspace") {
+                for (_, f) in try CargoMetadataPolicy.parse(text, source: manifest, home: inputs.home, only: ["workspace.metadata.warden"]) {
+                    out.append((manifest, f))
+                }
+                break
+            }
+            guard dir != "/", let slash = dir.lastIndex(of: "/") else { break }
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+        }
+        let manifest = inputs.workspace + "/Cargo.toml"
+        if let text = try? String(contentsOfFile: manifest, encoding: .utf8) {
+            for (_, f) in try CargoMetadataPolicy.parse(text, source: manifest, home: inputs.home, only: ["package.metadata.warden"]) {
+                out.append((manifest, f))
+            }
+        }
+        return out
     }
 
     /// Reads an OCI (or Docker) seccomp profile named by `syscall.oci_profile` and checks

@@ -59,3 +59,27 @@ public enum ProjectRoot {
         return (cwd, nil)
     }
 }
+
+/// warden's keys inside `Cargo.toml`: `[workspace.metadata.warden]` (in the workspace's
+/// root manifest) and `[package.metadata.warden]` (in the package's), where cargo lets
+/// tools keep their settings. The same keys as `warden.toml`, located by file and line.
+public enum CargoMetadataPolicy {
+    public static let tables = ["workspace.metadata.warden", "package.metadata.warden"]
+
+    /// The fragments of one manifest, in merge order: workspace, then package.
+    public static func parse(_ text: String, source: String, home: String?, only: Set<String> = Set(tables)) throws(PolicyError)
+        -> [(table: String, fragment: PolicyFragment)]
+    {
+        // Most manifests have nothing for warden: do not make their TOML warden's concern.
+        guard text.contains("warden") else { return [] }
+        let parser = PolicyParser(source: source, home: home)
+        let (table, locator) = try parser.parseTOML(text)
+        var out: [(String, PolicyFragment)] = []
+        for path in tables where only.contains(path) {
+            var node: TOMLTable? = table
+            for part in path.split(separator: ".") { node = node?[String(part)]?.table }
+            if let node { out.append((path, try parser.fragment(from: node, prefix: path + ".", locator: locator))) }
+        }
+        return out
+    }
+}

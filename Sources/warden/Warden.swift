@@ -37,7 +37,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Use this member's overrides from workspace.warden.toml.")
     var member: String?
 
-    @Flag(name: .long, help: "Ignore the workspace's warden.toml and workspace.warden.toml: only the built-in default, --policy files and flags apply.")
+    @Flag(name: .long, help: "Ignore the workspace's warden.toml, workspace.warden.toml and Cargo.toml metadata: only the built-in default, --policy files and flags apply.")
     var noWorkspacePolicy = false
 
     var policyOptions: PolicyOptions {

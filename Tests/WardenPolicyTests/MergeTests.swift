@@ -198,3 +198,52 @@ func makeWorkspace(_ files: [String: String]) throws -> String {
         #expect(env["HOME"] == "/home/dev" && env["USER"] == "dev" && env["LOGNAME"] == "dev" && env["PWD"] == "/w")
     }
 }
+
+/// warden's tables in Cargo.toml: read with file and line, merged after
+/// workspace.warden.toml and before warden.toml, unknown keys refused like anywhere else.
+@Suite struct CargoMetadataTests {
+    func workspace(_ files: [String: String]) throws -> String {
+        let dir = NSTemporaryDirectory() + "warden-cargo-meta-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/crates/app", withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
+        return dir
+    }
+
+    @Test func packageAndWorkspaceTablesAreMergedInOrder() throws {
+        let dir = try workspace([
+            "Cargo.toml": "[workspace]\nmembers = [\"crates/app\"]\n\n[workspace.metadata.warden]\nmode = \"observe\"\nallow.fs.read_extra = [\"/srv/ws\"]\n",
+            "crates/app/Cargo.toml": "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[package.metadata.warden]\nexec.default = \"allowlist\"\n[package.metadata.warden.allow.fs]\nread_extra = [\"/srv/pkg\"]\n",
+            "crates/app/warden.toml": "mode = \"enforce\"\n",
+        ])
+        var inputs = PolicyInputs(workspace: dir + "/crates/app")
+        inputs.home = "/home/u"
+        let loaded = try PolicyLoader.load(inputs)
+        #expect(loaded.sources == ["built-in default", dir + "/Cargo.toml", dir + "/crates/app/Cargo.toml", dir + "/crates/app/warden.toml"])
+        #expect(loaded.effective.mode.value == .enforce, "warden.toml comes after the manifests")
+        #expect(loaded.effective.execDefault.value == .allowlist)
+        #expect(loaded.effective.execDefault.origin == Provenance(source: dir + "/crates/app/Cargo.toml", line: 6))
+        #expect(loaded.effective.fsReadExtra.map(\.value) == ["/srv/ws", "/srv/pkg"])
+        var ignoring = inputs
+        ignoring.ignoreWorkspacePolicy = true
+        #expect(try PolicyLoader.load(ignoring).sources == ["built-in default"])
+    }
+
+    @Test func anUnknownKeyIsLocated() throws {
+        let dir = try workspace(["crates/app/Cargo.toml": "[package]\nname = \"app\"\n\n[package.metadata.warden]\nmod = \"observe\"\n"])
+        var inputs = PolicyInputs(workspace: dir + "/crates/app")
+        inputs.home = "/home/u"
+        #expect(throws: PolicyError.self) { _ = try PolicyLoader.load(inputs) }
+        do {
+            _ = try PolicyLoader.load(inputs)
+        } catch {
+            #expect(error.line == 5 && error.key == "package.metadata.warden.mod" && error.description.contains("did you mean 'mode'"), "\(error)")
+        }
+    }
+
+    @Test func manifestsWithoutWardenAreNotParsed() throws {
+        let dir = try workspace(["crates/app/Cargo.toml": "[package]\nname = \"app\"\n[dependencies]\nweird = { git = \"x\", = }\n"])
+        var inputs = PolicyInputs(workspace: dir + "/crates/app")
+        inputs.home = "/home/u"
+        #expect(try PolicyLoader.load(inputs).sources == ["built-in default"])
+    }
+}
