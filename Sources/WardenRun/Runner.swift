@@ -222,6 +222,7 @@ public struct Runner {
             // Landlock can only allow what exists, and the read-only workspace forbids
             // creating the output directory from inside: make it now, as the build would.
             let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
+            try refuseLinksOutOfTheWorkspace(output)
             try createOutputDirectory(output)
             // The same for the lock file; removed after the run if the build left it unfilled.
             placeholder = try createLockFilePlaceholder()
@@ -529,6 +530,26 @@ public struct Runner {
             try writeAtomically(data, to: stateDirectory + "/" + PolicyGuard.markerName, owner: (0, 0))
         } catch {
             log("error: cannot record the policy change in \(stateDirectory): \(error)")
+        }
+    }
+
+    /// The output directory and the lock file get write rules, and rules follow symlinks:
+    /// a build that planted `.build -> /etc` (or a lock file linked elsewhere) in an earlier
+    /// run would be granted writing there. Inside the workspace both must be what they seem.
+    func refuseLinksOutOfTheWorkspace(_ output: String) throws(WardenFailure) {
+        var checked = [output]
+        if let lock = session.policy.buildSystem.lockFile { checked.append(session.workspace + "/" + lock) }
+        for path in checked where pathIsWithin(path, session.workspace) && path != session.workspace {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }  // created by warden or the build
+            let kind = st.st_mode & S_IFMT
+            let real = ProgramLookup.realPath(path)
+            if kind == S_IFLNK || real != path || (path == output ? kind != S_IFDIR : kind != S_IFREG) {
+                throw WardenFailure("\(path) is \(kind == S_IFLNK ? "a symbolic link" : real != path ? "reached through a symbolic link" : "not what it should be") "
+                                    + "(it resolves to \(real)); warden lets the build write there and will not follow a link out of the "
+                                    + "workspace: remove it (a build may have planted it) and run again. Nothing was run.",
+                                    code: WardenExit.sandbox)
+            }
         }
     }
 

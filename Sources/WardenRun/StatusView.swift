@@ -188,13 +188,15 @@ public enum StatusView {
         guard let run = doc.lastRun else {
             return out + (FileManager.default.fileExists(atPath: doc.eventLog) ? "  no runs recorded\n" : "  no event log yet\n")
         }
-        out += "  runs recorded: \(run.runsRecorded); last: \(run.runId) (\(run.command.joined(separator: " ")))\n"
+        out += "  runs recorded: \(run.runsRecorded); last: \(run.runId) (\(Report.printable(run.command.joined(separator: " "))))\n"
         out += "  mode \(run.mode ?? "?"), exit code \(run.exitCode.map(String.init) ?? "unknown (unfinished)"), "
         out += "events \(run.eventsTotal), allowed \(run.allowedTotal), denied/would deny \(run.violationsTotal)\n"
         if let enforced = run.enforced {
             out += "  last run enforced: \(enforced.isEmpty ? "nothing" : enforced.joined(separator: ", ")) (assurance \(run.assurance ?? "?"))\n"
         }
-        for f in run.findings.prefix(5) { out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(f.target) → \(f.suggestedLine ?? "a secret: do not allow")\n" }
+        for f in run.findings.prefix(5) {
+            out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(Report.printable(f.target)) → \(Report.printable(f.suggestedLine ?? "a secret: do not allow"))\n"
+        }
         if run.damagedLines > 0 { out += "  warning: \(run.damagedLines) damaged line(s) in the log\n" }
         return out
     }

@@ -34,9 +34,9 @@ extension Warden {
     struct Report: ParsableCommand, WardenCommand {
         static let configuration = CommandConfiguration(abstract: "Summarise a run's denials as text, JSON or SARIF 2.1.0.")
 
-        enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, sarif }
+        enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, sarif, markdown }
 
-        @Option(help: "text, json or sarif.")
+        @Option(help: "text, json, sarif or markdown (a CI job summary).")
         var format: Format = .text
 
         @Option(name: .long, help: ArgumentHelp("Write here instead of standard output.", valueName: "file"))
@@ -74,6 +74,7 @@ extension Warden {
             do {
                 switch format {
                 case .text: data = Data(reports.map { $0.text() }.joined(separator: "\n").utf8)
+                case .markdown: data = Data(reports.map { $0.markdown() }.joined(separator: "\n").utf8)
                 case .json: data = reports.count == 1 ? try reports[0].json() : try JSONEncoder().encode(reports)
                 case .sarif:
                     // URIs relative to %SRCROOT%, the repository's top level (GitHub resolves

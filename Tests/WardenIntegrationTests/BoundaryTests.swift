@@ -312,4 +312,40 @@ import WardenOutput
         let linked = try warden(["status"], cwd: dir, env: env.merging(["HOME": home]) { $1 })
         #expect(linked.stdout.contains("policy exposes a secret") && linked.stdout.contains("read \(home)/.ssh"), "\(linked.stdout)")
     }
+
+    /// The build plants a manifest and an output directory that is a link out of the
+    /// workspace, so that the next run would grant writing (or reading) there: the manifest
+    /// change stops the next run, and even accepted, the link is refused.
+    @Test(arguments: identities) func aPlantedOutputLinkIsRefused(identity: String) throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace(identity)
+        let target = try victim()
+        let outside = (target as NSString).deletingLastPathComponent
+        chmod(outside, 0o777)
+        try "all:\n\ttrue\n".write(toFile: dir + "/Makefile", atomically: true, encoding: .utf8)
+        try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"x\")\n"
+            .write(toFile: dir + "/manifest", atomically: true, encoding: .utf8)
+        let plant = try warden(["run", "--", "sh", "-c", "cp manifest Package.swift && ln -s \(outside) .build"], cwd: dir, env: env)
+        #expect(plant.status == 0, "\(plant.stderr)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/.build")) == outside, "the control: the link was planted")
+        let next = try warden(["run", "--", "sh", "-c", "echo pwned > \(outside)/pwned"], cwd: dir, env: env)
+        #expect(next.status == 2 && next.stderr.contains("Package.swift"), "\(next.stderr)")
+        let accepted = try warden(["run", "--accept-policy-change", "--", "sh", "-c", "echo pwned > \(outside)/pwned"], cwd: dir, env: env)
+        #expect(accepted.status == 125 && accepted.stderr.contains("is a symbolic link"), "\(accepted.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: outside + "/pwned") && read(target) == "ORIGINAL\n")
+    }
+
+    /// A lock file the build replaced with a link would be granted writing where it points.
+    @Test func aLinkedLockFileIsRefused() throws {
+        try Kernel.requireRoot()
+        let dir = "/var/lib/warden-it-lock-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try "[package]\nname = \"lk\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
+        try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
+        let target = try victim()
+        try FileManager.default.createSymbolicLink(atPath: dir + "/Cargo.lock", withDestinationPath: target)
+        let r = try warden(["build", "--", "--offline"], cwd: dir)
+        #expect(r.status == 125 && r.stderr.contains("Cargo.lock is a symbolic link"), "\(r.stderr)")
+        #expect(read(target) == "ORIGINAL\n")
+    }
 }

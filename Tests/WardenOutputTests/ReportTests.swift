@@ -205,3 +205,34 @@ func runPython(_ script: String, _ args: String...) throws -> (Int32, String) {
         #expect(report.text().contains("refused as expected: open /var/lib/libuuid/clock.txt ×1 — libuuid falls back"))
     }
 }
+
+@Suite struct MarkdownSummaryTests {
+    @Test func theSummaryHasTheRunTheLayersAndTheDenials() {
+        let log = sampleLog()
+        let md = Report(run: log.lastRun, log: log).markdown()
+        #expect(md.hasPrefix("### warden: 4 denied\n"))
+        #expect(md.contains("| mode | enforce |") && md.contains("| exit code | 77 |") && md.contains("| lost events | 0 |"))
+        #expect(md.contains("| exec | supervisor | no |"))
+        #expect(md.contains("#### `allow.exec.allowed`\n\n- denied exec `/usr/bin/curl` ×1 (build_script) — allow with `allow.exec.allowed = [\"/usr/bin/curl\"]`"))
+        #expect(md.contains("denied open `/home/u/.ssh/id_rsa` ×2 (build_script) — **a secret: do not allow**"))
+        #expect(Report(run: nil, log: EventLogContents()).markdown().contains("No run recorded"))
+    }
+}
+
+/// Paths and commands come from the build: the text and Markdown reports show control
+/// characters as escapes, so a crafted path cannot erase report lines on a terminal.
+@Suite struct TerminalSafetyTests {
+    @Test func controlCharactersAreShownNotSent() {
+        var log = sampleLog()
+        let evil = "/tmp/x\r\u{1b}[1A\u{1b}[2Kclean"
+        log.runs[0].events.append(EventRecord(runId: "r1", source: "tracepoint", mode: "enforce", event: WardenEvent(
+            pid: 9, tgid: 9, timeNs: 1, unit: .buildScript, action: .open, verdict: .denied, containerId: 1, caps: 0,
+            pathOrAddr: evil, neededPerm: "allow.fs.read_extra=" + evil)))
+        let report = Report(run: log.lastRun, log: log)
+        for text in [report.text(), report.markdown()] {
+            #expect(!text.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x0d }, "raw escape in \(text)")
+            #expect(text.contains("/tmp/x\\x0d\\x1b[1A\\x1b[2Kclean"))
+        }
+        #expect(Report.printable("plain/path ü") == "plain/path ü")
+    }
+}
