@@ -116,9 +116,23 @@ static __always_inline struct scratch *get_scratch(void) {
 #include "warden/walk.bpf.h"
 
 /* Copies buf[start, end) into the event's path, cut at 255 bytes. */
-static __always_inline void put_path(struct warden_event *e, const char *buf, int start, int end) {
+/* Copies buf[start, end) into the event. A path longer than the event holds, or one the
+ * caller's name was cut short in (`cut`), keeps its end behind a leading '?' (as the walk
+ * marks what it could not name whole): its first bytes would pass for a shorter path,
+ * one a rule covers. */
+static __always_inline void put_path(struct warden_event *e, const char *buf, int start, int end, int cut) {
     __u64 n = end > start ? end - start : 0;
-    if (n > WARDEN_PATH_MAX - 1) n = WARDEN_PATH_MAX - 1;
+    if (cut || n > WARDEN_PATH_MAX - 1) {
+        __u64 keep = n > WARDEN_PATH_MAX - 2 ? WARDEN_PATH_MAX - 2 : n;
+        __u64 tail = (__u64)end - keep;
+        asm volatile("%0 &= 255" : "+r"(keep));
+        asm volatile("%0 &= 8191" : "+r"(tail));
+        if (keep > WARDEN_PATH_MAX - 2) return;
+        e->path_or_addr[0] = '?';
+        bpf_probe_read_kernel(e->path_or_addr + 1, keep, buf + tail);
+        e->path_or_addr[keep + 1] = 0;
+        return;
+    }
     __u64 from = start;
     /* Masks the compiler would drop as redundant but the verifier needs to see. */
     asm volatile("%0 &= 255" : "+r"(n));
@@ -175,7 +189,8 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
         if (n <= 0) return;
         struct warden_event *e = new_event(action, access, result);
         if (!e) return;
-        put_path(e, s->buf, start, BASE + n);
+        /* 256: the buffer filled up, the name may go on. */
+        put_path(e, s->buf, start, BASE + n, n >= 256);
         submit(e);
         return;
     }
@@ -183,7 +198,7 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
     if (n <= 0) return;
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
-    put_path(e, s->buf, BASE, BASE + n - 1);
+    put_path(e, s->buf, BASE, BASE + n - 1, n >= 256);
     submit(e);
 }
 
@@ -194,7 +209,7 @@ static __always_inline void report_file(__u8 action, __u32 access, int result, s
     int start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
-    put_path(e, s->buf, start, BASE);
+    put_path(e, s->buf, start, BASE, 0);
     submit(e);
 }
 

@@ -126,8 +126,20 @@ final class EventAgent: @unchecked Sendable {
         case .exec: op = .exec
         case .connect: return nil
         }
-        let d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
+        var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
+        if refused && d.allowed && e.pathOrAddr.hasPrefix("/") {
+            // The kernel refused what the policy allows by the name the build passed: that
+            // name is not the file (a symlink, /proc/PID/fd/N). Judge what it resolves to.
+            let resolved = EventAgent.resolve(e.pathOrAddr)
+            if resolved != e.pathOrAddr {
+                let r = decider.decide(op, normalized: resolved, read: e.access.contains(.read), write: e.access.contains(.write))
+                if !r.allowed {
+                    e.pathOrAddr = resolved
+                    d = r
+                }
+            }
+        }
         let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
         // A path the kernel could not name whole ("?…") cannot be checked against the rules.
         let mismatch = !d.allowed && e.result == 0 && enforce && !e.pathOrAddr.hasPrefix("?")
@@ -136,6 +148,21 @@ final class EventAgent: @unchecked Sendable {
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
         return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
+    }
+
+    /// `path` with symlinks resolved as the kernel would (warden sees the same tree), or,
+    /// for a name that does not exist (a file the call would have created), its directory
+    /// resolved. Unresolvable: the path itself.
+    static func resolve(_ path: String) -> String {
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        guard dir != path, let real = realpath(dir, nil) else { return path }
+        defer { free(real) }
+        let base = String(cString: real)
+        return (base == "/" ? "" : base) + "/" + (path as NSString).lastPathComponent
     }
 
     /// A hash of what makes a tracepoint record distinct (unit, action, result, access,

@@ -348,4 +348,39 @@ import WardenOutput
         #expect(r.status == 125 && r.stderr.contains("Cargo.lock is a symbolic link"), "\(r.stderr)")
         #expect(read(target) == "ORIGINAL\n")
     }
+
+    /// A refusal through a name that is not the file — a symlink, a directory link, a path
+    /// longer than an event holds, another process's /proc/PID/fd — is recorded as the
+    /// denial it is, by the file's own path (or marked '?'), and the run ends in 77.
+    @Test func refusalsThroughOtherNamesAreDenials() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let secret = try victim()
+        let outside = (secret as NSString).deletingLastPathComponent
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/sh")
+        holder.arguments = ["-c", "exec 3<\(secret); exec sleep 30"]
+        try holder.run()
+        defer { holder.terminate() }
+        #expect(eventually(5) { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.processIdentifier)/fd/3")) == secret })
+        let long = dir + "/" + String(repeating: "./", count: 130) + "../" + String(repeating: "../", count: 1) + ".." + outside + "/victim"
+        #expect(read(long) == "ORIGINAL\n", "the control: the long name reaches the file without warden")
+        let cases: [(String, (String) -> Bool)] = [
+            ("ln -s \(secret) key; cat key", { $0 == secret }),
+            ("ln -s \(outside) vdir; echo x > vdir/new", { $0 == outside + "/new" }),
+            // Cut short at 255 bytes: marked, never taken for the shorter path it begins with.
+            ("cat \(long)", { $0.hasPrefix("?") }),
+            ("cat /proc/\(holder.processIdentifier)/fd/3", { $0 == secret }),
+        ]
+        for (script, expected) in cases {
+            let r = try warden(["run", "--", "sh", "-c", script + " 2>/dev/null; true"], cwd: dir, env: env)
+            #expect(r.status == 77, "\(script): \(r.stderr)")
+            let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
+            #expect(denied.count == 1 && denied.allSatisfy { expected($0.event.pathOrAddr) && $0.event.result == -13 },
+                    "\(script): \(denied.map(\.event.pathOrAddr))")
+            try? FileManager.default.removeItem(atPath: dir + "/key")
+            try? FileManager.default.removeItem(atPath: dir + "/vdir")
+        }
+        #expect(read(secret) == "ORIGINAL\n" && !FileManager.default.fileExists(atPath: outside + "/new"))
+    }
 }
