@@ -48,6 +48,15 @@ struct pt_regs___wd {
 #define NR_renameat 264
 #define NR_renameat2 316
 #define NR_unlinkat 263
+#define NR_mkdir 83
+#define NR_mkdirat 258
+#define NR_mknod 133
+#define NR_mknodat 259
+#define NR_symlink 88
+#define NR_symlinkat 266
+#define NR_link 86
+#define NR_linkat 265
+#define NR_bind 49
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
@@ -70,6 +79,15 @@ struct pt_regs___wd {
 #define NR_renameat 38
 #define NR_renameat2 276
 #define NR_unlinkat 35
+#define NR_mkdir -1
+#define NR_mkdirat 34
+#define NR_mknod -1
+#define NR_mknodat 33
+#define NR_symlink -1
+#define NR_symlinkat 36
+#define NR_link -1
+#define NR_linkat 37
+#define NR_bind 200
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -228,9 +246,11 @@ static __always_inline __u32 open_access(__u64 flags) {
 SEC("raw_tracepoint/sys_enter")
 int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
     long nr = (long)ctx->args[1];
+    int creates = nr == NR_mkdir || nr == NR_mkdirat || nr == NR_mknod || nr == NR_mknodat || nr == NR_symlink ||
+                  nr == NR_symlinkat || nr == NR_link || nr == NR_linkat || nr == NR_bind;
     if (nr != NR_openat && nr != NR_openat2 && nr != NR_execve && nr != NR_execveat && nr != NR_renameat2 &&
         nr != NR_renameat && nr != NR_unlinkat && nr != NR_open && nr != NR_creat && nr != NR_rename &&
-        nr != NR_unlink && nr != NR_rmdir)
+        nr != NR_unlink && nr != NR_rmdir && !creates)
         return 0;
     if (!in_run()) return 0;
     struct pt_regs___wd *regs = (void *)ctx->args[0];
@@ -283,6 +303,33 @@ int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
         p.dfd = (int)ARG0(regs);
         p.name = ARG1(regs);
         p.access = WARDEN_ACCESS_WRITE;
+    } else if (creates) {
+        /* The name created: the new directory, node, link or socket. */
+        p.action = WARDEN_ACTION_CREATE;
+        p.access = WARDEN_ACCESS_WRITE;
+        if (nr == NR_mkdirat || nr == NR_mknodat) {
+            p.dfd = (int)ARG0(regs);
+            p.name = ARG1(regs);
+        } else if (nr == NR_symlinkat) {
+            p.dfd = (int)ARG1(regs);
+            p.name = ARG2(regs);
+        } else if (nr == NR_linkat) {
+            p.dfd = (int)ARG2(regs);
+            p.name = ARG3(regs);
+        } else if (nr == NR_symlink || nr == NR_link) {
+            p.name = ARG1(regs);
+        } else if (nr == NR_bind) {
+            /* Only a unix socket bound to a path (not an abstract or unnamed one). */
+            __u64 addr = ARG1(regs);
+            __u16 family = 0;
+            char first = 0;
+            bpf_probe_read_user(&family, sizeof family, (const void *)addr);
+            bpf_probe_read_user(&first, 1, (const void *)(addr + 2));
+            if (family != 1 /* AF_UNIX */ || first == 0) return 0;
+            p.name = addr + 2; /* sun_path */
+        } else { /* mkdir, mknod */
+            p.name = ARG0(regs);
+        }
     } else { /* unlink, rmdir */
         p.action = WARDEN_ACTION_UNLINK;
         p.name = ARG0(regs);

@@ -18,7 +18,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     }
 
     public enum Action: UInt8, Sendable, CaseIterable, Codable {
-        case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4
+        case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4, create = 5
         public var name: String {
             switch self {
             case .open: return "open"
@@ -26,6 +26,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
             case .unlink: return "unlink"
             case .exec: return "exec"
             case .connect: return "connect"
+            case .create: return "create"
             }
         }
     }

@@ -383,4 +383,34 @@ import WardenOutput
         }
         #expect(read(secret) == "ORIGINAL\n" && !FileManager.default.fileExists(atPath: outside + "/new"))
     }
+
+    /// Refused creations — mkdir, symlink, hard link, fifo, a unix socket bound to a path —
+    /// are recorded as denials (action `create`) and the run ends in 77. The control makes
+    /// the same names without warden.
+    @Test(arguments: identities) func refusedCreationsAreRecorded(identity: String) throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace(identity)
+        let outside = "/var/lib/warden-it-create-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        chmod(outside, 0o777)
+        try "x".write(toFile: outside + "/file", atomically: true, encoding: .utf8)
+        chmod(outside + "/file", 0o666)
+        let names = ["d", "s", "f", "hl", "sock"]
+        let script = { (v: String) in
+            "mkdir \(v)/d; ln -s /x \(v)/s; mkfifo \(v)/f; ln \(v)/file \(v)/hl; "
+                + "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"\(v)/sock\")'"
+        }
+        let control = "/var/lib/warden-it-create-control-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: control, withIntermediateDirectories: true)
+        try "x".write(toFile: control + "/file", atomically: true, encoding: .utf8)
+        #expect(try sh(script(control)).status == 0, "the control: every creation works without warden")
+        #expect(names.allSatisfy { (try? FileManager.default.attributesOfItem(atPath: control + "/" + $0)) != nil })
+        let r = try warden(["run", "--", "sh", "-c", script(outside) + " 2>/dev/null; true"], cwd: dir, env: env)
+        #expect(r.status == 77, "\(r.stderr)")
+        let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
+        let created = denied.filter { $0.event.action == .create }.map(\.event.pathOrAddr)
+        #expect(Set(created) == Set(names.map { outside + "/" + $0 }), "\(denied.map { ($0.event.action, $0.event.pathOrAddr) })")
+        #expect(denied.allSatisfy { $0.event.neededPerm == "allow.fs.write_extra=\(outside)" })
+        #expect(names.allSatisfy { (try? FileManager.default.attributesOfItem(atPath: outside + "/" + $0)) == nil })
+    }
 }

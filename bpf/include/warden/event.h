@@ -30,6 +30,7 @@ enum warden_action {
     WARDEN_ACTION_UNLINK = 2,
     WARDEN_ACTION_EXEC = 3,
     WARDEN_ACTION_CONNECT = 4,
+    WARDEN_ACTION_CREATE = 5, /* mkdir, mknod (fifo), symlink, link, bind of a unix socket path */
 };
 
 enum warden_verdict {
