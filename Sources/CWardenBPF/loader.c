@@ -149,12 +149,16 @@ int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn fn, vo
     return (r > 0 ? r : 0) + c;
 }
 
-uint64_t warden_bpf_dropped(struct warden_bpf *b) {
+uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map) {
     uint32_t zero = 0;
     uint64_t v = 0;
-    int fd = bpf_object__find_map_fd_by_name(b->obj, "drops");
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
     if (fd >= 0) bpf_map_lookup_elem(fd, &zero, &v);
     return v;
+}
+
+uint64_t warden_bpf_dropped(struct warden_bpf *b) {
+    return warden_bpf_counter(b, "drops");
 }
 
 void warden_bpf_close(struct warden_bpf *b) {

@@ -161,6 +161,9 @@ public final class BPFObject: @unchecked Sendable {
 
     /// Records the kernel could not queue because the ring buffer was full.
     public var dropped: UInt64 { warden_bpf_dropped(handle) }
+    /// Trace object: file and exec calls of the run the kernel refused (EACCES/EPERM),
+    /// counted in the kernel whether or not their events reached the ring.
+    public var kernelRefusals: UInt64 { warden_bpf_counter(handle, "refusals") }
 }
 
 /// The tier-1 object's rules, and its canary.

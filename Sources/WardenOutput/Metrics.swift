@@ -28,6 +28,9 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     /// Refusals of what the policy forbids and a program is known to recover from
     /// (SystemBaseline.expectedRefusals): logged, neither allowed nor violations.
     public var expectedRefusals: UInt64 = 0
+    /// Enforce mode: refusals the kernel counted whose events were lost (the ring
+    /// overflowed). Counted as denials: the run ends in 77 when the command succeeded.
+    public var unrecordedRefusals: UInt64 = 0
     public var perUnit: [String: UnitCounts] = [:]
     public var perAction: [String: UInt64] = [:]
     public var cpuTimeMs: UInt64 = 0
@@ -65,7 +68,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
         case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged", enforceMismatches = "enforce_mismatches"
-        case expectedRefusals = "expected_refusals"
+        case expectedRefusals = "expected_refusals", unrecordedRefusals = "unrecorded_refusals"
         case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }

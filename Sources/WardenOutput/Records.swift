@@ -94,6 +94,8 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var policyChanged: [String]?
     /// Enforce mode: operations the kernel allowed although the policy forbids them.
     public var enforceMismatches: UInt64?
+    /// Enforce mode: refusals the kernel counted whose events were lost (denials).
+    public var unrecordedRefusals: UInt64?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -107,7 +109,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
-        case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches"
+        case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
     }
 }
 

@@ -45,12 +45,14 @@ public struct Report: Sendable, Codable, Equatable {
     public var lostEvents: UInt64
     /// Enforce mode: operations the kernel allowed although the policy forbids them.
     public var enforceMismatches: UInt64?
+    /// Enforce mode: refusals whose events were lost (counted as denials).
+    public var unrecordedRefusals: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
         case eventsTotal = "events_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
         case findings, expectedRefusals = "expected_refusals", incompleteLog = "incomplete_log"
-        case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches"
+        case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
     }
 
     public init(run: EventLogContents.Run?, log: EventLogContents) {
@@ -60,6 +62,7 @@ public struct Report: Sendable, Codable, Equatable {
         exitCode = run?.end?.exitCode
         lostEvents = run?.end?.lostEvents ?? 0
         enforceMismatches = run?.end?.enforceMismatches
+        unrecordedRefusals = run?.end?.unrecordedRefusals
         layers = run?.start?.layers ?? []
         hardening = run?.start?.hardening ?? []
         assurance = run?.start?.assurance
@@ -132,6 +135,9 @@ public struct Report: Sendable, Codable, Equatable {
         for w in warnings { out += "warning: \(Report.printable(w))\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
         if lostEvents > 0 { out += "warning: \(lostEvents) event(s) were lost; the denials below may be incomplete\n" }
+        if let n = unrecordedRefusals, n > 0 {
+            out += "warning: the kernel refused \(n) call(s) whose events were lost: counted as denials, not listed below\n"
+        }
         if let m = enforceMismatches, m > 0 { out += "warning: the kernel allowed \(m) operation(s) the policy forbids\n" }
         for x in expectedRefusals {
             out += "refused as expected: \(x.action) \(Report.printable(x.target)) ×\(x.count) — \(x.reason)\n"
@@ -177,6 +183,7 @@ public struct Report: Sendable, Codable, Equatable {
         out += "| events | \(eventsTotal) (allowed \(allowedTotal), \(denied) \(violationsTotal)) |\n"
         out += "| lost events | \(lostEvents)\(lostEvents > 0 ? " — the denials below may be incomplete" : "") |\n"
         if let m = enforceMismatches { out += "| enforce mismatches | \(m) |\n" }
+        if let n = unrecordedRefusals, n > 0 { out += "| refusals whose events were lost (denials) | \(n) |\n" }
         out += "| run | `\(runId)` |\n\n"
         if !layers.isEmpty {
             out += "| hook | layer | enforcing |\n|---|---|---|\n"

@@ -80,6 +80,9 @@ final class EventAgent: @unchecked Sendable {
     /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
     /// decider does not model, or a path it could not name exactly).
     private(set) var mismatches: UInt64 = 0
+    /// Refused (EACCES/EPERM) file and exec records received, repeats included: compared
+    /// with the kernel's own count, it shows refusals whose events were lost.
+    private(set) var refusalsSeen: UInt64 = 0
 
     /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
@@ -189,6 +192,10 @@ final class EventAgent: @unchecked Sendable {
         var repeats: UInt64 = 0
         let n = ring.poll(timeoutMs: timeoutMs) { bytes in
             let action = bytes.count > WardenEvent.Offset.action ? bytes[WardenEvent.Offset.action] : 0
+            if action != WardenEvent.Action.connect.rawValue, bytes.count >= WardenEvent.Offset.result + 4 {
+                let result = bytes.loadUnaligned(fromByteOffset: WardenEvent.Offset.result, as: Int32.self)
+                if result == -EACCES || result == -EPERM { refusalsSeen += 1 }
+            }
             let dedupable = action != WardenEvent.Action.connect.rawValue && action != WardenEvent.Action.exec.rawValue
             let key = dedupable ? EventAgent.rawKey(bytes) : nil
             if let key, seen.contains(key) {
@@ -230,9 +237,15 @@ final class EventAgent: @unchecked Sendable {
         stopping = true
         lock.unlock()
         if thread != nil { done.wait() }
+        let kernelRefusals = ring.kernelRefusals
         audit.update {
             $0.lostEvents = ring.dropped + UInt64(decodeErrors) + UInt64(unwritten)
             $0.enforceMismatches = mismatches
+            // Refusals the kernel made whose events never arrived: in enforce mode they
+            // count as denials (a flood must not turn 77 into 0).
+            if enforce && $0.lostEvents > 0 && kernelRefusals > refusalsSeen {
+                $0.unrecordedRefusals = kernelRefusals - refusalsSeen
+            }
         }
     }
 }

@@ -445,7 +445,8 @@ public struct Runner {
         let status: String
         switch outcome {
         case .success(let exit):
-            code = mode == .enforce && metrics.blockedTotal > 0 && exit.shellCode == 0 ? WardenExit.denied : exit.shellCode
+            let denials = metrics.blockedTotal + metrics.unrecordedRefusals
+            code = mode == .enforce && denials > 0 && exit.shellCode == 0 ? WardenExit.denied : exit.shellCode
             status = exit.description
             metrics.cpuTimeMs = exit.cpuTimeMs
             metrics.pageFaults = exit.pageFaults
@@ -462,6 +463,7 @@ public struct Runner {
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
         end.enforceMismatches = metrics.enforceMismatches
+        if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         let policyAfter = policyGuard.snapshot()
         let policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
         if !policyChanged.isEmpty {
@@ -490,6 +492,9 @@ public struct Runner {
         }
         if metrics.lostEvents > 0 {
             log("warning: \(metrics.lostEvents) event(s) were lost (ring buffer full); raise --ring-buffer-mib")
+        }
+        if metrics.unrecordedRefusals > 0 {
+            log("warning: the kernel refused \(metrics.unrecordedRefusals) call(s) whose events were lost; they count as denials")
         }
         let verdictWord = mode == .observe ? "would be denied" : "denied"
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "

@@ -413,4 +413,46 @@ import WardenOutput
         #expect(denied.allSatisfy { $0.event.neededPerm == "allow.fs.write_extra=\(outside)" })
         #expect(names.allSatisfy { (try? FileManager.default.attributesOfItem(atPath: outside + "/" + $0)) == nil })
     }
+
+    /// A build that floods the event ring to hide a denial: the kernel counts refusals
+    /// apart from the ring, so the run still ends in 77, and the report says events were
+    /// lost. The control: the same flood without the forbidden read ends in 0.
+    @Test func aFloodCannotHideADenial() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let secret = try victim()
+        try """
+            #include <fcntl.h>
+            #include <pthread.h>
+            #include <stdio.h>
+            #include <string.h>
+            #include <unistd.h>
+            static void *flood(void *arg) {
+                char name[64];
+                for (int i = 0; i < 150000; i++) {
+                    snprintf(name, sizeof name, "nope-%ld-%d", (long)arg, i);
+                    open(name, O_RDONLY);
+                }
+                return 0;
+            }
+            int main(int argc, char **argv) {
+                pthread_t t[4];
+                for (long i = 0; i < 4; i++) pthread_create(&t[i], 0, flood, (void *)i);
+                usleep(100000);
+                if (argc > 1) open(argv[1], O_RDONLY);
+                for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
+                return 0;
+            }
+            """.write(toFile: dir + "/flood.c", atomically: true, encoding: .utf8)
+        #expect(try sh("cc -O2 -pthread -o flood flood.c", cwd: dir).status == 0)
+        let control = try warden(["run", "--ring-buffer-mib", "1", "--", "./flood"], cwd: dir, env: env)
+        #expect(control.status == 0, "the control: the flood alone is no denial: \(control.stderr)")
+        let r = try warden(["run", "--ring-buffer-mib", "1", "--", "./flood", secret], cwd: dir, env: env)
+        #expect(r.status == 77, "\(r.stderr)")
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
+        #expect(metrics.lostEvents > 0, "the flood did not overflow the ring: the test proves nothing")
+        #expect(metrics.blockedTotal + metrics.unrecordedRefusals >= 1)
+        let report = try warden(["report"], cwd: dir, env: env).stdout
+        #expect(report.contains("event(s) were lost"), "\(report)")
+    }
 }
