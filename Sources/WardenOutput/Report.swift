@@ -40,6 +40,9 @@ public struct Report: Sendable, Codable, Equatable {
     public var violationsTotal: Int
     public var findings: [Finding]
     public var expectedRefusals: [ExpectedRefusal]
+    /// Enforce mode: operations the kernel allowed although the policy forbids them (the
+    /// event is "allowed" and keeps the line that would allow it).
+    public var allowedButForbidden: [Finding]
     public var incompleteLog: Bool
     /// Records the kernel could not deliver: the findings may be incomplete when > 0.
     public var lostEvents: UInt64
@@ -51,7 +54,8 @@ public struct Report: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
         case eventsTotal = "events_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
-        case findings, expectedRefusals = "expected_refusals", incompleteLog = "incomplete_log"
+        case findings, expectedRefusals = "expected_refusals", allowedButForbidden = "allowed_but_forbidden"
+        case incompleteLog = "incomplete_log"
         case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
     }
 
@@ -98,6 +102,12 @@ public struct Report: Sendable, Codable, Equatable {
             }
         }
         expectedRefusals = expected
+        allowedButForbidden = events.filter { $0.mode == "enforce" && $0.event.verdict == .allowed && !$0.event.neededPerm.isEmpty
+            && $0.event.action != .connect }
+            .map { r in
+                Finding(rule: r.event.ruleKey, action: r.event.action.name, target: r.event.pathOrAddr, neededPerm: r.event.neededPerm,
+                        suggestedLine: nil, count: 1, units: [r.event.unit.name], blocked: false)
+            }
     }
 
     // MARK: text
@@ -139,6 +149,9 @@ public struct Report: Sendable, Codable, Equatable {
             out += "warning: the kernel refused \(n) call(s) whose events were lost: counted as denials, not listed below\n"
         }
         if let m = enforceMismatches, m > 0 { out += "warning: the kernel allowed \(m) operation(s) the policy forbids\n" }
+        for f in allowedButForbidden {
+            out += "ALLOWED ALTHOUGH FORBIDDEN (the kernel did not refuse it): \(f.action) \(Report.printable(f.target)) (\(f.units.joined(separator: ", ")))\n"
+        }
         for x in expectedRefusals {
             out += "refused as expected: \(x.action) \(Report.printable(x.target)) ×\(x.count) — \(x.reason)\n"
         }
@@ -192,6 +205,10 @@ public struct Report: Sendable, Codable, Equatable {
         }
         for w in warnings { out += "> **warning:** \(Report.printable(w))\n>\n" }
         if !warnings.isEmpty { out += "\n" }
+        for f in allowedButForbidden {
+            out += "- **allowed although forbidden** (the kernel did not refuse it): \(f.action) `\(Report.printable(f.target))`\n"
+        }
+        if !allowedButForbidden.isEmpty { out += "\n" }
         var rule = ""
         for f in findings {
             if f.rule != rule {

@@ -306,6 +306,11 @@ extension SeccompProfile {
         return rules
     }()
 
+    /// Under an exec allowlist: no `execveat(fd, "", …, AT_EMPTY_PATH)` (fexecve), which
+    /// runs an open descriptor — a memfd the build filled — that no path rule covers.
+    public static let noDescriptorExec = SeccompRule(names: ["execveat"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
+                                                     args: [SeccompArg(index: 4, value: 0x1000, valueTwo: 0x1000, op: "SCMP_CMP_MASKED_EQ")])
+
     public static func builtIn(_ p: SyscallProfile) -> SeccompProfile? {
         switch p {
         case .none: return nil
@@ -327,6 +332,8 @@ extension EffectivePolicy {
         let base = ociProfile ?? SeccompProfile.builtIn(syscallProfile.value)
         var p = (base ?? SeccompProfile(defaultAction: "SCMP_ACT_ALLOW")).denying(syscallDeny.map { ($0.value, $0.origin.description) })
         p.architectures = [arch]
-        return p.withBoundary()
+        p = p.withBoundary()
+        if execDefault.value == .allowlist { p.syscalls = (p.syscalls ?? []) + [SeccompProfile.noDescriptorExec] }
+        return p
     }
 }

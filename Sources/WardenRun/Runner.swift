@@ -445,7 +445,8 @@ public struct Runner {
         let status: String
         switch outcome {
         case .success(let exit):
-            let denials = metrics.blockedTotal + metrics.unrecordedRefusals
+            // What the kernel allowed although the policy forbids it broke the policy too.
+            let denials = metrics.blockedTotal + metrics.unrecordedRefusals + metrics.enforceMismatches
             code = mode == .enforce && denials > 0 && exit.shellCode == 0 ? WardenExit.denied : exit.shellCode
             status = exit.description
             metrics.cpuTimeMs = exit.cpuTimeMs
@@ -488,7 +489,8 @@ public struct Runner {
             throw WardenFailure("the run ended but its cgroup could not be cleaned up: \(cleanupError)", code: WardenExit.sandbox)
         }
         if metrics.enforceMismatches > 0 {
-            log("warning: \(metrics.enforceMismatches) operation(s) the policy forbids were allowed by the kernel; see the log's allowed events and report this")
+            log("warning: \(metrics.enforceMismatches) operation(s) the policy forbids were allowed by the kernel (a route this tier "
+                + "does not close, listed by `warden report`); the run counts as denied")
         }
         if metrics.lostEvents > 0 {
             log("warning: \(metrics.lostEvents) event(s) were lost (ring buffer full); raise --ring-buffer-mib")

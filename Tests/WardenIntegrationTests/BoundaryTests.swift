@@ -455,4 +455,27 @@ import WardenOutput
         let report = try warden(["report"], cwd: dir, env: env).stdout
         #expect(report.contains("event(s) were lost"), "\(report)")
     }
+
+    /// Under an exec allowlist, a program written to a memfd: run through its descriptor
+    /// (fexecve) it is refused by seccomp; run through /proc/self/fd, which tier 2 cannot
+    /// refuse, it is caught as allowed-although-forbidden, reported, and the run ends in 77.
+    @Test func memfdExecutionIsRefusedOrCaught() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root", policy: "exec.default = \"allowlist\"\nallow.exec.allowed = [\"/usr/bin/python3.11\"]\n")
+        try """
+            import os, sys
+            fd = os.memfd_create("payload")
+            os.write(fd, open("/usr/bin/true", "rb").read())
+            try:
+                os.execve(fd if sys.argv[1] == "fexecve" else f"/proc/self/fd/{fd}", ["payload"], {})
+            except OSError as e:
+                open("out.txt", "w").write(f"{sys.argv[1]} refused {e.errno}\\n")
+            """.write(toFile: dir + "/m.py", atomically: true, encoding: .utf8)
+        #expect(try sh("/usr/bin/python3.11 m.py fexecve && /usr/bin/python3.11 m.py procfd", cwd: dir).status == 0, "the control")
+        let fexecve = try warden(["run", "--", "/usr/bin/python3.11", "m.py", "fexecve"], cwd: dir, env: env)
+        #expect(read(dir + "/out.txt") == "fexecve refused 1\n", "\(fexecve.stderr)")
+        let procfd = try warden(["run", "--", "/usr/bin/python3.11", "m.py", "procfd"], cwd: dir, env: env)
+        #expect(procfd.status == 77 && procfd.stderr.contains("allowed by the kernel"), "\(procfd.stderr)")
+        #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("ALLOWED ALTHOUGH FORBIDDEN"))
+    }
 }
