@@ -34,5 +34,10 @@ if not any(r["action_name"] == "exec" and r["path_or_addr"].endswith("git-core/g
 print("dogfood: " + ("; ".join(problems) if problems else f"warden built itself under its own warden.toml ({len(events)} events, 0 denied)"))
 sys.exit(1 if problems else 0)
 PY
-[[ $(find .git -printf '%P %s %T@\n' | sort) == "$git_before" ]] || { echo "dogfood: .git changed during the build" >&2; exit 1; }
+git_after=$(find .git -printf '%P %s %T@\n' | sort)
+if [[ $git_after != "$git_before" ]]; then
+  echo "dogfood: .git changed during the build:" >&2
+  diff <(echo "$git_before") <(echo "$git_after") >&2
+  exit 1
+fi
 .build/debug/warden --version

@@ -113,6 +113,9 @@ public enum SystemBaseline {
         "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/resolv.conf",
         "/etc/localtime", "/etc/timezone", "/etc/hostname", "/etc/ssl/certs", "/etc/ca-certificates",
         "/etc/os-release", "/etc/debian_version", "/etc/lsb-release", "/etc/mime.types", "/etc/locale.alias",
+        // OpenSSL's configuration, read by every TLS client (git, curl); the keys in
+        // /etc/ssl/private stay out.
+        "/etc/ssl/openssl.cnf",
         "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
         // All of /proc: a rule on /proc/self would name warden's own directory, not each
         // build process's. Other processes' sensitive entries stay behind ptrace checks
