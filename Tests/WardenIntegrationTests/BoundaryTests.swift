@@ -30,17 +30,7 @@ import WardenOutput
     }
 
     func sh(_ script: String, cwd: String = "/") throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runProcess("/bin/sh", ["-c", script], cwd: cwd)
     }
 
     /// The audit trail lives in warden's state directory, which the build cannot write:

@@ -15,13 +15,7 @@ import WardenOutput
     }
 
     func sh(_ command: String, cwd: String) throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
+        try runProcess("/bin/sh", ["-c", command], cwd: cwd).status
     }
 
     /// Every file under .git with its size and modification time.
@@ -230,18 +224,7 @@ import WardenOutput
         let env = baseEnvironment(["PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")])
         let cargo = try #require(["/root/.cargo/bin/cargo", "/usr/bin/cargo"].first { FileManager.default.isExecutableFile(atPath: $0) })
         func viaCargo(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: cargo)
-            p.arguments = args
-            p.currentDirectoryURL = URL(fileURLWithPath: dir)
-            p.environment = env
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
+            try runProcess(cargo, args, cwd: dir, env: env)
         }
         let status = try viaCargo(["warden", "status"])
         #expect(status.0 == 0 && status.1.contains("build system: cargo"), "\(status.1)")

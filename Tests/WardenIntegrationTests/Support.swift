@@ -132,3 +132,20 @@ func eventLogPath(_ dir: String) -> String {
 func metricsPath(_ dir: String) -> String {
     (eventLogPath(dir) as NSString).deletingLastPathComponent + "/warden-metrics.json"
 }
+
+/// Runs a program outside warden (a control, or set-up) and returns its status and its
+/// standard output and error together.
+func runProcess(_ executable: String, _ arguments: [String], cwd: String = "/", env: [String: String]? = nil) throws -> (status: Int32, out: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+    if let env { p.environment = env }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
