@@ -218,11 +218,14 @@ public struct Runner {
         let plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
         var placeholder: (path: String, content: String)?
         defer { if let placeholder { removeUnfilledLockFile(placeholder) } }
+        let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
+        if mode == .enforce, plan != nil || policy.execDefault.value == .allowlist {
+            // The output directory gets write (strict files) or execute (an allowlist) rules.
+            try refuseLinksOutOfTheWorkspace(output)
+        }
         if mode == .enforce, plan != nil {
             // Landlock can only allow what exists, and the read-only workspace forbids
             // creating the output directory from inside: make it now, as the build would.
-            let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
-            try refuseLinksOutOfTheWorkspace(output)
             try createOutputDirectory(output)
             // The same for the lock file; removed after the run if the build left it unfilled.
             placeholder = try createLockFilePlaceholder()
