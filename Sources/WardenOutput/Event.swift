@@ -157,6 +157,9 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         let key = String(neededPerm[..<eq])
         let value = String(neededPerm[neededPerm.index(after: eq)...])
         switch key {
+        case "refused_by_kernel":
+            // No policy line explains it (see Report): nothing to suggest.
+            return nil
         case "allow.fs.read_extra", "allow.fs.write_extra":
             if SystemBaseline.looksLikeSecret(value) || SystemBaseline.looksLikeSecret(pathOrAddr) { return nil }
             return "\(key) = [\(tomlString(value))]"

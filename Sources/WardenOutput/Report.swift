@@ -10,6 +10,12 @@ public struct Report: Sendable, Codable, Equatable {
         public var neededPerm: String
         /// TOML that would allow it; nil when the target is a secret (never suggested).
         public var suggestedLine: String?
+
+        /// What to do about it in a line, or nil for a secret (never to be allowed).
+        public var advice: String? {
+            if rule == "refused_by_kernel" { return "refused by the kernel although the policy allows the name: counted as a denial" }
+            return suggestedLine.map { "allow with `\($0)`" }
+        }
         public var count: Int
         public var units: [String]
         public var blocked: Bool         // false: observe mode, would have been denied
@@ -167,7 +173,10 @@ public struct Report: Sendable, Codable, Equatable {
             }
             let verb = f.blocked ? "denied" : "would deny"
             out += "  \(verb) \(f.action) \(Report.printable(f.target)) ×\(f.count) (\(f.units.joined(separator: ", ")))\n"
-            if let line = f.suggestedLine {
+            if f.rule == "refused_by_kernel" {
+                out += "    the kernel refused a name the policy allows: a link changed after the call, a process gone, "
+                    + "or a permission; counted as a denial\n"
+            } else if let line = f.suggestedLine {
                 out += "    allow with: \(Report.printable(line))\n"
             } else {
                 out += "    do not allow: \(Report.printable(f.target)) is a secret; a build that reaches for it is what warden is there to stop\n"
@@ -216,7 +225,7 @@ public struct Report: Sendable, Codable, Equatable {
                 out += "#### `\(f.rule)`\n\n"
             }
             out += "- \(f.blocked ? "denied" : "would deny") \(f.action) `\(Report.printable(f.target))` ×\(f.count) (\(f.units.joined(separator: ", ")))"
-            out += f.suggestedLine.map { " — allow with `\(Report.printable($0))`\n" } ?? " — **a secret: do not allow**\n"
+            out += f.advice.map { " — \(Report.printable($0))\n" } ?? " — **a secret: do not allow**\n"
         }
         return out
     }

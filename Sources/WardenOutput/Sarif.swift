@@ -36,6 +36,7 @@ public struct SarifWriter: Sendable {
         "allow.fs.write_extra": ("WriteNotAllowed", "A file outside the strict write set was opened, renamed or removed for writing.", "7.5"),
         "syscall.deny": ("SyscallDenied", "A system call listed in syscall.deny was made.", "6.0"),
         "allow.env.read": ("EnvNotAllowed", "An environment variable was requested that allow.env.read does not pass.", "5.0"),
+        "refused_by_kernel": ("RefusedByKernel", "The kernel refused an access through a name the policy allows (a symlink changed after the call, a process gone, or a permission).", "7.0"),
     ]
 
     public func document(_ report: Report) throws -> Data {
@@ -96,7 +97,8 @@ public struct SarifWriter: Sendable {
                 rules.append(rule(f.rule, example: f))
             }
             let verb = f.blocked ? "Denied" : "Would deny (observe mode)"
-            let advice = f.suggestedLine.map { "To allow it, add to warden.toml: \($0)" }
+            let advice = f.rule == "refused_by_kernel" ? "No policy line explains it: look at what the build did there."
+                : f.suggestedLine.map { "To allow it, add to warden.toml: \($0)" }
                 ?? "\(f.target) is a secret: do not allow it; find the dependency that reached for it."
             var result: [String: Any] = [
                 "ruleId": id,

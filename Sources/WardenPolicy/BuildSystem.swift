@@ -188,6 +188,12 @@ public enum SystemBaseline {
         }
     }
 
+    /// The toolchain's cache directories the build may write (see `toolchain`): created by
+    /// warden before an enforced run when missing, since rules cannot grant creating them.
+    public static func cacheDirectories(_ system: BuildSystem, home: String) -> [String] {
+        system == .swiftpm ? [homePath(home, ".cache/org.swift.swiftpm")] : []
+    }
+
     /// Per-toolchain paths in the user's home: caches and toolchains, never credentials.
     public static func toolchain(_ system: BuildSystem, home: String) -> (read: [PathRule], write: [PathRule]) {
         switch system {

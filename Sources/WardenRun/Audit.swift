@@ -120,6 +120,9 @@ final class EventAgent: @unchecked Sendable {
     /// and the mismatch counted.
     /// Returns the reason when the denial is an expected one (`SystemBaseline.expectedRefusals`).
     func judge(_ e: inout WardenEvent) -> String? {
+        // The name as the build passed it: `..` after a symlink goes up from the link's
+        // target, which only resolving (not the lexical normalization) gets right.
+        let raw = e.pathOrAddr
         e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
         let op: FileDecider.Operation
         switch e.action {
@@ -135,13 +138,15 @@ final class EventAgent: @unchecked Sendable {
         if refused && d.allowed && e.pathOrAddr.hasPrefix("/") {
             // The kernel refused what the policy allows by the name the build passed: that
             // name is not the file (a symlink, /proc/PID/fd/N). Judge what it resolves to.
-            let resolved = EventAgent.resolve(e.pathOrAddr)
-            if resolved != e.pathOrAddr {
-                let r = decider.decide(op, normalized: resolved, read: e.access.contains(.read), write: e.access.contains(.write))
-                if !r.allowed {
-                    e.pathOrAddr = resolved
-                    d = r
-                }
+            let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))
+            let r = decider.decide(op, normalized: resolved, read: e.access.contains(.read), write: e.access.contains(.write))
+            if !r.allowed {
+                e.pathOrAddr = resolved
+                d = r
+            } else if enforce {
+                // Still unexplained (a link swapped since, a process gone, a permission):
+                // a refusal is never recorded as allowed; it counts as a denial.
+                d = (false, EventAgent.refusedByKernel + "=" + e.pathOrAddr)
             }
         }
         let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
@@ -152,6 +157,19 @@ final class EventAgent: @unchecked Sendable {
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
         return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
+    }
+
+    /// The `needed_perm` key of a refusal no policy line explains.
+    static let refusedByKernel = "refused_by_kernel"
+
+    /// `/proc/self` and `/proc/thread-self` in a build's name meant the build's process,
+    /// not warden's: the event's own.
+    static func procSelf(_ path: String, tgid: UInt32, pid: UInt32) -> String {
+        if path == "/proc/self" || path.hasPrefix("/proc/self/") { return "/proc/\(tgid)" + path.dropFirst("/proc/self".count) }
+        if path == "/proc/thread-self" || path.hasPrefix("/proc/thread-self/") {
+            return "/proc/\(tgid)/task/\(pid)" + path.dropFirst("/proc/thread-self".count)
+        }
+        return path
     }
 
     /// `path` with symlinks resolved as the kernel would (warden sees the same tree), or,

@@ -227,6 +227,9 @@ public struct Runner {
             // Landlock can only allow what exists, and the read-only workspace forbids
             // creating the output directory from inside: make it now, as the build would.
             try createOutputDirectory(output)
+            if let home = session.identity.home {
+                for dir in SystemBaseline.cacheDirectories(session.policy.buildSystem, home: home) { createCacheDirectory(dir, home: home) }
+            }
             // The same for the lock file; removed after the run if the build left it unfilled.
             placeholder = try createLockFilePlaceholder()
             if let placeholder { log("created \(placeholder.path) for the build to fill in (the workspace is read-only)") }
@@ -600,6 +603,22 @@ public struct Runner {
               let now = FileManager.default.contents(atPath: placeholder.path),
               now == Data(placeholder.content.utf8) else { return }
         unlink(placeholder.path)
+    }
+
+    /// Makes a missing toolchain cache directory (and the missing directories above it,
+    /// up to the home), owned by the build's user, as the tool would have. Best effort:
+    /// without it the tool only loses its cache.
+    func createCacheDirectory(_ path: String, home: String) {
+        var missing: [String] = []
+        var dir = path
+        while !FileManager.default.fileExists(atPath: dir) && pathIsWithin(dir, home) && dir != home {
+            missing.insert(dir, at: 0)
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        for d in missing {
+            guard mkdir(d, 0o755) == 0 else { return }
+            if session.identity.switchIDs { chown(d, session.identity.uid, session.identity.gid) }
+        }
     }
 
     func createOutputDirectory(_ path: String) throws(WardenFailure) {

@@ -195,7 +195,7 @@ public enum StatusView {
             out += "  last run enforced: \(enforced.isEmpty ? "nothing" : enforced.joined(separator: ", ")) (assurance \(run.assurance ?? "?"))\n"
         }
         for f in run.findings.prefix(5) {
-            out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(Report.printable(f.target)) → \(Report.printable(f.suggestedLine ?? "a secret: do not allow"))\n"
+            out += "  \(f.blocked ? "denied" : "would deny") \(f.action) \(Report.printable(f.target)) → \(Report.printable(f.advice ?? "a secret: do not allow"))\n"
         }
         if run.damagedLines > 0 { out += "  warning: \(run.damagedLines) damaged line(s) in the log\n" }
         return out

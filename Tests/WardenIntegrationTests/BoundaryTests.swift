@@ -468,4 +468,30 @@ import WardenOutput
         #expect(procfd.status == 77 && procfd.stderr.contains("allowed by the kernel"), "\(procfd.stderr)")
         #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("ALLOWED ALTHOUGH FORBIDDEN"))
     }
+
+    /// The second round of attacks on refusal recording: `..` after a directory link (the
+    /// kernel goes up from the link's target), a link swapped right after the refused call,
+    /// /proc/self/cwd of the build's own process. Each is a denial and the run ends in 77.
+    @Test func refusalsStayDenialsWhateverTheNameDoesNext() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let secret = try victim()
+        let outside = (secret as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: outside + "/sub", withIntermediateDirectories: true)
+        #expect(read(outside + "/sub/../victim") == "ORIGINAL\n", "the control")
+        let cases = [
+            "ln -s \(outside)/sub L; cat L/../victim",
+            "ln -s \(secret) S; cat S; ln -sfn warden.toml S",
+            "ln -s \(secret) S2; cat S2; rm S2",
+            "cd \(outside) && cat /proc/self/cwd/victim",
+        ]
+        for script in cases {
+            let r = try warden(["run", "--", "sh", "-c", script + " 2>/dev/null; true"], cwd: dir, env: env)
+            #expect(r.status == 77, "\(script): \(r.stderr)")
+            let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
+            #expect(!run.events.contains { ($0.event.result == -13 || $0.event.result == -1) && $0.event.verdict == .allowed },
+                    "\(script): a refusal recorded as allowed")
+            for name in ["L", "S", "S2"] { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
+        }
+    }
 }
