@@ -150,7 +150,7 @@ if [ "$expect" = tier1-with-landlock ]; then
   check "swift build under tier 1, no denial" has build.err "exited with status 0; events [0-9]*, denied 0"
   check "the swift product runs" test "$(./.build/debug/hello)" = "hello from swift"
   check "tier 1 enforced the swift build" has build.err "file_open=bpf-lsm"
-  [ $failed = 0 ] || { echo "--- swift build:"; tail -20 build.err; }
+  [ $failed = 0 ] || { echo "--- swift build:"; tail -20 build.err; "$W" report | tail -25; }
 fi
 echo "vm-suite: $passes passed, $failures failed"
 exit $failed

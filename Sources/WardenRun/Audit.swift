@@ -83,6 +83,9 @@ final class EventAgent: @unchecked Sendable {
     /// Refused (EACCES/EPERM) file and exec records received, repeats included: compared
     /// with the kernel's own count, it shows refusals whose events were lost.
     private(set) var refusalsSeen: UInt64 = 0
+    /// Files named like a policy file or manifest (PolicyGuard.names) the build wrote,
+    /// created, renamed or removed: a later run may take them for its policy.
+    private(set) var policyWrites = Set<String>()
 
     /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
@@ -231,6 +234,10 @@ final class EventAgent: @unchecked Sendable {
                 } else {
                     expected = judge(&e)
                     source = "tracepoint"
+                    if e.result == 0, e.action != .exec, e.action == .open ? e.access.contains(.write) : true,
+                       PolicyGuard.names.contains((e.pathOrAddr as NSString).lastPathComponent) {
+                        policyWrites.insert(e.pathOrAddr)
+                    }
                     // The same record always gets the same verdict: an allowed one need
                     // not be logged twice. Every denial is logged.
                     if let key, e.verdict == .allowed { seen.insert(key) }

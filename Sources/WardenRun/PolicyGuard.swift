@@ -32,6 +32,36 @@ public struct PolicyGuard: Sendable {
         before.keys.filter { before[$0] != after[$0] }.sorted()
     }
 
+    /// Names whose files decide a run's workspace or policy, wherever they are: a build
+    /// that writes one below its workspace (or removes one above it) changes what a later
+    /// run from another directory finds.
+    public static let names: Set<String> = [PolicyLoader.fileName, PolicyLoader.workspaceFileName, "Package.swift", "Cargo.toml"]
+
+    /// The files that would shape a run started in `cwd`: those names in `cwd` and in every
+    /// directory above it.
+    public static func candidates(from cwd: String) -> Set<String> {
+        var out = Set<String>()
+        var dir = cwd
+        while true {
+            for name in names { out.insert((dir == "/" ? "" : dir) + "/" + name) }
+            guard dir != "/", let slash = dir.lastIndex(of: "/") else { break }
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+        }
+        return out
+    }
+
+    /// The directories whose state directories may hold a marker concerning `cwd`: it and
+    /// every directory above it (an earlier run's workspace may have been any of them).
+    public static func ancestors(of cwd: String) -> [String] {
+        var out = [cwd]
+        var dir = cwd
+        while dir != "/", let slash = dir.lastIndex(of: "/") {
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+            out.append(dir)
+        }
+        return out
+    }
+
     /// What the state directory keeps of a run that changed policy files.
     public struct Marker: Codable, Equatable, Sendable {
         public var runId: String

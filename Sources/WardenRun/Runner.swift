@@ -187,7 +187,8 @@ public struct Runner {
         }
         let policyGuard = PolicyGuard(workspace: session.workspace, loaded: session.policy)
         let stateDirectory = StateDirectory.forWorkspace(session.workspace, environment: session.environment)
-        try Runner.refuseAPolicyTheBuildChose(stateDirectory, accept: acceptPolicyChange)
+        try Runner.refuseAPolicyTheBuildChose(cwd: session.cwd, root: session.workspace, environment: session.environment,
+                                              accept: acceptPolicyChange)
         let policyBefore = policyGuard.snapshot()
         var layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
@@ -471,8 +472,14 @@ public struct Runner {
                                setupFailure: setupFailure)
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
-        let policyAfter = policyGuard.snapshot()
-        let policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
+        var policyAfter = policyGuard.snapshot()
+        var policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
+        // Policy and manifest files the build wrote elsewhere (a warden.toml planted in a
+        // subdirectory would be the next run's policy there).
+        for path in (agent?.policyWrites ?? []).sorted() where !policyChanged.contains(path) {
+            policyAfter[path] = FileManager.default.contents(atPath: path)
+            policyChanged.append(path)
+        }
         if !policyChanged.isEmpty {
             end.policyChanged = policyChanged
             rememberPolicyChange(PolicyGuard.marker(runId: runId, after: policyAfter, changed: policyChanged), in: stateDirectory)
@@ -520,17 +527,25 @@ public struct Runner {
     /// into it, unless the user accepted that (`--accept-policy-change`); forgets the
     /// change once the file holds something else. The CLI calls it before the policy is
     /// even parsed: what the build wrote must not be read as policy first.
-    public static func refuseAPolicyTheBuildChose(_ stateDirectory: String, accept: Bool) throws(WardenFailure) {
-        let path = stateDirectory + "/" + PolicyGuard.markerName
-        guard let data = FileManager.default.contents(atPath: path),
-              let marker = try? JSONDecoder().decode(PolicyGuard.Marker.self, from: data) else { return }
-        let still = PolicyGuard.stillChanged(marker, now: [:])
-        if !still.isEmpty && !accept {
-            throw WardenFailure("\(still.joined(separator: ", ")) changed during run \(marker.runId), written by what ran inside it; "
-                                + "warden does not let a build choose its next policy. Review the change (e.g. git diff), then "
-                                + "run again with --accept-policy-change, or restore the file. Nothing was run.", code: WardenExit.usage)
+    /// Markers are looked for in the state directories of `cwd` and every directory above
+    /// it, and concern the files that would shape a run started there (PolicyGuard).
+    public static func refuseAPolicyTheBuildChose(cwd: String, root: String, environment: [String: String], accept: Bool) throws(WardenFailure) {
+        let relevant = PolicyGuard.candidates(from: cwd)
+        for dir in PolicyGuard.ancestors(of: cwd) {
+            let path = StateDirectory.forWorkspace(dir, environment: environment) + "/" + PolicyGuard.markerName
+            guard let data = FileManager.default.contents(atPath: path),
+                  let marker = try? JSONDecoder().decode(PolicyGuard.Marker.self, from: data) else { continue }
+            let still = PolicyGuard.stillChanged(marker, now: [:])
+            // The workspace's own marker concerns all it lists (a --policy file too).
+            let concerned = still.filter { dir == root || relevant.contains($0) }
+            if !concerned.isEmpty && !accept {
+                throw WardenFailure("\(concerned.joined(separator: ", ")) changed during run \(marker.runId), written by what ran inside "
+                                    + "it; warden does not let a build choose its next policy. Review the change (e.g. git diff), then "
+                                    + "run again with --accept-policy-change, or restore the file. Nothing was run.", code: WardenExit.usage)
+            }
+            // Forgotten once accepted, or once nothing the build wrote is left as it was.
+            if geteuid() == 0 && (accept || still.isEmpty) { unlink(path) }
         }
-        if geteuid() == 0 { unlink(path) }
     }
 
     /// Keeps the change in the state directory (for the next run) and says so now.

@@ -72,9 +72,10 @@ struct OutputOptions: ParsableArguments {
 
     /// Refuses, before the policy is read, a policy file an earlier run's build changed.
     func checkPolicyIntegrity() throws(WardenFailure) {
+        let cwd = FileManager.default.currentDirectoryPath
         let env = ProcessInfo.processInfo.environment
-        let workspace = Session.workspace(for: FileManager.default.currentDirectoryPath, environment: env).root
-        try Runner.refuseAPolicyTheBuildChose(StateDirectory.forWorkspace(workspace, environment: env), accept: acceptPolicyChange)
+        try Runner.refuseAPolicyTheBuildChose(cwd: cwd, root: Session.workspace(for: cwd, environment: env).root, environment: env,
+                                              accept: acceptPolicyChange)
     }
 
     /// Runs `command` under the session's policy, writing the audit trail where asked.

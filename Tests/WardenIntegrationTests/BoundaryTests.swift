@@ -494,4 +494,25 @@ import WardenOutput
             for name in ["L", "S", "S2"] { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
         }
     }
+
+    /// A build plants warden.toml in a subdirectory (or removes the workspace's), so that
+    /// a run started there would find a policy of the build's choosing: the next run, from
+    /// there or from the workspace root, is refused until the change is accepted.
+    @Test func aPolicyPlantedBelowOrRemovedAboveIsRefused() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root", policy: "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"sh\", \"cat\", \"rm\"]\n")
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try "[allow.fs]\nread_extra = [\"/etc/fstab\"]\n".write(toFile: dir + "/planted", atomically: true, encoding: .utf8)
+        #expect(try warden(["run", "--", "sh", "-c", "cat planted > src/warden.toml"], cwd: dir, env: env).status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/src/warden.toml"), "the control: the build planted it")
+        let fromSub = try warden(["run", "--", "true"], cwd: dir + "/src", env: env)
+        #expect(fromSub.status == 2 && fromSub.stderr.contains("src/warden.toml"), "\(fromSub.stderr)")
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 2, "the workspace's next run, from its root too")
+        #expect(try warden(["run", "--accept-policy-change", "--", "sh", "-c", "true"], cwd: dir + "/src", env: env).status == 0)
+        // Removing the workspace's policy, so that a run from below falls back elsewhere.
+        #expect(try warden(["run", "--", "rm", "warden.toml"], cwd: dir, env: env).status == 0)
+        try FileManager.default.removeItem(atPath: dir + "/src/warden.toml")
+        let after = try warden(["run", "--", "true"], cwd: dir + "/src", env: env)
+        #expect(after.status == 2 && after.stderr.contains("\(dir)/warden.toml"), "\(after.stderr)")
+    }
 }
