@@ -147,6 +147,20 @@ public enum SystemBaseline {
         expectedRefusals.first { pathIsWithin(path, $0.path) }
     }
 
+    /// Directories in the home that SwiftPM's Foundation tries to create when they are
+    /// missing (a fresh container, HOME=/) and works without: refusing their creation is
+    /// expected. Only the creation of exactly these names; writing into an existing one
+    /// (~/.local/bin, a persistence route) stays a denial.
+    public static func expectedCreations(_ system: BuildSystem, home: String?) -> [PathRule] {
+        guard system == .swiftpm, let home else { return [] }
+        return [
+            PathRule(homePath(home, ".cache/org.swift.foundation.URLCache"),
+                     "Foundation's URL cache; refused, Foundation works without a disk cache"),
+            PathRule(homePath(home, ".cache"), "the user's cache directory, which a fresh container lacks; refused, the tool goes on without"),
+            PathRule(homePath(home, ".local"), "the user's data directory, which a fresh container lacks; refused, the tool goes on without"),
+        ]
+    }
+
     /// Files that must never be reachable through an implicit rule. A test checks every
     /// baseline and preset rule against this list; `warden status` warns when a user's
     /// own `allow.fs` entry exposes one.

@@ -86,6 +86,8 @@ final class EventAgent: @unchecked Sendable {
     /// Files named like a policy file or manifest (PolicyGuard.names) the build wrote,
     /// created, renamed or removed: a later run may take them for its policy.
     private(set) var policyWrites = Set<String>()
+    /// Creations whose refusal is expected (SystemBaseline.expectedCreations).
+    var expectedCreations: [PathRule] = []
 
     /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
@@ -159,6 +161,7 @@ final class EventAgent: @unchecked Sendable {
         e.verdict = denied ? .denied : .allowed
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
+        if denied && op == .create, let rule = expectedCreations.first(where: { $0.path == e.pathOrAddr }) { return rule.why }
         return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
     }
 

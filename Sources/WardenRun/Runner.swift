@@ -402,6 +402,7 @@ public struct Runner {
         var agent: EventAgent?
         if let ring {
             agent = EventAgent(ring: ring, audit: audit, decider: decider, enforce: mode == .enforce)
+            agent?.expectedCreations = SystemBaseline.expectedCreations(session.policy.buildSystem, home: session.identity.home)
             agent?.start()
         }
         for w in warnings { log("warning: \(w)") }

@@ -276,4 +276,20 @@ import WardenOutput
         #expect((d["ok"] as? Bool) == (doctor.status == 0))
         #expect(((d["checks"] as? [[String: Any]])?.allSatisfy { ["ok", "warn", "fail"].contains($0["state"] as? String ?? "") }) == true)
     }
+
+    /// A fresh container's home (nothing in it, as with HOME=/): SwiftPM's caches are made
+    /// by warden, what Foundation tries to create there is refused as expected, and the
+    /// build is clean.
+    @Test func aSwiftBuildInAFreshHomeIsClean() throws {
+        try Kernel.requireRoot()
+        let home = "/var/lib/warden-it-freshhome-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let dir = try swiftCheckout()
+        let r = try warden(["build"], cwd: dir, env: baseEnvironment(["HOME": home]))
+        #expect(r.status == 0, "\(r.stderr)")
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
+        #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
+        #expect(FileManager.default.fileExists(atPath: home + "/.cache/org.swift.swiftpm"))
+        #expect(!FileManager.default.fileExists(atPath: home + "/.local"), "refused, not allowed")
+    }
 }
