@@ -477,7 +477,13 @@ public struct Runner {
         var policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
         // Policy and manifest files the build wrote elsewhere (a warden.toml planted in a
         // subdirectory would be the next run's policy there).
-        for path in (agent?.policyWrites ?? []).sorted() where !policyChanged.contains(path) {
+        // Inside the workspace only, and not in a separate output directory, where SwiftPM
+        // and Cargo write their dependencies' manifests (.build/checkouts) on every build.
+        let separateOutput = output != session.workspace ? output : nil
+        let planted = (agent?.policyWrites ?? []).filter { path in
+            pathIsWithin(path, session.workspace) && !(separateOutput.map { pathIsWithin(path, $0) } ?? false)
+        }
+        for path in planted.sorted() where !policyChanged.contains(path) {
             policyAfter[path] = FileManager.default.contents(atPath: path)
             policyChanged.append(path)
         }

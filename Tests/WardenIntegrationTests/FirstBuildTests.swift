@@ -292,4 +292,32 @@ import WardenOutput
         #expect(FileManager.default.fileExists(atPath: home + "/.cache/org.swift.swiftpm"))
         #expect(!FileManager.default.fileExists(atPath: home + "/.local"), "refused, not allowed")
     }
+
+    /// SwiftPM writes its dependencies' manifests into .build/checkouts on every build:
+    /// that is the build's own output, not a planted policy, so the next run goes on.
+    @Test func dependencyManifestsInTheOutputAreNotPlantedPolicies() throws {
+        try Kernel.requireRoot()
+        let base = "/var/lib/warden-it-deps-\(UUID().uuidString.prefix(8))"
+        let dep = base + "/dep"
+        try FileManager.default.createDirectory(atPath: dep + "/Sources/Dep", withIntermediateDirectories: true)
+        try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"Dep\", products: [.library(name: \"Dep\", targets: [\"Dep\"])], targets: [.target(name: \"Dep\")])\n"
+            .write(toFile: dep + "/Package.swift", atomically: true, encoding: .utf8)
+        try "public let greeting = \"hi\"\n".write(toFile: dep + "/Sources/Dep/Dep.swift", atomically: true, encoding: .utf8)
+        #expect(try sh("git init -q && git add -A && git -c user.name=t -c user.email=t@localhost commit -qm dep && git tag 1.0.0", cwd: dep) == 0)
+        let app = base + "/app"
+        try FileManager.default.createDirectory(atPath: app + "/Sources/app", withIntermediateDirectories: true)
+        try """
+            // swift-tools-version:5.9
+            import PackageDescription
+            let package = Package(name: "app", dependencies: [.package(url: "file://\(dep)", from: "1.0.0")],
+                                  targets: [.executableTarget(name: "app", dependencies: [.product(name: "Dep", package: "dep")])])
+            """.write(toFile: app + "/Package.swift", atomically: true, encoding: .utf8)
+        try "import Dep\nprint(greeting)\n".write(toFile: app + "/Sources/app/main.swift", atomically: true, encoding: .utf8)
+        try "[allow.fs]\nread_extra = [\"\(dep)\"]\n".write(toFile: app + "/warden.toml", atomically: true, encoding: .utf8)
+        let first = try warden(["build"], cwd: app)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(FileManager.default.fileExists(atPath: app + "/.build/checkouts/dep/Package.swift"), "the control: SwiftPM wrote a manifest")
+        let second = try warden(["build"], cwd: app)
+        #expect(second.status == 0 && !second.stderr.contains("choose its next policy"), "\(second.stderr)")
+    }
 }
