@@ -57,6 +57,7 @@ struct pt_regs___wd {
 #define NR_link 86
 #define NR_linkat 265
 #define NR_bind 49
+#define NR_truncate 76
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
@@ -88,6 +89,7 @@ struct pt_regs___wd {
 #define NR_link -1
 #define NR_linkat 37
 #define NR_bind 200
+#define NR_truncate 45
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -250,7 +252,7 @@ int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
                   nr == NR_symlinkat || nr == NR_link || nr == NR_linkat || nr == NR_bind;
     if (nr != NR_openat && nr != NR_openat2 && nr != NR_execve && nr != NR_execveat && nr != NR_renameat2 &&
         nr != NR_renameat && nr != NR_unlinkat && nr != NR_open && nr != NR_creat && nr != NR_rename &&
-        nr != NR_unlink && nr != NR_rmdir && !creates)
+        nr != NR_unlink && nr != NR_rmdir && nr != NR_truncate && !creates)
         return 0;
     if (!in_run()) return 0;
     struct pt_regs___wd *regs = (void *)ctx->args[0];
@@ -273,6 +275,12 @@ int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
         p.action = WARDEN_ACTION_OPEN;
         p.name = ARG0(regs);
         p.access = open_access(ARG1(regs));
+    } else if (nr == NR_truncate) {
+        /* Truncating by name writes the file as an open for writing would. */
+        p.action = WARDEN_ACTION_OPEN;
+        p.name = ARG0(regs);
+        p.access = WARDEN_ACCESS_WRITE;
+        p.no_fd = 1;
     } else if (nr == NR_creat) {
         p.action = WARDEN_ACTION_OPEN;
         p.name = ARG0(regs);
@@ -372,7 +380,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         if (ret < 0) report_name(p.action, p.access, (int)ret, p.dfd, p.name);
         return 0;
     }
-    if (p.action == WARDEN_ACTION_OPEN && ret >= 0) {
+    if (p.action == WARDEN_ACTION_OPEN && ret >= 0 && !p.no_fd) {
         struct task_struct___wd *t = (void *)bpf_get_current_task();
         report_file(p.action, p.access, 0, fd_file(t, (int)ret));
         return 0;

@@ -152,8 +152,11 @@ public enum SystemBaseline {
     /// expected. Only the creation of exactly these names; writing into an existing one
     /// (~/.local/bin, a persistence route) stays a denial.
     public static func expectedCreations(_ system: BuildSystem, home: String?) -> [PathRule] {
-        guard system == .swiftpm, let home else { return [] }
-        return [
+        guard let home else { return [] }
+        // A user whose home does not exist (nobody's /nonexistent): tools try to make it.
+        let missingHome = PathRule(home, "the build user's home, which does not exist; refused, the tool goes on without")
+        guard system == .swiftpm else { return [missingHome] }
+        return [missingHome,
             PathRule(homePath(home, ".cache/org.swift.foundation.URLCache"),
                      "Foundation's URL cache; refused, Foundation works without a disk cache"),
             PathRule(homePath(home, ".cache"), "the user's cache directory, which a fresh container lacks; refused, the tool goes on without"),

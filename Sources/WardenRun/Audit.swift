@@ -140,6 +140,9 @@ final class EventAgent: @unchecked Sendable {
         }
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
+        // Resolved after the fact: the name may have been swapped since, so it proves a
+        // denial but never an expected refusal.
+        var resolvedLate = false
         if refused && d.allowed && e.pathOrAddr.hasPrefix("/") {
             // The kernel refused what the policy allows by the name the build passed: that
             // name is not the file (a symlink, /proc/PID/fd/N). Judge what it resolves to.
@@ -148,6 +151,7 @@ final class EventAgent: @unchecked Sendable {
             if !r.allowed {
                 e.pathOrAddr = resolved
                 d = r
+                resolvedLate = true
             } else if enforce {
                 // Still unexplained (a link swapped since, a process gone, a permission):
                 // a refusal is never recorded as allowed; it counts as a denial.
@@ -161,6 +165,7 @@ final class EventAgent: @unchecked Sendable {
         e.verdict = denied ? .denied : .allowed
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
+        if resolvedLate { return nil }
         if denied && op == .create, let rule = expectedCreations.first(where: { $0.path == e.pathOrAddr }) { return rule.why }
         return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
     }

@@ -62,6 +62,39 @@ public struct PolicyGuard: Sendable {
         return out
     }
 
+    /// Every file with one of `names` below `workspace` and what it holds, without
+    /// following symlinks and leaving out `excluded` trees (the build's separate output
+    /// directory, .git). Bounded (depth 12, 200,000 entries) so a huge tree costs a
+    /// bounded walk. Taken before and after a run: a manifest the build changed through a
+    /// hard link or swapped in by renaming a directory shows up even though no event
+    /// named it.
+    public static func scan(_ workspace: String, excluding excluded: [String]) -> [String: Data?] {
+        var out: [String: Data?] = [:]
+        var visited = 0
+        func walk(_ dir: String, _ depth: Int) {
+            guard depth <= 12, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for name in entries {
+                visited += 1
+                if visited > 200_000 { return }
+                let path = dir + "/" + name
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR where !excluded.contains(path): walk(path, depth + 1)
+                case S_IFREG where names.contains(name): out[path] = FileManager.default.contents(atPath: path)
+                default: continue
+                }
+            }
+        }
+        walk(workspace, 0)
+        return out
+    }
+
+    /// The files that differ between two scans (present in one only, or other bytes).
+    public static func scanChanges(_ before: [String: Data?], _ after: [String: Data?]) -> [String] {
+        Set(before.keys).union(after.keys).filter { (before[$0] ?? nil) != (after[$0] ?? nil) }.sorted()
+    }
+
     /// What the state directory keeps of a run that changed policy files.
     public struct Marker: Codable, Equatable, Sendable {
         public var runId: String

@@ -190,6 +190,9 @@ public struct Runner {
         try Runner.refuseAPolicyTheBuildChose(cwd: session.cwd, root: session.workspace, environment: session.environment,
                                               accept: acceptPolicyChange)
         let policyBefore = policyGuard.snapshot()
+        let scanExcluded = [session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment),
+                            session.workspace + "/.git"].filter { $0 != session.workspace }
+        let scanBefore = PolicyGuard.scan(session.workspace, excluding: scanExcluded)
         var layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
         // What enforce mode does not enforce in this run (--allow-degraded only).
@@ -483,7 +486,8 @@ public struct Runner {
         let planted = (agent?.policyWrites ?? []).filter { path in
             pathIsWithin(path, session.workspace) && !(separateOutput.map { pathIsWithin(path, $0) } ?? false)
         }
-        for path in planted.sorted() where !policyChanged.contains(path) {
+        let scanAfter = PolicyGuard.scan(session.workspace, excluding: scanExcluded)
+        for path in (planted + PolicyGuard.scanChanges(scanBefore, scanAfter)).sorted() where !policyChanged.contains(path) {
             policyAfter[path] = FileManager.default.contents(atPath: path)
             policyChanged.append(path)
         }

@@ -515,4 +515,51 @@ import WardenOutput
         let after = try warden(["run", "--", "true"], cwd: dir + "/src", env: env)
         #expect(after.status == 2 && after.stderr.contains("\(dir)/warden.toml"), "\(after.stderr)")
     }
+
+    /// Third round: a refused link retargeted at an expected-refusal path right after the
+    /// call stays a denial; a subdirectory's manifest changed through a hard link, or
+    /// swapped in by renaming directories, is caught; a refused truncate is recorded.
+    @Test func thirdRoundAttacksAreCaught() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let secret = try victim()
+        let swap = "ln -s \(secret) lnk; ln -s /var/lib/libuuid/clock.txt lnk2; cat lnk 2>/dev/null; mv -T lnk2 lnk; true"
+        let r1 = try warden(["run", "--", "sh", "-c", swap], cwd: dir, env: env)
+        #expect(r1.status == 77, "\(r1.stderr)")
+        #expect(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.events.contains { $0.isBlocked } == true)
+        try? FileManager.default.removeItem(atPath: dir + "/lnk")
+
+        try FileManager.default.createDirectory(atPath: dir + "/sub/src", withIntermediateDirectories: true)
+        try "[package]\nname = \"sub\"\nversion = \"0.1.0\"\n".write(toFile: dir + "/sub/Cargo.toml", atomically: true, encoding: .utf8)
+        try "\n[package.metadata.warden.allow.fs]\nread_extra = [\"\(outsideDir(secret))\"]\n".write(toFile: dir + "/extra", atomically: true, encoding: .utf8)
+        let hardlink = try warden(["run", "--", "sh", "-c", "ln sub/Cargo.toml t && cat extra >> t && rm t"], cwd: dir, env: env)
+        #expect(hardlink.status == 0 && read(dir + "/sub/Cargo.toml").contains("read_extra"), "the control: the manifest was changed")
+        #expect(hardlink.stderr.contains("the build changed \(dir)/sub/Cargo.toml"), "\(hardlink.stderr)")
+        let fromSub = try warden(["run", "--", "cat", secret], cwd: dir + "/sub", env: env)
+        #expect(fromSub.status == 2 && !fromSub.stdout.contains("ORIGINAL"), "\(fromSub.stderr)")
+        #expect(try warden(["run", "--accept-policy-change", "--", "true"], cwd: dir, env: env).status == 0)
+
+        let swapDirs = "mkdir -p x && cp sub/Cargo.toml x/ && cat extra >> x/Cargo.toml && mv sub sub.bak && mv x sub"
+        let renamed = try warden(["run", "--", "sh", "-c", swapDirs], cwd: dir, env: env)
+        #expect(renamed.stderr.contains("\(dir)/sub/Cargo.toml"), "\(renamed.stderr)")
+        #expect(try warden(["run", "--", "true"], cwd: dir + "/sub", env: env).status == 2)
+        #expect(try warden(["run", "--accept-policy-change", "--", "true"], cwd: dir, env: env).status == 0)
+
+        let truncated = try warden(["run", "--", "/usr/bin/python3", "-c", "import os\ntry: os.truncate('\(secret)', 0)\nexcept OSError: pass"],
+                                   cwd: dir, env: env)
+        #expect(truncated.status == 77 && read(secret) == "ORIGINAL\n", "\(truncated.stderr)")
+    }
+
+    func outsideDir(_ file: String) -> String { (file as NSString).deletingLastPathComponent }
+
+    /// A sudo caller whose home does not exist (nobody's /nonexistent): tools try to make
+    /// it; the refusal is expected, not a denial.
+    @Test func aMissingHomeIsAnExpectedRefusal() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("sudo")
+        let r = try warden(["run", "--", "sh", "-c", "mkdir \"$HOME\" 2>/dev/null; true"], cwd: dir, env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
+        #expect(run.events.contains { $0.isExpectedRefusal && $0.event.action == .create }, "\(run.events.map { ($0.event.action, $0.event.pathOrAddr) })")
+    }
 }

@@ -10,7 +10,8 @@ struct warden_pending {
     int32_t dfd2;
     uint32_t access; /* WARDEN_ACCESS_* */
     uint8_t action;  /* WARDEN_ACTION_* */
-    uint8_t pad[3];
+    uint8_t no_fd;   /* an open-like call that returns no descriptor (truncate) */
+    uint8_t pad[2];
 };
 
 #endif
