@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenOutput
+@testable import WardenSandbox
 
 /// Tier 2 on this machine's kernel: Landlock (files, exec, scoping) and seccomp. Each
 /// test tries the forbidden thing inside the sandbox and checks that it failed, and
@@ -58,24 +59,44 @@ import WardenOutput
         #expect(start.assurance == "full" && !start.warnings.contains { $0.contains("DEGRADED") })
     }
 
+    /// Each escape is tried twice: without warden (the control: every step must succeed,
+    /// so none fails for a reason of its own, such as a hard link across filesystems) and
+    /// under warden, where every step must fail. Workspaces and the secret share one
+    /// filesystem; the cgroup root is the one this machine mounts.
     @Test func escapesToTheSecretFail() throws {
         try Kernel.requireRoot()
-        let secret = try secretDir()
-        let key = secret + "/.ssh/id_rsa"
-        let script = """
+        let cgroupRoot = try #require(RunCgroup.mountPoint(mountinfo: read("/proc/self/mountinfo")))
+        func script(_ key: String) -> String {
+            """
             ln -s \(key) sym; cat sym > a 2>/dev/null; echo "symlink $?" >> out
             ln \(key) hard 2>/dev/null; echo "hardlink $?" >> out
             cat /proc/self/root\(key) > b 2>/dev/null; echo "procroot $?" >> out
             mv \(key) ./moved 2>/dev/null; echo "rename $?" >> out
-            unshare -U cat \(key) > c 2>/dev/null; echo "userns $?" >> out
-            echo $$ > /sys/fs/cgroup/unified/cgroup.procs 2>/dev/null; echo "cgroup-move $?" >> out
+            unshare -U cat ./moved > c 2>/dev/null || unshare -U cat \(key) > c 2>/dev/null; echo "userns $?" >> out
+            (echo $$ > \(cgroupRoot)/cgroup.procs) 2>/dev/null; echo "cgroup-move $?" >> out
             kill -0 $PPID 2>/dev/null; echo "signal-warden $?" >> out
             cat /proc/$PPID/environ > d 2>/dev/null; echo "warden-environ $?" >> out
             """
-        let (r, dir) = try run(script, policy: Self.open)
+        }
+        let steps = ["symlink", "hardlink", "procroot", "rename", "userns", "cgroup-move", "signal-warden", "warden-environ"]
+        func workspace() throws -> String {
+            let dir = "/var/lib/warden-it-escape-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Self.open.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+            return dir
+        }
+        // The control, in a throw-away shell (its cgroup move must not take the tests along).
+        let controlKey = try secretDir() + "/.ssh/id_rsa"
+        let control = try workspace()
+        _ = try runProcess("/bin/sh", ["-c", script(controlKey)], cwd: control)
+        #expect(steps.allSatisfy { read(control + "/out").contains("\($0) 0\n") }, "a control step failed without warden:\n\(read(control + "/out"))")
+
+        let key = try secretDir() + "/.ssh/id_rsa"
+        let dir = try workspace()
+        let r = try warden(["run", "--", "sh", "-c", script(key)], cwd: dir)
         #expect(r.status == 77, "\(r.stderr)")
         let out = read(dir + "/out")
-        for line in ["symlink", "hardlink", "procroot", "rename", "userns", "cgroup-move", "signal-warden", "warden-environ"] {
+        for line in steps {
             #expect(out.contains("\(line) ") && !out.contains("\(line) 0\n"), "\(line) escape succeeded:\n\(out)")
         }
         #expect(FileManager.default.fileExists(atPath: key), "the protected file was moved")
