@@ -240,6 +240,18 @@ public enum SystemBaseline {
     }
 }
 
+/// `dir` and every directory above it, up to `/` (absolute, normalized paths): the walk
+/// root discovery, policy-file searches and the policy guard share.
+public func directoryChain(from dir: String) -> [String] {
+    var out = [dir]
+    var d = dir
+    while d != "/" && d.hasPrefix("/") {
+        d = FileDecider.parent(d)
+        out.append(d)
+    }
+    return out
+}
+
 /// Is `path` equal to `prefix` or inside it? Component-wise, so /usr does not cover /usrx.
 public func pathIsWithin(_ path: String, _ prefix: String) -> Bool {
     if prefix == "/" { return true }

@@ -114,17 +114,13 @@ public enum PolicyLoader {
     /// that has a `[workspace]` table, then `[package.metadata.warden]` from the package's.
     static func cargoMetadata(_ inputs: PolicyInputs) throws(PolicyError) -> [(String, PolicyFragment)] {
         var out: [(String, PolicyFragment)] = []
-        var dir = inputs.workspace
-        while true {
-            let manifest = dir + "/Cargo.toml"
-            if let text = try? String(contentsOfFile: manifest, encoding: .utf8), text.contains("[workspace") {
-                for (_, f) in try CargoMetadataPolicy.parse(text, source: manifest, home: inputs.home, only: ["workspace.metadata.warden"]) {
-                    out.append((manifest, f))
-                }
-                break
+        for dir in directoryChain(from: inputs.workspace) {
+            let manifest = (dir == "/" ? "" : dir) + "/Cargo.toml"
+            guard let text = try? String(contentsOfFile: manifest, encoding: .utf8), text.contains("[workspace") else { continue }
+            for (_, f) in try CargoMetadataPolicy.parse(text, source: manifest, home: inputs.home, only: ["workspace.metadata.warden"]) {
+                out.append((manifest, f))
             }
-            guard dir != "/", let slash = dir.lastIndex(of: "/") else { break }
-            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+            break
         }
         let manifest = inputs.workspace + "/Cargo.toml"
         if let text = try? String(contentsOfFile: manifest, encoding: .utf8) {

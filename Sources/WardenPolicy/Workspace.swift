@@ -50,11 +50,9 @@ public enum ProjectRoot {
 
     /// The root and the marker that named it (nil: none found, the working directory).
     public static func find(from cwd: String, home: String?, exists: (String) -> Bool) -> (root: String, marker: String?) {
-        var dir = cwd
-        while dir != "/" && dir != home {
+        for dir in directoryChain(from: cwd) {
+            if dir == "/" || dir == home { break }
             if let marker = markers.first(where: { exists(dir + "/" + $0) }) { return (dir, marker) }
-            guard let slash = dir.lastIndex(of: "/") else { break }
-            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
         }
         return (cwd, nil)
     }

@@ -40,26 +40,7 @@ public struct PolicyGuard: Sendable {
     /// The files that would shape a run started in `cwd`: those names in `cwd` and in every
     /// directory above it.
     public static func candidates(from cwd: String) -> Set<String> {
-        var out = Set<String>()
-        var dir = cwd
-        while true {
-            for name in names { out.insert((dir == "/" ? "" : dir) + "/" + name) }
-            guard dir != "/", let slash = dir.lastIndex(of: "/") else { break }
-            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
-        }
-        return out
-    }
-
-    /// The directories whose state directories may hold a marker concerning `cwd`: it and
-    /// every directory above it (an earlier run's workspace may have been any of them).
-    public static func ancestors(of cwd: String) -> [String] {
-        var out = [cwd]
-        var dir = cwd
-        while dir != "/", let slash = dir.lastIndex(of: "/") {
-            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
-            out.append(dir)
-        }
-        return out
+        Set(directoryChain(from: cwd).flatMap { dir in names.map { (dir == "/" ? "" : dir) + "/" + $0 } })
     }
 
     /// Every file with one of `names` below `workspace` and what it holds, without

@@ -542,7 +542,9 @@ public struct Runner {
     /// it, and concern the files that would shape a run started there (PolicyGuard).
     public static func refuseAPolicyTheBuildChose(cwd: String, root: String, environment: [String: String], accept: Bool) throws(WardenFailure) {
         let relevant = PolicyGuard.candidates(from: cwd)
-        for dir in PolicyGuard.ancestors(of: cwd) {
+        // Markers of cwd's state directory and of every one above (an earlier run's
+        // workspace may have been any of them).
+        for dir in directoryChain(from: cwd) {
             let path = StateDirectory.forWorkspace(dir, environment: environment) + "/" + PolicyGuard.markerName
             guard let data = FileManager.default.contents(atPath: path),
                   let marker = try? JSONDecoder().decode(PolicyGuard.Marker.self, from: data) else { continue }

@@ -124,12 +124,7 @@ extension Warden {
 
     /// The top of the git work tree holding `dir` (the directory with `.git`), if any.
     static func repositoryRoot(from dir: String) -> String? {
-        var d = dir
-        while true {
-            if FileManager.default.fileExists(atPath: d + "/.git") { return d }
-            guard d != "/", let slash = d.lastIndex(of: "/") else { return nil }
-            d = slash == d.startIndex ? "/" : String(d[..<slash])
-        }
+        directoryChain(from: dir).first { FileManager.default.fileExists(atPath: ($0 == "/" ? "" : $0) + "/.git") }
     }
 
     struct Doctor: ParsableCommand, WardenCommand {
