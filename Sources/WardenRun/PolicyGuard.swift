@@ -27,9 +27,10 @@ public struct PolicyGuard: Sendable {
         Dictionary(uniqueKeysWithValues: files.map { ($0, FileManager.default.contents(atPath: $0)) })
     }
 
-    /// The files whose content differs between two snapshots.
-    public static func changed(_ before: [String: Data?], _ after: [String: Data?]) -> [String] {
-        before.keys.filter { before[$0] != after[$0] }.sorted()
+    /// The files that differ between two snapshots or scans: other bytes, or present in
+    /// one only.
+    public static func changes(_ before: [String: Data?], _ after: [String: Data?]) -> [String] {
+        Set(before.keys).union(after.keys).filter { (before[$0] ?? nil) != (after[$0] ?? nil) }.sorted()
     }
 
     /// Names whose files decide a run's workspace or policy, wherever they are: a build
@@ -69,11 +70,6 @@ public struct PolicyGuard: Sendable {
         }
         walk(workspace, 0)
         return out
-    }
-
-    /// The files that differ between two scans (present in one only, or other bytes).
-    public static func scanChanges(_ before: [String: Data?], _ after: [String: Data?]) -> [String] {
-        Set(before.keys).union(after.keys).filter { (before[$0] ?? nil) != (after[$0] ?? nil) }.sorted()
     }
 
     /// What the state directory keeps of a run that changed policy files.

@@ -160,8 +160,6 @@ public struct Runner {
     /// Enforce mode runs even when a restricted hook has no enforcing layer or a canary
     /// was not refused; said loudly, recorded, and the run's assurance is "partial".
     public var allowDegraded = false
-    /// Run even though a policy file still holds what an earlier run's build wrote into it.
-    public var acceptPolicyChange = false
 
     public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
         self.session = session
@@ -170,7 +168,9 @@ public struct Runner {
         self.log = log
     }
 
-    /// Runs the command under the policy and returns warden's exit code.
+    /// Runs the command under the policy and returns warden's exit code. The caller has
+    /// already refused a policy an earlier build chose (`refuseAPolicyTheBuildChose`),
+    /// before the policy was parsed.
     public func run() throws(WardenFailure) -> Int32 {
         let policy = session.policy.effective
         let mode = policy.mode.value
@@ -187,11 +187,9 @@ public struct Runner {
         }
         let policyGuard = PolicyGuard(workspace: session.workspace, loaded: session.policy)
         let stateDirectory = StateDirectory.forWorkspace(session.workspace, environment: session.environment)
-        try Runner.refuseAPolicyTheBuildChose(cwd: session.cwd, root: session.workspace, environment: session.environment,
-                                              accept: acceptPolicyChange)
         let policyBefore = policyGuard.snapshot()
-        let scanExcluded = [session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment),
-                            session.workspace + "/.git"].filter { $0 != session.workspace }
+        let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
+        let scanExcluded = [output, session.workspace + "/.git"].filter { $0 != session.workspace }
         let scanBefore = PolicyGuard.scan(session.workspace, excluding: scanExcluded)
         var layers = session.layers()
         let missing = LayerProbe.unenforced(layers)
@@ -222,7 +220,6 @@ public struct Runner {
         let plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
         var placeholder: (path: String, content: String)?
         defer { if let placeholder { removeUnfilledLockFile(placeholder) } }
-        let output = session.policy.buildSystem.outputDirectory(workspace: session.workspace, environment: session.environment)
         if mode == .enforce, plan != nil || policy.execDefault.value == .allowlist {
             // The output directory gets write (strict files) or execute (an allowlist) rules.
             try refuseLinksOutOfTheWorkspace(output)
@@ -477,7 +474,7 @@ public struct Runner {
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         var policyAfter = policyGuard.snapshot()
-        var policyChanged = PolicyGuard.changed(policyBefore, policyAfter)
+        var policyChanged = PolicyGuard.changes(policyBefore, policyAfter)
         // Policy and manifest files the build wrote elsewhere (a warden.toml planted in a
         // subdirectory would be the next run's policy there).
         // Inside the workspace only, and not in a separate output directory, where SwiftPM
@@ -487,7 +484,7 @@ public struct Runner {
             pathIsWithin(path, session.workspace) && !(separateOutput.map { pathIsWithin(path, $0) } ?? false)
         }
         let scanAfter = PolicyGuard.scan(session.workspace, excluding: scanExcluded)
-        for path in (planted + PolicyGuard.scanChanges(scanBefore, scanAfter)).sorted() where !policyChanged.contains(path) {
+        for path in (planted + PolicyGuard.changes(scanBefore, scanAfter)).sorted() where !policyChanged.contains(path) {
             policyAfter[path] = FileManager.default.contents(atPath: path)
             policyChanged.append(path)
         }

@@ -88,7 +88,6 @@ struct OutputOptions: ParsableArguments {
         var runner = Runner(session: session, command: command, outputs: outputs, log: stderrLine)
         runner.ringBytes = ringBufferMib << 20
         runner.allowDegraded = allowDegraded
-        runner.acceptPolicyChange = acceptPolicyChange
         return try runner.run()
     }
 }
