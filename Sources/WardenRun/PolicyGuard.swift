@@ -87,9 +87,9 @@ public struct PolicyGuard: Sendable {
     }
 
     /// The files that still hold what the marked run left in them.
-    public static func stillChanged(_ marker: Marker, now: [String: Data?]) -> [String] {
+    public static func stillChanged(_ marker: Marker) -> [String] {
         marker.files.keys.filter { path in
-            let current = now[path] ?? FileManager.default.contents(atPath: path)
+            let current = FileManager.default.contents(atPath: path)
             return current?.base64EncodedString() == marker.files[path] ?? nil
         }.sorted()
     }

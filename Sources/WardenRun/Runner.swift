@@ -545,7 +545,7 @@ public struct Runner {
             let path = StateDirectory.forWorkspace(dir, environment: environment) + "/" + PolicyGuard.markerName
             guard let data = FileManager.default.contents(atPath: path),
                   let marker = try? JSONDecoder().decode(PolicyGuard.Marker.self, from: data) else { continue }
-            let still = PolicyGuard.stillChanged(marker, now: [:])
+            let still = PolicyGuard.stillChanged(marker)
             // The workspace's own marker concerns all it lists (a --policy file too).
             let concerned = still.filter { dir == root || relevant.contains($0) }
             if !concerned.isEmpty && !accept {
