@@ -428,7 +428,7 @@ int warden_exec(struct bpf_raw_tracepoint_args *ctx) {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     warden_hash_start(&s->hash);
     bpf_loop(WARDEN_NAME_MAX, hash_step, 0, 0);
-    struct warden_unit_state now = warden_classify(warden_hash_finish(&s->hash), unit_of(tgid));
+    struct warden_unit_state now = warden_classify(warden_hash_finish(&s->hash), unit_of(tgid), tgid);
     bpf_map_update_elem(&units, &tgid, &now, BPF_ANY);
     report_file(WARDEN_ACTION_EXEC, WARDEN_ACCESS_EXECUTE, 0, BPF_CORE_READ(bprm, file));
     return 0;

@@ -27,6 +27,12 @@ public final class BPFObject: @unchecked Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case net, trace, lsm
 
+        /// The object compiled into warden (prebuilt/<kind>.bpf.o when warden was built).
+        public var embedded: [UInt8] {
+            let (base, count) = image
+            return [UInt8](UnsafeRawBufferPointer(start: base, count: count))
+        }
+
         var image: (UnsafeRawPointer, Int) {
             switch self {
             case .net: return (warden_bpf_net_object_ptr(), Int(warden_bpf_net_object_size))

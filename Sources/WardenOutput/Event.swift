@@ -36,16 +36,19 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         public var name: String { self == .allowed ? "allowed" : "denied" }
     }
 
-    /// Version 2's size; version 1 records (360 bytes, no result/access) still decode.
-    public static let size = 368
+    /// Version 3's size; version 1 (360 bytes, no result/access) and version 2 records
+    /// (368 bytes, no origin) still decode.
+    public static let size = 376
     public static let v1Size = 360
+    public static let v2Size = 368
     public static let pathCapacity = 256
     public static let permCapacity = 64
 
     /// Byte offsets of each field in the C record.
     public enum Offset {
         public static let pid = 0, tgid = 4, timeNs = 8, unit = 16, action = 17, verdict = 18,
-            reserved = 19, containerId = 24, caps = 32, pathOrAddr = 40, neededPerm = 296, result = 360, access = 364
+            reserved = 19, containerId = 24, caps = 32, pathOrAddr = 40, neededPerm = 296, result = 360, access = 364,
+            origin = 368
     }
 
     /// WARDEN_ACCESS_* bits: what the operation needed.
@@ -73,10 +76,13 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     /// What the syscall returned: 0 or -errno (tracepoint events; 0 elsewhere).
     public var result: Int32
     public var access: Access
+    /// The tgid whose exec started the build script or macro this event's process belongs
+    /// to (its exec event names the package); 0: none.
+    public var origin: UInt32
 
     public init(pid: UInt32, tgid: UInt32, timeNs: UInt64, unit: Unit, action: Action, verdict: Verdict,
                 containerId: UInt64, caps: UInt64, pathOrAddr: String, neededPerm: String,
-                result: Int32 = 0, access: Access = []) {
+                result: Int32 = 0, access: Access = [], origin: UInt32 = 0) {
         self.pid = pid
         self.tgid = tgid
         self.timeNs = timeNs
@@ -89,6 +95,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         self.neededPerm = neededPerm
         self.result = result
         self.access = access
+        self.origin = origin
     }
 
     public enum DecodeError: Error, Equatable, CustomStringConvertible {
@@ -105,7 +112,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     /// Decodes one record (little-endian host layout, as the kernel writes it).
     public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         guard bytes.count >= WardenEvent.v1Size else { throw .short(bytes.count) }
-        let v2 = bytes.count >= WardenEvent.size
+        let v2 = bytes.count >= WardenEvent.v2Size, v3 = bytes.count >= WardenEvent.size
         func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
         func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
         func text(_ o: Int, _ cap: Int) -> String {
@@ -121,7 +128,8 @@ public struct WardenEvent: Sendable, Equatable, Codable {
                   pathOrAddr: text(Offset.pathOrAddr, WardenEvent.pathCapacity),
                   neededPerm: text(Offset.neededPerm, WardenEvent.permCapacity),
                   result: v2 ? Int32(bitPattern: u32(Offset.result)) : 0,
-                  access: v2 ? Access(rawValue: u32(Offset.access)) : [])
+                  access: v2 ? Access(rawValue: u32(Offset.access)) : [],
+                  origin: v3 ? u32(Offset.origin) : 0)
     }
 
     /// Encodes into the C layout (used by tests and by the supervisor's own records).
@@ -140,6 +148,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
             for (i, c) in neededPerm.utf8.prefix(WardenEvent.permCapacity - 1).enumerated() { b[Offset.neededPerm + i] = c }
             b.storeBytes(of: UInt32(bitPattern: result).littleEndian, toByteOffset: Offset.result, as: UInt32.self)
             b.storeBytes(of: access.rawValue.littleEndian, toByteOffset: Offset.access, as: UInt32.self)
+            b.storeBytes(of: origin.littleEndian, toByteOffset: Offset.origin, as: UInt32.self)
         }
         return out
     }

@@ -124,20 +124,24 @@ public struct EventRecord: Sendable, Codable, Equatable {
     /// Set on a denial the policy expects and the program recovers from (libuuid's clock
     /// file): still refused and logged, with this reason, but not a violation.
     public var expectedRefusal: String?
+    /// The package whose build script or macro did this (PackageNames), when known.
+    public var package: String?
 
-    public init(runId: String, source: String, mode: String, event: WardenEvent, expectedRefusal: String? = nil) {
+    public init(runId: String, source: String, mode: String, event: WardenEvent, expectedRefusal: String? = nil,
+                package: String? = nil) {
         self.runId = runId
         self.source = source
         self.mode = mode
         self.event = event
         self.expectedRefusal = expectedRefusal
+        self.package = package
     }
 
     enum CodingKeys: String, CodingKey {
         case type, runId = "run_id", source, mode, pid, tgid, timeNs = "time_ns"
         case unit, unitName = "unit_name", action, actionName = "action_name", verdict, verdictName = "verdict_name"
         case containerId = "container_id", caps, pathOrAddr = "path_or_addr", neededPerm = "needed_perm"
-        case result, access, expectedRefusal = "expected_refusal"
+        case result, access, expectedRefusal = "expected_refusal", origin, package
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -162,6 +166,8 @@ public struct EventRecord: Sendable, Codable, Equatable {
         try c.encode(event.result, forKey: .result)
         try c.encode(event.access.names, forKey: .access)
         try c.encodeIfPresent(expectedRefusal, forKey: .expectedRefusal)
+        if event.origin != 0 { try c.encode(event.origin, forKey: .origin) }
+        try c.encodeIfPresent(package, forKey: .package)
     }
 
     public init(from decoder: Decoder) throws {
@@ -183,8 +189,10 @@ public struct EventRecord: Sendable, Codable, Equatable {
             caps: try c.decode(UInt64.self, forKey: .caps), pathOrAddr: try c.decode(String.self, forKey: .pathOrAddr),
             neededPerm: try c.decode(String.self, forKey: .neededPerm),
             result: try c.decodeIfPresent(Int32.self, forKey: .result) ?? 0,
-            access: WardenEvent.Access(names: try c.decodeIfPresent([String].self, forKey: .access) ?? []))
+            access: WardenEvent.Access(names: try c.decodeIfPresent([String].self, forKey: .access) ?? []),
+            origin: try c.decodeIfPresent(UInt32.self, forKey: .origin) ?? 0)
         expectedRefusal = try c.decodeIfPresent(String.self, forKey: .expectedRefusal)
+        package = try c.decodeIfPresent(String.self, forKey: .package)
     }
 
     /// A denial in enforce mode was blocked; in observe mode it only would have been.

@@ -18,10 +18,17 @@ public struct Report: Sendable, Codable, Equatable {
         }
         public var count: Int
         public var units: [String]
+        /// Packages whose build scripts or macros did it (EventRecord.package).
+        public var packages: [String] = []
         public var blocked: Bool         // false: observe mode, would have been denied
 
+        /// "build_script; package serde": who did it, for one line of text.
+        public var by: String {
+            units.joined(separator: ", ") + (packages.isEmpty ? "" : "; package " + packages.joined(separator: ", "))
+        }
+
         enum CodingKeys: String, CodingKey {
-            case rule, action, target, neededPerm = "needed_perm", suggestedLine = "suggested_line", count, units, blocked
+            case rule, action, target, neededPerm = "needed_perm", suggestedLine = "suggested_line", count, units, packages, blocked
         }
     }
 
@@ -90,11 +97,13 @@ public struct Report: Sendable, Codable, Equatable {
             if var f = grouped[key] {
                 f.count += 1
                 if !f.units.contains(e.unit.name) { f.units.append(e.unit.name) }
+                if let p = r.package, !f.packages.contains(p) { f.packages.append(p) }
                 grouped[key] = f
             } else {
                 order.append(key)
                 grouped[key] = Finding(rule: e.ruleKey, action: e.action.name, target: e.pathOrAddr, neededPerm: e.neededPerm,
-                                       suggestedLine: e.suggestedPolicyLine, count: 1, units: [e.unit.name], blocked: r.isBlocked)
+                                       suggestedLine: e.suggestedPolicyLine, count: 1, units: [e.unit.name],
+                                       packages: r.package.map { [$0] } ?? [], blocked: r.isBlocked)
             }
         }
         findings = order.map { grouped[$0]! }.sorted { ($0.rule, $0.target) < ($1.rule, $1.target) }
@@ -112,7 +121,8 @@ public struct Report: Sendable, Codable, Equatable {
             && $0.event.action != .connect }
             .map { r in
                 Finding(rule: r.event.ruleKey, action: r.event.action.name, target: r.event.pathOrAddr, neededPerm: r.event.neededPerm,
-                        suggestedLine: nil, count: 1, units: [r.event.unit.name], blocked: false)
+                        suggestedLine: nil, count: 1, units: [r.event.unit.name], packages: r.package.map { [$0] } ?? [],
+                        blocked: false)
             }
     }
 
@@ -156,7 +166,7 @@ public struct Report: Sendable, Codable, Equatable {
         }
         if let m = enforceMismatches, m > 0 { out += "warning: the kernel allowed \(m) operation(s) the policy forbids\n" }
         for f in allowedButForbidden {
-            out += "ALLOWED ALTHOUGH FORBIDDEN (the kernel did not refuse it): \(f.action) \(Report.printable(f.target)) (\(f.units.joined(separator: ", ")))\n"
+            out += "ALLOWED ALTHOUGH FORBIDDEN (the kernel did not refuse it): \(f.action) \(Report.printable(f.target)) (\(Report.printable(f.by)))\n"
         }
         for x in expectedRefusals {
             out += "refused as expected: \(x.action) \(Report.printable(x.target)) ×\(x.count) — \(x.reason)\n"
@@ -172,7 +182,7 @@ public struct Report: Sendable, Codable, Equatable {
                 out += "\n[\(f.rule)]\n"
             }
             let verb = f.blocked ? "denied" : "would deny"
-            out += "  \(verb) \(f.action) \(Report.printable(f.target)) ×\(f.count) (\(f.units.joined(separator: ", ")))\n"
+            out += "  \(verb) \(f.action) \(Report.printable(f.target)) ×\(f.count) (\(Report.printable(f.by)))\n"
             if f.rule == "refused_by_kernel" {
                 out += "    the kernel refused a name the policy allows: a link changed after the call, a process gone, "
                     + "or a permission; counted as a denial\n"
@@ -224,7 +234,7 @@ public struct Report: Sendable, Codable, Equatable {
                 rule = f.rule
                 out += "#### `\(f.rule)`\n\n"
             }
-            out += "- \(f.blocked ? "denied" : "would deny") \(f.action) `\(Report.printable(f.target))` ×\(f.count) (\(f.units.joined(separator: ", ")))"
+            out += "- \(f.blocked ? "denied" : "would deny") \(f.action) `\(Report.printable(f.target))` ×\(f.count) (\(Report.printable(f.by)))"
             out += f.advice.map { " — \(Report.printable($0))\n" } ?? " — **a secret: do not allow**\n"
         }
         return out

@@ -104,9 +104,9 @@ public struct SarifWriter: Sendable {
                 "ruleId": id,
                 "ruleIndex": ruleIndex[id]!,
                 "level": f.blocked ? "error" : "warning",
-                "message": ["text": "\(verb): \(f.action) \(f.target) (\(f.count)×, by \(f.units.joined(separator: ", "))). \(advice)"],
+                "message": ["text": "\(verb): \(f.action) \(f.target) (\(f.count)×, by \(f.by)). \(advice)"],
                 "partialFingerprints": ["wardenDenial/v1": fingerprint(f.rule, f.action, f.target)],
-                "properties": ["action": f.action, "target": f.target, "count": f.count, "units": f.units, "secret": f.suggestedLine == nil],
+                "properties": ["action": f.action, "target": f.target, "count": f.count, "units": f.units, "packages": f.packages, "secret": f.suggestedLine == nil],
             ]
             // The key itself, else its own table ([allow.fs]), else the top of the file.
             let table = f.rule.split(separator: ".").dropLast().joined(separator: ".")

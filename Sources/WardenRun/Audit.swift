@@ -88,6 +88,8 @@ final class EventAgent: @unchecked Sendable {
     private(set) var policyWrites = Set<String>()
     /// Creations whose refusal is expected (SystemBaseline.expectedCreations).
     var expectedCreations: [PathRule] = []
+    /// Names the package of build-script and macro events (agent thread only).
+    private var packages = PackageNames()
 
     /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
@@ -199,7 +201,7 @@ final class EventAgent: @unchecked Sendable {
     }
 
     /// A hash of what makes a tracepoint record distinct (unit, action, result, access,
-    /// path), taken from the raw bytes so repeats are dropped before any decoding: the
+    /// origin, path), taken from the raw bytes so repeats are dropped before any decoding: the
     /// agent must keep up with the kernel. Two distinct records sharing a 64-bit hash
     /// would make the second count as a repeat; at a million records that chance is
     /// about 1 in 10^7 per run, and it can only hide an allowed event, never a denial.
@@ -210,7 +212,7 @@ final class EventAgent: @unchecked Sendable {
         let pathLength = nul.map { UnsafeRawPointer($0) - pathStart } ?? WardenEvent.pathCapacity
         var h = Hasher()
         h.combine(bytes: UnsafeRawBufferPointer(start: base + WardenEvent.Offset.unit, count: 2))  // unit, action
-        h.combine(bytes: UnsafeRawBufferPointer(start: base + WardenEvent.Offset.result, count: 8))  // result, access
+        h.combine(bytes: UnsafeRawBufferPointer(start: base + WardenEvent.Offset.result, count: 12))  // result, access, origin
         h.combine(bytes: UnsafeRawBufferPointer(start: pathStart, count: pathLength))
         return h.finalize()
     }
@@ -233,6 +235,7 @@ final class EventAgent: @unchecked Sendable {
             }
             do {
                 var e = try WardenEvent(bytes: bytes)
+                let package = packages.package(of: e)
                 let source: String
                 var expected: String?
                 if e.action == .connect {
@@ -250,7 +253,8 @@ final class EventAgent: @unchecked Sendable {
                     // not be logged twice. Every denial is logged.
                     if let key, e.verdict == .allowed { seen.insert(key) }
                 }
-                batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e, expectedRefusal: expected))
+                batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e, expectedRefusal: expected,
+                                         package: package))
             } catch {
                 decodeErrors += 1
             }

@@ -17,6 +17,14 @@ import WardenBPF
         return dist
     }
 
+    /// warden embeds prebuilt/ at compile time: what it loads is what the manifest lists.
+    @Test func embeddedObjectsAreThePrebuiltOnes() throws {
+        for kind in BPFObject.Kind.allCases {
+            let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(Self.prebuilt)/\(kind.rawValue).bpf.o")))
+            #expect(kind.embedded.count > 1000 && kind.embedded == file, "\(kind)")
+        }
+    }
+
     @Test func objectsMustMatchTheirManifest() throws {
         let dist = try copyOfPrebuilt()
         let bytes = try BPFObject.verifiedObject(.trace, in: dist)

@@ -91,7 +91,8 @@ import WardenOutput
         #expect(denied.filter { $0.event.pathOrAddr == key }.map(\.event.neededPerm) == ["allow.fs.read_extra=\(key)"])
         #expect(denied.filter { $0.event.pathOrAddr == "/usr/bin/perl" }.map(\.event.neededPerm) == ["allow.exec.allowed=/usr/bin/perl"])
         #expect(denied.filter { $0.event.pathOrAddr == secretDir + "/planted" }.map(\.event.neededPerm) == ["allow.fs.write_extra=\(secretDir)"])
-        #expect(denied.count == 3 && denied.allSatisfy { $0.event.unit == .buildScript }, "\(denied.map { ($0.event.unit, $0.event.pathOrAddr) })")
+        #expect(denied.count == 3 && denied.allSatisfy { $0.event.unit == .buildScript && $0.package == "wdemo" },
+                "\(denied.map { ($0.event.unit, $0.package, $0.event.pathOrAddr) })")
         let build = dir + "/target/debug/build"
         let reports = try FileManager.default.contentsOfDirectory(atPath: build)
             .filter { $0.hasPrefix("wdemo-") }.map { read("\(build)/\($0)/out/report.txt") }.filter { !$0.isEmpty }

@@ -71,31 +71,46 @@ import WardenOutput
     }
 
     /// Units come from the names programs are executed by and what runs them: here a
-    /// fake `cargo` runs a `build-script-build` that runs `cat`, and a fake `rustc` runs
-    /// the system C compiler driver, which is then the linker.
+    /// fake `cargo` runs a `build-script-build` (in cargo's `build/<crate>-<hash>/`
+    /// layout) that runs `cat`, git and a `git-remote-https` that connects to loopback,
+    /// and a fake `rustc` runs the system C compiler driver, which is then the linker.
+    /// Everything the build script started names its crate.
     @Test func unitsAreAttributedAtExecAndInheritedAtFork() throws {
         try Kernel.requireRoot()
         let dir = try makeDir(["warden.toml": Self.open])
+        let buildDir = dir + "/target/debug/build/democrate-0123456789abcdef"
+        // The build script is an ELF program, as cargo's are (the exec event names the
+        // file executed; for a script that would be its interpreter): a copy of sh.
+        let script = "cat /etc/hostname > /dev/null; git --version > /dev/null; \(dir)/bin/git-remote-https"
         let scripts = [
-            "cargo": "#!/bin/sh\n\(dir)/bin/build-script-build\n\(dir)/bin/rustc\n",
-            "build-script-build": "#!/bin/sh\ncat /etc/hostname > /dev/null\ngit --version > /dev/null\n",
-            "rustc": "#!/bin/sh\ncc --version > /dev/null\n",
+            "bin/cargo": "#!/bin/sh\n\(buildDir)/build-script-build -c '\(script)'\n\(dir)/bin/rustc\n",
+            // Port 9 on loopback: nothing listens; the connect hook sees the attempt anyway.
+            "bin/git-remote-https": "#!/bin/bash\n(exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null\nexit 0\n",
+            "bin/rustc": "#!/bin/sh\ncc --version > /dev/null\n",
         ]
-        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
         for (name, body) in scripts {
-            try body.write(toFile: "\(dir)/bin/\(name)", atomically: true, encoding: .utf8)
-            chmod("\(dir)/bin/\(name)", 0o755)
+            let path = "\(dir)/\(name)"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try body.write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
         }
+        try FileManager.default.createDirectory(atPath: buildDir, withIntermediateDirectories: true)
+        let sh = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path  // /bin/sh is a link to dash
+        try FileManager.default.copyItem(atPath: sh, toPath: buildDir + "/build-script-build")
         let r = try warden(["run", "--mode", "observe", "--", dir + "/bin/cargo"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         let all = try events(dir)
-        #expect(all.contains { $0.event.action == .open && $0.event.pathOrAddr == "/etc/hostname" && $0.event.unit == .buildScript },
-                "\(all.filter { $0.event.pathOrAddr == "/etc/hostname" })")
+        #expect(all.contains { $0.event.action == .open && $0.event.pathOrAddr == "/etc/hostname" && $0.event.unit == .buildScript
+            && $0.package == "democrate" }, "\(all.filter { $0.event.pathOrAddr == "/etc/hostname" })")
         // git run by a build script is the build script (its remote helpers' connects too).
         let gitExec = all.filter { $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/git") }
-        #expect(!gitExec.isEmpty && gitExec.allSatisfy { $0.event.unit == .buildScript }, "\(gitExec)")
+        #expect(!gitExec.isEmpty && gitExec.allSatisfy { $0.event.unit == .buildScript && $0.package == "democrate" }, "\(gitExec)")
+        let connect = all.filter { $0.event.action == .connect && $0.event.pathOrAddr == "127.0.0.1:9" }
+        #expect(connect.count == 1 && connect.allSatisfy { $0.event.unit == .buildScript && $0.package == "democrate" }, "\(connect)")
+        // cargo and rustc's linker belong to no build script.
         let ccExec = all.filter { $0.event.action == .exec && $0.event.pathOrAddr.contains("gcc") }
-        #expect(!ccExec.isEmpty && ccExec.allSatisfy { $0.event.unit == .linker }, "\(ccExec)")
+        #expect(!ccExec.isEmpty && ccExec.allSatisfy { $0.event.unit == .linker && $0.package == nil }, "\(ccExec)")
+        #expect(all.filter { $0.event.action == .exec && $0.event.pathOrAddr.hasSuffix("/bin/cargo") }.allSatisfy { $0.package == nil })
         let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
         #expect((metrics.perUnit["build_script"]?.allowed ?? 0) > 0 && (metrics.perUnit["linker"]?.allowed ?? 0) > 0)
     }

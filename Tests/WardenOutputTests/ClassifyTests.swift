@@ -18,13 +18,32 @@ import Testing
 
     struct Step { var unit: warden_unit; var tool: warden_tool }
 
-    /// Runs a chain of execs, each by a child of the previous program (fork inherits).
-    func chain(_ names: [String]) -> [Step] {
+    /// Runs a chain of execs, each by a child of the previous program (fork inherits);
+    /// process i has tgid 100 + i.
+    func states(_ names: [String]) -> [warden_unit_state] {
         var state = warden_unit_state()
-        return names.map { name in
-            state = warden_classify(hash(name), state)
-            return Step(unit: warden_unit(UInt32(state.unit)), tool: warden_tool(UInt32(state.tool)))
+        return names.enumerated().map { i, name in
+            state = warden_classify(hash(name), state, UInt32(100 + i))
+            return state
         }
+    }
+
+    func chain(_ names: [String]) -> [Step] {
+        states(names).map { Step(unit: warden_unit(UInt32($0.unit)), tool: warden_tool(UInt32($0.tool))) }
+    }
+
+    /// The origin is the process whose exec started the build script or macro; what it
+    /// runs keeps it (compilers included), until another build script or macro starts.
+    @Test func originIsTheExecThatStartedTheUnit() {
+        #expect(states(["cargo", "rustc", "cc"]).map(\.origin) == [0, 0, 0])
+        #expect(states(["cargo", "build-script-build", "sh", "git", "git-remote-https"]).map(\.origin) == [0, 101, 101, 101, 101])
+        #expect(states(["cargo", "build-script-build", "cc", "cc1"]).map(\.origin) == [0, 101, 101, 101])
+        // A build script that runs cargo: that cargo's build scripts are units of their own.
+        #expect(states(["cargo", "build-script-build", "cargo", "build-script-build"]).map(\.origin) == [0, 101, 101, 103])
+        // A build script exec'ing another build script's name stays the first one.
+        #expect(states(["cargo", "build-script-build", "build-script-build"]).map(\.origin) == [0, 101, 101])
+        #expect(states(["swift-build", "Foo-manifest"]).map(\.origin) == [0, 101])
+        #expect(states(["swift-build", "swift-frontend", "MyMacros-tool", "git"]).map(\.origin) == [0, 0, 102, 102])
     }
 
     func units(_ names: [String]) -> [warden_unit] { chain(names).map(\.unit) }
@@ -102,8 +121,8 @@ import Testing
         for _ in 0..<20_000 {
             let n = Int.random(in: 0...80, using: &rng)
             let name = String(decoding: (0..<n).map { _ in alphabet.randomElement(using: &rng)! }, as: UTF8.self)
-            let s = warden_classify(hash(name), warden_unit_state(unit: UInt8.random(in: 0...4), tool: UInt8.random(in: 0...5), pad: (0, 0)))
-            #expect(s.unit <= 4 && s.tool <= 5)
+            let s = warden_classify(hash(name), warden_unit_state(unit: UInt8.random(in: 0...4), tool: UInt8.random(in: 0...5), pad: (0, 0), origin: 7), 9)
+            #expect(s.unit <= 4 && s.tool <= 5 && (s.origin == 7 || s.origin == 9))
         }
     }
 }

@@ -32,6 +32,8 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         #expect(MemoryLayout<warden_event>.offset(of: \warden_event.result) == WardenEvent.Offset.result)
         #expect(MemoryLayout<warden_event>.offset(of: \warden_event.access) == WardenEvent.Offset.access)
         #expect(Int(WARDEN_EVENT_V1_SIZE) == WardenEvent.v1Size && WardenEvent.Offset.result == WardenEvent.v1Size)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.origin) == WardenEvent.Offset.origin)
+        #expect(Int(WARDEN_EVENT_V2_SIZE) == WardenEvent.v2Size && WardenEvent.Offset.origin == WardenEvent.v2Size)
         #expect(Int(WARDEN_PATH_MAX) == WardenEvent.pathCapacity && Int(WARDEN_PERM_MAX) == WardenEvent.permCapacity)
     }
 
@@ -49,6 +51,23 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         let line = try JSONEncoder().encode(EventRecord(runId: "r", source: "tracepoint", mode: "observe", event: e))
         let back = try JSONDecoder().decode(EventRecord.self, from: line)
         #expect(back.event == e)
+    }
+
+    /// Version 3 adds the unit's origin; a version 2 record (368 bytes) decodes with none,
+    /// and the origin and package survive the JSON line.
+    @Test func versionThreeOriginAndVersionTwoRecords() throws {
+        var c = warden_event()
+        c.action = UInt8(WARDEN_ACTION_EXEC.rawValue)
+        c.result = -13
+        c.origin = 31337
+        let e = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: $0) }
+        #expect(e.origin == 31337 && e.result == -13)
+        let v2 = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<WardenEvent.v2Size])) }
+        #expect(v2.origin == 0 && v2.result == -13)
+        #expect(try e.rawBytes().withUnsafeBytes { try WardenEvent(bytes: $0) } == e)
+        let line = try JSONEncoder().encode(EventRecord(runId: "r", source: "tracepoint", mode: "observe", event: e, package: "serde"))
+        let back = try JSONDecoder().decode(EventRecord.self, from: line)
+        #expect(back.event == e && back.package == "serde")
     }
 
     /// A record filled in through the C struct decodes to the same values.
@@ -159,5 +178,40 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         ]
         #expect(c.count == WardenEvent.Action.allCases.count)
         for (swift, header) in c { #expect(UInt32(swift.rawValue) == header, "\(swift)") }
+    }
+}
+
+/// Naming the package of a build script or macro from its origin's exec.
+@Suite struct PackageNameTests {
+    @Test func namesFromProgramPaths() {
+        #expect(PackageNames.name(program: "/w/target/debug/build/serde_derive-1a2b3c4d5e6f7a8b/build-script-build") == "serde_derive")
+        #expect(PackageNames.name(program: "/w/target/x86_64-unknown-linux-gnu/release/build/ring-0123abcd/build-script-main") == "ring")
+        #expect(PackageNames.name(program: "/tmp/TemporaryDirectory.x/swift-argument-parser-manifest") == "swift-argument-parser")
+        #expect(PackageNames.name(program: "/w/.build/debug/StringifyMacros-tool") == "StringifyMacros")
+        #expect(PackageNames.name(program: "/w/.build/plugins/Lint/cache/Lint") == "Lint")
+        // Not cargo's layout (no hash, or not under build/): the program's own name.
+        #expect(PackageNames.name(program: "/w/build/mycrate/build-script-build") == "build-script-build")
+        #expect(PackageNames.name(program: "/w/other/serde-1a2b3c4d5e6f7a8b/build-script-build") == "build-script-build")
+        #expect(PackageNames.name(program: "?/deep/path") == nil)
+    }
+
+    func exec(_ tgid: UInt32, origin: UInt32, _ path: String, result: Int32 = 0) -> WardenEvent {
+        WardenEvent(pid: tgid, tgid: tgid, timeNs: 0, unit: .buildScript, action: .exec, verdict: .allowed, containerId: 1, caps: 0,
+                    pathOrAddr: path, neededPerm: "", result: result, origin: origin)
+    }
+
+    /// The first successful exec by the origin names it; a failed exec, a later exec by
+    /// the same process and the events of its children do not rename it.
+    @Test func theExecThatStartedTheUnitNamesIt() {
+        var names = PackageNames()
+        #expect(names.package(of: exec(10, origin: 10, "/usr/bin/perl", result: -13)) == nil)
+        #expect(names.package(of: exec(10, origin: 10, "/w/target/debug/build/openssl-sys-00ff00ff00ff00ff/build-script-build")) == "openssl-sys")
+        #expect(names.package(of: exec(10, origin: 10, "/usr/bin/dash")) == "openssl-sys")
+        #expect(names.package(of: exec(11, origin: 10, "/usr/bin/git")) == "openssl-sys")
+        var connect = exec(12, origin: 10, "127.0.0.1:443")
+        connect.action = .connect
+        #expect(names.package(of: connect) == "openssl-sys")
+        #expect(names.package(of: exec(13, origin: 0, "/usr/bin/rustc")) == nil)
+        #expect(names.package(of: exec(14, origin: 99, "/usr/bin/cc")) == nil, "its origin's exec was never seen")
     }
 }

@@ -48,6 +48,23 @@ let samplePolicy = """
         #expect(text.contains("events: 5 (allowed 1, denied 4)"))
     }
 
+    /// The package a build script belongs to is shown beside its unit in every format.
+    @Test func findingsNameThePackage() throws {
+        var log = sampleLog()
+        log.runs[0].events = log.runs[0].events.map { r in
+            var r = r
+            if r.event.unit == .buildScript { r.package = r.event.action == .exec ? "serde" : "ring" }
+            return r
+        }
+        let report = Report(run: log.lastRun, log: log)
+        #expect(report.findings.first { $0.target == "/usr/bin/curl" }?.packages == ["serde"])
+        #expect(report.text().contains("denied exec /usr/bin/curl ×1 (build_script; package serde)"))
+        #expect(report.text().contains("denied open /home/u/.ssh/id_rsa ×2 (build_script; package ring)"))
+        #expect(report.markdown().contains("(build_script; package serde)"))
+        let sarif = String(decoding: try SarifWriter(toolVersion: "0", policy: nil).document(report), as: UTF8.self)
+        #expect(sarif.contains("by build_script; package serde)") && sarif.contains("\"serde\""))
+    }
+
     @Test func observeModeSaysWouldDeny() {
         let log = sampleLog(mode: "observe")
         let report = Report(run: log.lastRun, log: log)

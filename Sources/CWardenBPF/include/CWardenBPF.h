@@ -6,16 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The embedded objects (generated from prebuilt/ by scripts/build-bpf.sh). */
+/* The embedded objects (prebuilt/*.bpf.o, through #embed in objects.c). */
 extern const unsigned char warden_bpf_net_object[];
 extern const unsigned long warden_bpf_net_object_size;
-extern const char warden_bpf_net_object_sha256[];
 extern const unsigned char warden_bpf_trace_object[];
 extern const unsigned long warden_bpf_trace_object_size;
-extern const char warden_bpf_trace_object_sha256[];
 extern const unsigned char warden_bpf_lsm_object[];
 extern const unsigned long warden_bpf_lsm_object_size;
-extern const char warden_bpf_lsm_object_sha256[];
 /* The arrays above, as pointers Swift can pass on. */
 const void *warden_bpf_net_object_ptr(void);
 const void *warden_bpf_trace_object_ptr(void);

@@ -35,6 +35,10 @@ struct warden_unit_state {
     uint8_t unit; /* enum warden_unit */
     uint8_t tool; /* enum warden_tool */
     uint8_t pad[2];
+    /* The tgid whose exec started the build script or macro this process belongs to
+     * (the agent names the package from that exec's path); kept by everything it runs,
+     * compilers included, until another build script or macro starts. 0: none. */
+    uint32_t origin;
 };
 
 struct warden_name_hash {
@@ -153,9 +157,10 @@ WARDEN_INLINE int warden_triplet_tool(uint32_t h) {
     }
 }
 
-/* What a process in state `before` becomes when it executes a program named `h`. */
-WARDEN_INLINE struct warden_unit_state warden_classify(struct warden_name_hash n, struct warden_unit_state before) {
-    struct warden_unit_state s = {before.unit, WARDEN_TOOL_NONE, {0, 0}};
+/* What a process in state `before` becomes when it executes a program named `n`: unit
+ * and tool (origin is warden_classify's). */
+WARDEN_INLINE struct warden_unit_state warden_classify_unit(struct warden_name_hash n, struct warden_unit_state before) {
+    struct warden_unit_state s = {before.unit, WARDEN_TOOL_NONE, {0, 0}, 0};
     uint32_t h = n.whole;
     if (n.suffix != n.whole && warden_triplet_tool(n.suffix)) h = n.suffix;
     switch (h) {
@@ -210,6 +215,16 @@ WARDEN_INLINE struct warden_unit_state warden_classify(struct warden_name_hash n
     /* Anything else: what runs it decides; otherwise it stays what it was. */
     if (before.tool == WARDEN_TOOL_CARGO || before.tool == WARDEN_TOOL_SWIFTPM) s.unit = WARDEN_UNIT_BUILD_SCRIPT;
     else if (before.tool == WARDEN_TOOL_SWIFT_FRONTEND) s.unit = WARDEN_UNIT_PROC_MACRO;
+    return s;
+}
+
+/* What process `self` (a tgid), in state `before`, becomes when it executes a program
+ * named `n`. */
+WARDEN_INLINE struct warden_unit_state warden_classify(struct warden_name_hash n, struct warden_unit_state before, uint32_t self) {
+    struct warden_unit_state s = warden_classify_unit(n, before);
+    /* Entering a build script or macro from anything else starts a unit of its own. */
+    int starts = (s.unit == WARDEN_UNIT_BUILD_SCRIPT || s.unit == WARDEN_UNIT_PROC_MACRO) && s.unit != before.unit;
+    s.origin = starts ? self : before.origin;
     return s;
 }
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #endif
 
-#define WARDEN_EVENT_VERSION 2
+#define WARDEN_EVENT_VERSION 3
 #define WARDEN_PATH_MAX 256
 #define WARDEN_PERM_MAX 64
 
@@ -53,9 +53,14 @@ struct warden_event {
     /* Version 2. */
     int32_t result;  /* what the syscall returned: 0 or -errno (tracepoint events) */
     uint32_t access; /* WARDEN_ACCESS_* bits the operation needed */
+    /* Version 3. */
+    uint32_t origin;    /* tgid whose exec started the build script or macro this process
+                         * belongs to (struct warden_unit_state.origin); 0: none */
+    uint32_t reserved2; /* zero */
 };
 
 #define WARDEN_EVENT_V1_SIZE 360
+#define WARDEN_EVENT_V2_SIZE 368
 
 enum warden_access {
     WARDEN_ACCESS_READ = 1,
@@ -64,7 +69,7 @@ enum warden_access {
 };
 
 #ifndef __bpf__
-_Static_assert(sizeof(struct warden_event) == 368, "warden_event size is ABI");
+_Static_assert(sizeof(struct warden_event) == 376, "warden_event size is ABI");
 _Static_assert(offsetof(struct warden_event, time_ns) == 8, "time_ns offset");
 _Static_assert(offsetof(struct warden_event, unit) == 16, "unit offset");
 _Static_assert(offsetof(struct warden_event, container_id) == 24, "container_id offset");
@@ -73,6 +78,7 @@ _Static_assert(offsetof(struct warden_event, path_or_addr) == 40, "path_or_addr 
 _Static_assert(offsetof(struct warden_event, needed_perm) == 296, "needed_perm offset");
 _Static_assert(offsetof(struct warden_event, result) == WARDEN_EVENT_V1_SIZE, "version 2 fields follow version 1");
 _Static_assert(offsetof(struct warden_event, access) == 364, "access offset");
+_Static_assert(offsetof(struct warden_event, origin) == WARDEN_EVENT_V2_SIZE, "version 3 fields follow version 2");
 #endif
 
 #endif

@@ -69,6 +69,8 @@ static __always_inline struct warden_event *reserve_event(__u8 action, __u8 verd
     e->needed_perm[0] = 0;
     e->result = 0;
     e->access = 0;
+    e->origin = u ? u->origin : 0;
+    e->reserved2 = 0;
     return e;
 }
 #endif
