@@ -1,0 +1,94 @@
+import Foundation
+import WardenBPF
+import WardenOutput
+import WardenPolicy
+import CWardenShim
+import SystemPackage
+import WardenSandbox
+
+/// The child's process hardening, limits and what an exec allowlist lets it execute.
+extension Runner {
+    /// The hardening the child gets, in the order spawn.c applies it.
+    func hardeningSteps(confinement: Confinement, childEnv: [String: String], cgroup: RunCgroup, mode: Mode,
+                        bpfLSM: HardeningStep) -> [HardeningStep] {
+        let id = session.identity
+        let policy = session.policy.effective
+        var landlock = "not applied: observe mode (Landlock cannot audit)"
+        if mode == .enforce {
+            if confinement.landlockFD >= 0, case .success(let abi) = Confinement.landlockABI() {
+                landlock = "ABI \(abi), proven by a canary"
+            } else {
+                landlock = "not needed: the policy restricts neither files nor exec"
+            }
+        }
+        return [
+            HardeningStep("cgroup", applied: true, "started inside \(cgroup.path) (clone3 CLONE_INTO_CGROUP)"),
+            HardeningStep("namespaces", applied: true, "new IPC namespace (SysV objects die with the run) and cgroup namespace rooted at the run's cgroup"),
+            HardeningStep("session", applied: true, "setsid: a session of its own, no controlling terminal"),
+            HardeningStep("fds", applied: true, "only 0, 1 and 2 cross exec"),
+            HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
+            HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy)),
+            HardeningStep("capabilities", applied: true, "bounding, ambient, effective, permitted and inheritable sets emptied; securebits locked"),
+            HardeningStep("identity", applied: id.switchIDs, id.switchIDs ? "uid \(id.uid) gid \(id.gid) (sudo caller)" : "stays uid \(id.uid)"),
+            HardeningStep("no_new_privs", applied: true, "PR_SET_NO_NEW_PRIVS"),
+            HardeningStep("env_scrub", applied: true, "\(childEnv.count) variables passed"),
+            HardeningStep("landlock", applied: mode == .enforce && confinement.landlockFD >= 0, landlock),
+            bpfLSM,
+            HardeningStep("seccomp", applied: session.policy.seccompProfile != nil, LayerProbe.seccompSummary(policy, mode: mode)
+                          + (confinement.unknownSyscalls.isEmpty ? "" : "; unknown here, skipped: \(confinement.unknownSyscalls.joined(separator: ", "))")),
+            HardeningStep("warden_nondumpable", applied: true, "warden's /proc entries need CAP_SYS_PTRACE"),
+        ]
+    }
+
+    /// RLIMIT_CORE=0 always (no core dumps of build processes holding secrets), and the
+    /// policy's `[limits]`, soft and hard alike so the command cannot raise them.
+    static func rlimits(_ policy: EffectivePolicy) -> [(resource: Int32, soft: UInt64, hard: UInt64)] {
+        var out: [(resource: Int32, soft: UInt64, hard: UInt64)] = [(Int32(RLIMIT_CORE.rawValue), 0, 0)]
+        for (limit, v) in policy.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let (resource, value): (Int32, UInt64)
+            switch limit {
+            case .cpuSeconds: (resource, value) = (Int32(RLIMIT_CPU.rawValue), v.value)
+            case .openFiles: (resource, value) = (Int32(RLIMIT_NOFILE.rawValue), v.value)
+            case .addressSpaceMiB: (resource, value) = (Int32(RLIMIT_AS.rawValue), v.value.multipliedReportingOverflow(by: 1 << 20).overflow ? UInt64.max : v.value << 20)
+            case .processes: (resource, value) = (Int32(__RLIMIT_NPROC.rawValue), v.value)
+            }
+            out.append((resource, value, value))
+        }
+        return out
+    }
+
+    static func rlimitSummary(_ policy: EffectivePolicy) -> String {
+        (["RLIMIT_CORE=0"] + policy.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }).map { limit, v in
+            switch limit {
+            case .cpuSeconds: return "RLIMIT_CPU=\(v.value)s"
+            case .openFiles: return "RLIMIT_NOFILE=\(v.value)"
+            case .addressSpaceMiB: return "RLIMIT_AS=\(v.value)MiB"
+            case .processes: return "RLIMIT_NPROC=\(v.value) (counts every process of the child's uid)"
+            }
+        }).joined(separator: ", ")
+    }
+
+    /// Everything an exec allowlist lets the kernel execute: each allowed program with its
+    /// loader or interpreter, the real tools behind rustup proxies, and the directories
+    /// the build tool runs its own products from.
+    func executables(_ resolved: [String: String], tmpdir: String) -> [String] {
+        var files: [String] = []
+        for (name, path) in resolved {
+            files += Confinement.executionChain(path)
+            files += ProgramLookup.implementationHelpers(name, resolved: path, home: session.identity.home)
+                .flatMap(Confinement.executionChain)
+        }
+        let system = session.policy.buildSystem
+        // The Swift driver runs the clang, ld and helpers of its own toolchain, which
+        // need not be the ones PATH finds first: allowlisted names count there too.
+        if system == .swiftpm, let driver = resolved["swiftc"] ?? resolved["swift"] {
+            let dir = (ProgramLookup.realPath(driver) as NSString).deletingLastPathComponent
+            for name in resolved.keys where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
+                files += Confinement.executionChain(dir + "/" + name)
+            }
+        }
+        let output = system.outputDirectory(workspace: session.workspace, environment: session.environment)
+        var seen = Set<String>()
+        return (files + system.executableDirectories(output: output, tmpdir: tmpdir)).filter { seen.insert($0).inserted }
+    }
+}

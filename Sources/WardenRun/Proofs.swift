@@ -1,0 +1,119 @@
+import Foundation
+import WardenBPF
+import WardenOutput
+import WardenPolicy
+import CWardenShim
+import SystemPackage
+import WardenSandbox
+
+/// The canaries: a layer is trusted only once a process under it was refused something
+/// the policy forbids.
+extension Runner {
+    enum TierOneOutcome {
+        case proven(BPFObject)
+        case unavailable(String)
+    }
+
+    /// Loads, fills and attaches the tier-1 program, then proves it: a process in the
+    /// cgroup must be refused (EPERM) a read the policy forbids, or an exec.
+    func tierOne(decider: FileDecider, plan: FilesystemPlan?, cgroup: RunCgroup, allowed: Set<String>) -> TierOneOutcome {
+        guard geteuid() == 0 else { return .unavailable("loading BPF programs needs root") }
+        let rules = TierOneRules(decider)
+        let l: BPFObject
+        do {
+            l = try BPFObject.load(.lsm, ringBytes: 0)
+            try l.configureLSM(rules)
+            try l.attach(cgroupFD: cgroup.fd.rawValue)
+        } catch {
+            return .unavailable(error.errno == .notPermitted
+                ? "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)" : error.description)
+        }
+        // Each kind of decision the programs make is proven: a forbidden read, a forbidden
+        // directory creation (the path hooks) and a forbidden exec.
+        var probes: [(what: String, open: String?, exec: String?, mkdir: String?)] = []
+        if let path = Runner.forbiddenRead(plan) {
+            probes.append(("open \(path)", path, nil, nil))
+        }
+        if let plan, plan.allowsWrite("/") == nil {
+            let path = "/warden-canary-\(getpid())"
+            probes.append(("create \(path)", nil, nil, path))
+        }
+        if rules.execAllowlist, let path = Runner.forbiddenExec(allowed: allowed) {
+            probes.append(("execute \(path)", nil, path, nil))
+        }
+        guard !probes.isEmpty else { return .unavailable("no path the policy forbids to try the canary on") }
+        for probe in probes {
+            switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec, mkdir: probe.mkdir) {
+            case .success(true): continue
+            case .success(false):
+                return .unavailable("the BPF LSM programs loaded and attached but a canary could still \(probe.what) (is bpf in the lsm= boot parameter?)")
+            case .failure(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
+            }
+        }
+        return .proven(l)
+    }
+
+    func networkProblem(cgroup: RunCgroup, allowed: Set<String>) -> SandboxError? {
+        do {
+            try proveNetwork(cgroup: cgroup, allowed: allowed)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func landlockProblem(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) -> SandboxError? {
+        do {
+            try proveLandlock(c, plan: plan, allowed: allowed)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// The network canary: a process in the run's cgroup connects to a loopback port the
+    /// policy does not allow and must be refused.
+    func proveNetwork(cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
+        guard let port = (1..<65535).lazy.map({ _ in UInt16.random(in: 20000...60000) })
+            .first(where: { !allowed.contains("127.0.0.1:\($0)") }) else { return }
+        switch BPFObject.netCanary(cgroupFD: cgroup.fd.rawValue, port: port) {
+        case .success(true): return
+        case .success(false):
+            throw .cannotEnforce("the cgroup-BPF connect hook attached but a canary could still connect to 127.0.0.1:\(port); refusing to claim it enforces")
+        case .failure(let e):
+            throw .cannotEnforce("the network canary could not run: \(e)")
+        }
+    }
+
+    /// The canary: a process under the same ruleset must be refused a forbidden open
+    /// and a forbidden exec. A layer that loads but does not deny is never trusted.
+    func proveLandlock(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) throws(SandboxError) {
+        if let probe = Runner.forbiddenRead(plan) {
+            let r = warden_landlock_canary(c.landlockFD, probe, nil)
+            guard r == 1 else {
+                throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still open \(probe); refusing to claim it enforces"
+                                            : "the Landlock canary could not run: \(Errno(rawValue: errno))")
+            }
+        }
+        if session.policy.effective.execDefault.value == .allowlist, let probe = Runner.forbiddenExec(allowed: allowed) {
+            let r = warden_landlock_canary(c.landlockFD, nil, probe)
+            guard r == 1 else {
+                throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still execute \(probe); refusing to claim it enforces"
+                                            : "the Landlock exec canary could not run: \(Errno(rawValue: errno))")
+            }
+        }
+    }
+
+    /// What the canaries try: a path that exists and the plan does not let the build
+    /// read, and a program that exists and is not among the `allowed` executables.
+    static func forbiddenRead(_ plan: FilesystemPlan?) -> String? {
+        guard let plan else { return nil }
+        return ["/etc/shadow", "/root", "/boot", "/"].first { FileManager.default.fileExists(atPath: $0) && plan.allowsRead($0) == nil }
+    }
+
+    static func forbiddenExec(allowed: Set<String>) -> String? {
+        ["/usr/bin/true", "/bin/true"].map(ProgramLookup.realPath).first {
+            FileManager.default.isExecutableFile(atPath: $0) && !allowed.contains($0)
+        }
+    }
+}

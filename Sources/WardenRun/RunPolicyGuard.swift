@@ -1,0 +1,51 @@
+import Foundation
+import WardenBPF
+import WardenOutput
+import WardenPolicy
+import CWardenShim
+import SystemPackage
+import WardenSandbox
+
+/// The policy guard's part in a run: refusing a policy an earlier build wrote, and
+/// remembering what this one changed.
+extension Runner {
+    /// Stops the run while a policy file still holds what an earlier run's build wrote
+    /// into it, unless the user accepted that (`--accept-policy-change`); forgets the
+    /// change once the file holds something else. The CLI calls it before the policy is
+    /// even parsed: what the build wrote must not be read as policy first.
+    /// Markers are looked for in the state directories of `cwd` and every directory above
+    /// it, and concern the files that would shape a run started there (PolicyGuard).
+    public static func refuseAPolicyTheBuildChose(cwd: String, root: String, environment: [String: String], accept: Bool) throws(WardenFailure) {
+        let relevant = PolicyGuard.candidates(from: cwd)
+        // Markers of cwd's state directory and of every one above (an earlier run's
+        // workspace may have been any of them).
+        for dir in directoryChain(from: cwd) {
+            let path = StateDirectory.forWorkspace(dir, environment: environment) + "/" + PolicyGuard.markerName
+            guard let data = FileManager.default.contents(atPath: path),
+                  let marker = try? JSONDecoder().decode(PolicyGuard.Marker.self, from: data) else { continue }
+            let still = PolicyGuard.stillChanged(marker)
+            // The workspace's own marker concerns all it lists (a --policy file too).
+            let concerned = still.filter { dir == root || relevant.contains($0) }
+            if !concerned.isEmpty && !accept {
+                throw WardenFailure("\(concerned.joined(separator: ", ")) changed during run \(marker.runId), written by what ran inside "
+                                    + "it; warden does not let a build choose its next policy. Review the change (e.g. git diff), then "
+                                    + "run again with --accept-policy-change, or restore the file. Nothing was run.", code: WardenExit.usage)
+            }
+            // Forgotten once accepted, or once nothing the build wrote is left as it was.
+            if geteuid() == 0 && (accept || still.isEmpty) { unlink(path) }
+        }
+    }
+
+    /// Keeps the change in the state directory (for the next run) and says so now.
+    func rememberPolicyChange(_ marker: PolicyGuard.Marker, in stateDirectory: String) {
+        log("warning: the build changed \(marker.files.keys.sorted().joined(separator: ", ")) during the run; "
+            + "the next run in this workspace will refuse it until you review it (--accept-policy-change)")
+        do {
+            try StateDirectory.prepare(stateDirectory, environment: session.environment)
+            let data = try JSONEncoder().encode(marker)
+            try writeAtomically(data, to: stateDirectory + "/" + PolicyGuard.markerName, owner: (0, 0))
+        } catch {
+            log("error: cannot record the policy change in \(stateDirectory): \(error)")
+        }
+    }
+}

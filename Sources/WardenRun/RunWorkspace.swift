@@ -1,0 +1,118 @@
+import Foundation
+import WardenBPF
+import WardenOutput
+import WardenPolicy
+import CWardenShim
+import SystemPackage
+import WardenSandbox
+
+/// Preparing the workspace and the run's own files before the child starts: what Landlock
+/// cannot grant later (directories and lock files that must exist), links a build planted.
+extension Runner {
+    /// The output directory and the lock file get write rules, and rules follow symlinks:
+    /// a build that planted `.build -> /etc` (or a lock file linked elsewhere) in an earlier
+    /// run would be granted writing there. Inside the workspace both must be what they seem.
+    func refuseLinksOutOfTheWorkspace(_ output: String) throws(WardenFailure) {
+        var checked = [output]
+        if let lock = session.policy.buildSystem.lockFile { checked.append(session.workspace + "/" + lock) }
+        for path in checked where pathIsWithin(path, session.workspace) && path != session.workspace {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }  // created by warden or the build
+            let kind = st.st_mode & S_IFMT
+            let real = ProgramLookup.realPath(path)
+            if kind == S_IFLNK || real != path || (path == output ? kind != S_IFDIR : kind != S_IFREG) {
+                throw WardenFailure("\(path) is \(kind == S_IFLNK ? "a symbolic link" : real != path ? "reached through a symbolic link" : "not what it should be") "
+                                    + "(it resolves to \(real)); warden lets the build write there and will not follow a link out of the "
+                                    + "workspace: remove it (a build may have planted it) and run again. Nothing was run.",
+                                    code: WardenExit.sandbox)
+            }
+        }
+    }
+
+    /// SwiftPM writes Package.resolved only for a package with dependencies (a
+    /// `.package(` in the manifest); Cargo always writes Cargo.lock.
+    func needsLockFile() -> Bool {
+        guard session.policy.buildSystem == .swiftpm else { return true }
+        let manifest = (try? String(contentsOfFile: session.workspace + "/Package.swift", encoding: .utf8)) ?? ".package("
+        return manifest.contains(".package(")
+    }
+
+    /// Creates the build tool's missing lock file with `lockFilePlaceholder`, owned by the
+    /// child's user. O_EXCL|O_NOFOLLOW: a name the workspace already holds (a dangling
+    /// symlink included) is never written through.
+    func createLockFilePlaceholder() throws(WardenFailure) -> (path: String, content: String)? {
+        let system = session.policy.buildSystem
+        guard let lock = system.lockFile, let content = system.lockFilePlaceholder, needsLockFile() else { return nil }
+        let path = session.workspace + "/" + lock
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            if errno == EEXIST { return nil }
+            throw WardenFailure("cannot create the missing \(path) for the build: \(Errno(rawValue: errno))", code: WardenExit.sandbox)
+        }
+        defer { close(fd) }
+        let written = content.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, content.utf8.count) }
+        if written != content.utf8.count {
+            unlink(path)
+            throw WardenFailure("cannot write the missing \(path) for the build: \(Errno(rawValue: errno))", code: WardenExit.sandbox)
+        }
+        if session.identity.switchIDs { fchown(fd, session.identity.uid, session.identity.gid) }
+        return (path, content)
+    }
+
+    /// Removes a placeholder lock file the build did not fill in: nothing half-done stays.
+    func removeUnfilledLockFile(_ placeholder: (path: String, content: String)) {
+        var st = stat()
+        guard lstat(placeholder.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+              let now = FileManager.default.contents(atPath: placeholder.path),
+              now == Data(placeholder.content.utf8) else { return }
+        unlink(placeholder.path)
+    }
+
+    /// Makes a missing toolchain cache directory (and the missing directories above it,
+    /// up to the home), owned by the build's user, as the tool would have. Best effort:
+    /// without it the tool only loses its cache.
+    func createCacheDirectory(_ path: String, home: String) {
+        var missing: [String] = []
+        var dir = path
+        while !FileManager.default.fileExists(atPath: dir) && pathIsWithin(dir, home) && dir != home {
+            missing.insert(dir, at: 0)
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        for d in missing {
+            guard mkdir(d, 0o755) == 0 else { return }
+            if session.identity.switchIDs { chown(d, session.identity.uid, session.identity.gid) }
+        }
+    }
+
+    func createOutputDirectory(_ path: String) throws(WardenFailure) {
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw WardenFailure("cannot create the build output directory \(path): \(error.localizedDescription)", code: WardenExit.sandbox)
+        }
+        if session.identity.switchIDs { chown(path, session.identity.uid, session.identity.gid) }
+    }
+
+    /// A fresh 0700 directory for the run's temporary files, owned by the child's user.
+    func makePrivateTmp() throws(WardenFailure) -> String {
+        let base = session.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        var template = Array("\(base)/warden-tmp-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw WardenFailure("cannot create a temporary directory in \(base): \(Errno(rawValue: errno))", code: WardenExit.sandbox)
+        }
+        let path = String(cString: made)
+        if session.identity.switchIDs { chown(path, session.identity.uid, session.identity.gid) }
+        return path
+    }
+
+    func makeAlias() throws {
+        let alias = URL(fileURLWithPath: outputs.events).deletingLastPathComponent().appendingPathComponent("warden.log").path
+        let target = URL(fileURLWithPath: outputs.events).lastPathComponent
+        if let existing = try? FileManager.default.destinationOfSymbolicLink(atPath: alias), existing == target { return }
+        if FileManager.default.fileExists(atPath: alias) || (try? FileManager.default.destinationOfSymbolicLink(atPath: alias)) != nil {
+            throw WardenFailure("\(alias) exists and is not a link to \(target); not replacing it", code: WardenExit.sandbox)
+        }
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: target)
+    }
+}
