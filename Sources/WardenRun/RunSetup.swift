@@ -1,0 +1,133 @@
+import Foundation
+import WardenBPF
+import WardenOutput
+import WardenPolicy
+import CWardenShim
+import SystemPackage
+import WardenSandbox
+
+/// The setup phases of a run: the workspace, the warnings, the child's seccomp filter and
+/// Landlock ruleset, and the audit trail's log, all before the cgroup exists.
+extension Runner {
+    /// What the child is given, decided before it exists.
+    struct Setup {
+        var childEnv: [String: String]
+        var plan: FilesystemPlan?
+        var placeholder: (path: String, content: String)?
+        var allow: (resolved: [String: String], unresolved: [String])
+        var hosts: [HostResolver.Entry]
+        var allowedPrograms: [String]
+        var decider: FileDecider
+        var confinement: Confinement
+    }
+
+    /// Prepares the workspace, gathers the warnings and builds the kernel objects of the
+    /// child's layers (seccomp, Landlock), proving Landlock by its canary.
+    func prepare(tmp: String, output: String, state: inout RunState) throws(WardenFailure) -> Setup {
+        let policy = session.policy.effective
+        let plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
+        let placeholder = try prepareWorkspace(plan: plan, output: output, mode: state.mode)
+        let allow = session.resolvedAllowlist()
+        let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
+        state.warnings += try warnings(plan: plan, allow: allow, hosts: hosts, mode: state.mode)
+        let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
+        let decider = FileDecider(plan: plan, executables: policy.execDefault.value == .allowlist ? allowedPrograms : nil,
+                                  realPath: ProgramLookup.realPath)
+        let confinement = try confine(plan: plan, allowedPrograms: allowedPrograms, state: &state)
+        // Baseline paths vary between distributions; only the user's own rules are worth a warning.
+        state.warnings += confinement.skippedRules.filter { $0.why.hasPrefix("allow.") }.map { "\($0.why): \($0.path) does not exist; skipped" }
+        // The child may run as the same uid: keep our /proc entries (environ, mem) out of its reach.
+        warden_set_nondumpable()
+        return Setup(childEnv: session.childEnvironment(tmpdir: tmp), plan: plan, placeholder: placeholder, allow: allow, hosts: hosts,
+                     allowedPrograms: allowedPrograms, decider: decider, confinement: confinement)
+    }
+
+    /// What must exist before Landlock makes the workspace read-only; returns the lock-file
+    /// placeholder warden created, if any.
+    func prepareWorkspace(plan: FilesystemPlan?, output: String, mode: Mode) throws(WardenFailure) -> (path: String, content: String)? {
+        let policy = session.policy.effective
+        if mode == .enforce, plan != nil || policy.execDefault.value == .allowlist {
+            // The output directory gets write (strict files) or execute (an allowlist) rules.
+            try refuseLinksOutOfTheWorkspace(output)
+        }
+        guard mode == .enforce, plan != nil else { return nil }
+        // Landlock can only allow what exists, and the read-only workspace forbids
+        // creating the output directory from inside: make it now, as the build would.
+        try createOutputDirectory(output)
+        if let home = session.identity.home {
+            for dir in SystemBaseline.cacheDirectories(session.policy.buildSystem, home: home) { createCacheDirectory(dir, home: home) }
+        }
+        // The same for the lock file; removed after the run if the build left it unfilled.
+        let placeholder = try createLockFilePlaceholder()
+        if let placeholder { log("created \(placeholder.path) for the build to fill in (the workspace is read-only)") }
+        return placeholder
+    }
+
+    /// The run's warnings; refuses an audit trail the build could write.
+    func warnings(plan: FilesystemPlan?, allow: (resolved: [String: String], unresolved: [String]), hosts: [HostResolver.Entry],
+                  mode: Mode) throws(WardenFailure) -> [String] {
+        let policy = session.policy.effective
+        var warnings = policy.secretWarnings(plan, home: session.identity.home, realPath: ProgramLookup.realPath).map { "policy exposes a secret: \($0)" }
+        warnings += allow.unresolved.map { "allow.exec.allowed entry '\($0)' is not on the child's PATH; it allows nothing" }
+        warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
+        if mode == .observe { warnings.append("observe mode: nothing is blocked") }
+        if mode == .enforce, session.identity.uid == 0 { warnings.append(Runner.plainRootGap) }
+        if mode == .enforce, let plan {
+            // Never a place the build may write: it could rewrite the record of its own run.
+            for file in [outputs.events, outputs.metrics] {
+                if let rule = plan.allowsWrite(ProgramLookup.realPath((file as NSString).deletingLastPathComponent)) {
+                    throw WardenFailure("\(file) is inside what the build may write (\(rule.path): \(rule.why)), so the build could "
+                                        + "rewrite its own audit trail; choose --events and --metrics (or WARDEN_STATE_DIR) outside it",
+                                        code: WardenExit.usage)
+                }
+            }
+        }
+        return warnings
+    }
+
+    /// The seccomp filter and the Landlock ruleset, built here so the child only has to
+    /// apply them; Landlock is proven by its canary.
+    func confine(plan: FilesystemPlan?, allowedPrograms: [String], state: inout RunState) throws(WardenFailure) -> Confinement {
+        let policy = session.policy.effective
+        let confinement = Confinement()
+        var seccomp: CompiledFilter?
+        do {
+            seccomp = try session.policy.seccompProfile?.compiled(observe: state.mode == .observe)
+        } catch {
+            throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
+        }
+        do throws(SandboxError) {
+            try Confinement.checkDenyList(policy.syscallDeny)
+            if let seccomp { try confinement.applySeccomp(seccomp) }
+            if state.mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
+               let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {
+                try confinement.applyLandlock(ll, abi: abi)
+                let executable = Set(ll.rules.filter { $0.rights.contains(.execute) }.map(\.path))
+                if let problem = landlockProblem(confinement, plan: plan, allowed: executable) {
+                    try state.degrade("Landlock (files, exec)", problem, allowed: allowDegraded)
+                }
+            }
+        } catch {
+            throw WardenFailure(error.description, code: error.exitCode)
+        }
+        return confinement
+    }
+
+    /// Opens the run's event log, root's and readable by the invoking user's group: the
+    /// user reads it, the build (which runs as that user) cannot write it.
+    func openEventLog() throws(WardenFailure) -> EventLog {
+        if let state = outputs.stateDirectory { try StateDirectory.prepare(state, environment: session.environment) }
+        do {
+            let eventLog = try EventLog(path: outputs.events)
+            try eventLog.chown(uid: 0, gid: session.identity.gid)
+            if outputs.logAlias { try makeAlias() }
+            return eventLog
+        } catch Errno.tooManySymbolicLinkLevels, Errno.notPermitted {
+            throw WardenFailure("the event log \(outputs.events) is a symbolic link or not a regular file; warden runs as root "
+                                + "and does not write through a name a build may have planted: remove it or pass --events",
+                                code: WardenExit.sandbox)
+        } catch {
+            throw WardenFailure("cannot open the event log \(outputs.events): \(error)", code: WardenExit.sandbox)
+        }
+    }
+}
