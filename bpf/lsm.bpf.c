@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Tier 1: a BPF LSM program on file_open decides reads, writes and executions (the
  * kernel opens every program and ELF interpreter it executes with __FMODE_EXEC), and the
- * path hooks decide creating, removing, linking and renaming, for tasks under the run's
- * cgroup, from the policy's path rules; refusals are EPERM. It
+ * path hooks decide creating, removing, linking, renaming and changing a file's mode or
+ * owner, for tasks under the run's cgroup, from the policy's path rules; refusals are EPERM. It
  * reports nothing: the tracepoints see the refusal at syscall exit, so each denial is one
  * event whichever layer made it. Loaded only in enforce mode, and trusted only after a
  * canary outside Landlock is refused. */
@@ -116,6 +116,31 @@ static __always_inline int check_change(const struct path___wd *dir, struct dent
     return 0;
 }
 
+/* Changing the mode or owner of `p` needs write on it, as an open for writing would
+ * (Landlock does not cover these: tier 1 is the only layer that refuses them). */
+static __always_inline int check_attr(const struct path___wd *p) {
+    if (!in_run()) return 0;
+    struct warden_lsm_settings *set = settings();
+    struct scratch *s = get_scratch();
+    if (!set || !s || !set->fs_strict) return 0;
+    int start = walk(s, BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt));
+    char first = s->buf[start & MASK];
+    if (first == '?') return -EPERM; /* not nameable whole: never covered */
+    if (first != '/') return 0;      /* a pipe or socket: no place in the tree */
+    /* The path ends just before BASE; "/" itself is the key "/". */
+    __u64 len = start == BASE - 1 ? 0 : (__u64)(BASE - start);
+    if (len + 1 > WARDEN_LPM_DATA) return -EPERM;
+    __u64 from = start;
+    asm volatile("%0 &= 255" : "+r"(len));
+    asm volatile("%0 &= 4095" : "+r"(from));
+    bpf_probe_read_kernel(s->key.data, len, s->buf + from);
+    s->key.data[len] = '/';
+    s->key.prefixlen = (__u32)(len + 1) * 8;
+    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
+    if (!r || !(r->rights & WARDEN_ACCESS_WRITE)) return -EPERM;
+    return 0;
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(warden_file_open, struct file___wd *file) {
     if (!in_run()) return 0;
@@ -179,5 +204,12 @@ int BPF_PROG(warden_path_rename, const struct path___wd *old_dir, struct dentry_
     int r = check_change(old_dir, old);
     return r ? r : check_change(new_dir, new);
 }
+
+/* Mode and owner changes (chmod, chown and their fd and *at forms). */
+SEC("lsm/path_chmod")
+int BPF_PROG(warden_path_chmod, const struct path___wd *path, unsigned short mode) { return check_attr(path); }
+
+SEC("lsm/path_chown")
+int BPF_PROG(warden_path_chown, const struct path___wd *path, unsigned int uid, unsigned int gid) { return check_attr(path); }
 
 char LICENSE[] SEC("license") = "GPL";

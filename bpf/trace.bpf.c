@@ -29,8 +29,9 @@ typedef __u64 uint64_t;
 
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs___wd {
-    unsigned long di, si, dx, r10, r8;
+    unsigned long di, si, dx, r10, r8, orig_ax;
 } __attribute__((preserve_access_index));
+#define SYSCALL_NR(r) ((long)BPF_CORE_READ(r, orig_ax))
 #define ARG0(r) BPF_CORE_READ(r, di)
 #define ARG1(r) BPF_CORE_READ(r, si)
 #define ARG2(r) BPF_CORE_READ(r, dx)
@@ -58,10 +59,20 @@ struct pt_regs___wd {
 #define NR_linkat 265
 #define NR_bind 49
 #define NR_truncate 76
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_fchmodat 268
+#define NR_chown 92
+#define NR_fchown 93
+#define NR_lchown 94
+#define NR_fchownat 260
+#define NR_fchmodat2 452
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
+    __s32 syscallno;
 } __attribute__((preserve_access_index));
+#define SYSCALL_NR(r) ((long)BPF_CORE_READ(r, syscallno))
 #define ARG0(r) BPF_CORE_READ(r, regs[0])
 #define ARG1(r) BPF_CORE_READ(r, regs[1])
 #define ARG2(r) BPF_CORE_READ(r, regs[2])
@@ -90,6 +101,14 @@ struct pt_regs___wd {
 #define NR_linkat 37
 #define NR_bind 200
 #define NR_truncate 45
+#define NR_chmod -1
+#define NR_fchmod 52
+#define NR_fchmodat 53
+#define NR_chown -1
+#define NR_fchown 55
+#define NR_lchown -1
+#define NR_fchownat 54
+#define NR_fchmodat2 452
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -245,87 +264,96 @@ static __always_inline __u32 open_access(__u64 flags) {
 }
 
 /* ---- syscall entry: remember what was asked ---- */
-SEC("raw_tracepoint/sys_enter")
-int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
-    long nr = (long)ctx->args[1];
-    int creates = nr == NR_mkdir || nr == NR_mkdirat || nr == NR_mknod || nr == NR_mknodat || nr == NR_symlink ||
-                  nr == NR_symlinkat || nr == NR_link || nr == NR_linkat || nr == NR_bind;
-    if (nr != NR_openat && nr != NR_openat2 && nr != NR_execve && nr != NR_execveat && nr != NR_renameat2 &&
-        nr != NR_renameat && nr != NR_unlinkat && nr != NR_open && nr != NR_creat && nr != NR_rename &&
-        nr != NR_unlink && nr != NR_rmdir && nr != NR_truncate && !creates)
-        return 0;
-    if (!in_run()) return 0;
-    struct pt_regs___wd *regs = (void *)ctx->args[0];
-    struct warden_pending p = {};
-    p.dfd = AT_FDCWD;
-    p.dfd2 = AT_FDCWD;
+static __always_inline int is_creation(long nr) {
+    return nr == NR_mkdir || nr == NR_mkdirat || nr == NR_mknod || nr == NR_mknodat || nr == NR_symlink ||
+           nr == NR_symlinkat || nr == NR_link || nr == NR_linkat || nr == NR_bind;
+}
+
+static __always_inline int is_attr(long nr) {
+    return nr == NR_chmod || nr == NR_fchmod || nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_chown ||
+           nr == NR_fchown || nr == NR_lchown || nr == NR_fchownat;
+}
+
+/* Whether `nr` is one of the calls traced here. */
+static __always_inline int is_traced(long nr) {
+    return nr == NR_openat || nr == NR_openat2 || nr == NR_execve || nr == NR_execveat || nr == NR_renameat2 ||
+           nr == NR_renameat || nr == NR_unlinkat || nr == NR_open || nr == NR_creat || nr == NR_rename ||
+           nr == NR_unlink || nr == NR_rmdir || nr == NR_truncate || is_creation(nr) || is_attr(nr);
+}
+
+/* Fills `p` with what call `nr` asks for, from its arguments in `regs`. Returns 0 for a
+ * call not to report (a bind that names no path). */
+static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct warden_pending *p) {
+    int creates = is_creation(nr), attrs = is_attr(nr);
+    p->dfd = AT_FDCWD;
+    p->dfd2 = AT_FDCWD;
     if (nr == NR_openat) {
-        p.action = WARDEN_ACTION_OPEN;
-        p.dfd = (int)ARG0(regs);
-        p.name = ARG1(regs);
-        p.access = open_access(ARG2(regs));
+        p->action = WARDEN_ACTION_OPEN;
+        p->dfd = (int)ARG0(regs);
+        p->name = ARG1(regs);
+        p->access = open_access(ARG2(regs));
     } else if (nr == NR_openat2) {
         __u64 flags = 0;
         bpf_probe_read_user(&flags, sizeof flags, (const void *)ARG2(regs)); /* struct open_how.flags */
-        p.action = WARDEN_ACTION_OPEN;
-        p.dfd = (int)ARG0(regs);
-        p.name = ARG1(regs);
-        p.access = open_access(flags);
+        p->action = WARDEN_ACTION_OPEN;
+        p->dfd = (int)ARG0(regs);
+        p->name = ARG1(regs);
+        p->access = open_access(flags);
     } else if (nr == NR_open) {
-        p.action = WARDEN_ACTION_OPEN;
-        p.name = ARG0(regs);
-        p.access = open_access(ARG1(regs));
+        p->action = WARDEN_ACTION_OPEN;
+        p->name = ARG0(regs);
+        p->access = open_access(ARG1(regs));
     } else if (nr == NR_truncate) {
         /* Truncating by name writes the file as an open for writing would. */
-        p.action = WARDEN_ACTION_OPEN;
-        p.name = ARG0(regs);
-        p.access = WARDEN_ACCESS_WRITE;
-        p.no_fd = 1;
+        p->action = WARDEN_ACTION_OPEN;
+        p->name = ARG0(regs);
+        p->access = WARDEN_ACCESS_WRITE;
+        p->no_fd = 1;
     } else if (nr == NR_creat) {
-        p.action = WARDEN_ACTION_OPEN;
-        p.name = ARG0(regs);
-        p.access = WARDEN_ACCESS_WRITE;
+        p->action = WARDEN_ACTION_OPEN;
+        p->name = ARG0(regs);
+        p->access = WARDEN_ACCESS_WRITE;
     } else if (nr == NR_execve) {
-        p.action = WARDEN_ACTION_EXEC;
-        p.name = ARG0(regs);
-        p.access = WARDEN_ACCESS_EXECUTE;
+        p->action = WARDEN_ACTION_EXEC;
+        p->name = ARG0(regs);
+        p->access = WARDEN_ACCESS_EXECUTE;
     } else if (nr == NR_execveat) {
-        p.action = WARDEN_ACTION_EXEC;
-        p.dfd = (int)ARG0(regs);
-        p.name = ARG1(regs);
-        p.access = WARDEN_ACCESS_EXECUTE;
+        p->action = WARDEN_ACTION_EXEC;
+        p->dfd = (int)ARG0(regs);
+        p->name = ARG1(regs);
+        p->access = WARDEN_ACCESS_EXECUTE;
     } else if (nr == NR_renameat2 || nr == NR_renameat) {
-        p.action = WARDEN_ACTION_RENAME;
-        p.dfd = (int)ARG0(regs);
-        p.name = ARG1(regs);
-        p.dfd2 = (int)ARG2(regs);
-        p.name2 = ARG3(regs);
-        p.access = WARDEN_ACCESS_WRITE;
+        p->action = WARDEN_ACTION_RENAME;
+        p->dfd = (int)ARG0(regs);
+        p->name = ARG1(regs);
+        p->dfd2 = (int)ARG2(regs);
+        p->name2 = ARG3(regs);
+        p->access = WARDEN_ACCESS_WRITE;
     } else if (nr == NR_rename) {
-        p.action = WARDEN_ACTION_RENAME;
-        p.name = ARG0(regs);
-        p.name2 = ARG1(regs);
-        p.access = WARDEN_ACCESS_WRITE;
+        p->action = WARDEN_ACTION_RENAME;
+        p->name = ARG0(regs);
+        p->name2 = ARG1(regs);
+        p->access = WARDEN_ACCESS_WRITE;
     } else if (nr == NR_unlinkat) {
-        p.action = WARDEN_ACTION_UNLINK;
-        p.dfd = (int)ARG0(regs);
-        p.name = ARG1(regs);
-        p.access = WARDEN_ACCESS_WRITE;
+        p->action = WARDEN_ACTION_UNLINK;
+        p->dfd = (int)ARG0(regs);
+        p->name = ARG1(regs);
+        p->access = WARDEN_ACCESS_WRITE;
     } else if (creates) {
         /* The name created: the new directory, node, link or socket. */
-        p.action = WARDEN_ACTION_CREATE;
-        p.access = WARDEN_ACCESS_WRITE;
+        p->action = WARDEN_ACTION_CREATE;
+        p->access = WARDEN_ACCESS_WRITE;
         if (nr == NR_mkdirat || nr == NR_mknodat) {
-            p.dfd = (int)ARG0(regs);
-            p.name = ARG1(regs);
+            p->dfd = (int)ARG0(regs);
+            p->name = ARG1(regs);
         } else if (nr == NR_symlinkat) {
-            p.dfd = (int)ARG1(regs);
-            p.name = ARG2(regs);
+            p->dfd = (int)ARG1(regs);
+            p->name = ARG2(regs);
         } else if (nr == NR_linkat) {
-            p.dfd = (int)ARG2(regs);
-            p.name = ARG3(regs);
+            p->dfd = (int)ARG2(regs);
+            p->name = ARG3(regs);
         } else if (nr == NR_symlink || nr == NR_link) {
-            p.name = ARG1(regs);
+            p->name = ARG1(regs);
         } else if (nr == NR_bind) {
             /* Only a unix socket bound to a path (not an abstract or unnamed one). */
             __u64 addr = ARG1(regs);
@@ -334,15 +362,37 @@ int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
             bpf_probe_read_user(&family, sizeof family, (const void *)addr);
             bpf_probe_read_user(&first, 1, (const void *)(addr + 2));
             if (family != 1 /* AF_UNIX */ || first == 0) return 0;
-            p.name = addr + 2; /* sun_path */
+            p->name = addr + 2; /* sun_path */
         } else { /* mkdir, mknod */
-            p.name = ARG0(regs);
+            p->name = ARG0(regs);
+        }
+    } else if (attrs) {
+        /* Changing a file's mode or owner writes its metadata: the file needs write. */
+        p->action = WARDEN_ACTION_ATTR;
+        p->access = WARDEN_ACCESS_WRITE;
+        if (nr == NR_fchmod || nr == NR_fchown) {
+            p->fd = (int)ARG0(regs); /* named by its file at exit */
+            p->by_fd = 1;
+        } else if (nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_fchownat) {
+            p->dfd = (int)ARG0(regs);
+            p->name = ARG1(regs);
+        } else { /* chmod, chown, lchown */
+            p->name = ARG0(regs);
         }
     } else { /* unlink, rmdir */
-        p.action = WARDEN_ACTION_UNLINK;
-        p.name = ARG0(regs);
-        p.access = WARDEN_ACCESS_WRITE;
+        p->action = WARDEN_ACTION_UNLINK;
+        p->name = ARG0(regs);
+        p->access = WARDEN_ACCESS_WRITE;
     }
+    return 1;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
+    long nr = (long)ctx->args[1];
+    if (!is_traced(nr) || !in_run()) return 0;
+    struct warden_pending p = {};
+    if (!describe(nr, (void *)ctx->args[0], &p)) return 0;
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
     return 0;
@@ -369,11 +419,21 @@ static __always_inline void count_refusal(long ret) {
 SEC("raw_tracepoint/sys_exit")
 int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    struct warden_pending *found = bpf_map_lookup_elem(&pending, &tid);
-    if (!found) return 0;
-    struct warden_pending p = *found;
-    bpf_map_delete_elem(&pending, &tid);
     long ret = (long)ctx->args[1];
+    struct warden_pending p = {};
+    struct warden_pending *found = bpf_map_lookup_elem(&pending, &tid);
+    if (found) {
+        p = *found;
+        bpf_map_delete_elem(&pending, &tid);
+    } else {
+        /* No entry: either not a traced call, or one seccomp refused before the entry
+         * tracepoint ran (a set-ID mode, execveat of a descriptor). Its arguments are
+         * still in the registers; a refusal is reported like any other. */
+        if (ret != -EPERM) return 0;
+        struct pt_regs___wd *regs = (void *)ctx->args[0];
+        long nr = SYSCALL_NR(regs);
+        if (!is_traced(nr) || !in_run() || !describe(nr, regs, &p)) return 0;
+    }
     count_refusal(ret);
     if (p.action == WARDEN_ACTION_EXEC) {
         /* A successful exec was reported by sched_process_exec with the file it ran. */
@@ -383,6 +443,12 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (p.action == WARDEN_ACTION_OPEN && ret >= 0 && !p.no_fd) {
         struct task_struct___wd *t = (void *)bpf_get_current_task();
         report_file(p.action, p.access, 0, fd_file(t, (int)ret));
+        return 0;
+    }
+    if (p.by_fd) {
+        /* fchmod, fchown: the descriptor still names the file at exit. */
+        struct task_struct___wd *t = (void *)bpf_get_current_task();
+        report_file(p.action, p.access, (int)ret, fd_file(t, p.fd));
         return 0;
     }
     report_name(p.action, p.access, (int)ret, p.dfd, p.name);

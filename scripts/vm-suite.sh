@@ -45,7 +45,7 @@ fs.default = "strict"
 net.default = "deny"
 exec.default = "allowlist"
 [allow.exec]
-allowed = ["sh", "cat", "touch", "mv", "python3"]
+allowed = ["sh", "cat", "touch", "mv", "python3", "chmod"]
 [allow.net]
 hosts = ["127.0.0.1:47001"]
 EOF
@@ -103,6 +103,24 @@ case $expect in
     check "nothing created outside (Landlock)" test ! -e "$secret/planted"
     ;;
   *) echo "vm-suite: unknown expectation $expect"; exit 2 ;;
+esac
+
+# A mode change outside the write paths: tier 1 refuses it (path_chmod); Landlock does not
+# cover chmod, so on tier 2 the kernel allows it and warden catches it (exit 77, a mismatch).
+chmod 644 "$secret/.ssh/id_rsa"
+"$W" run -- sh -c "chmod 600 $secret/.ssh/id_rsa 2> /dev/null; echo \"chmod \$?\" > attr.out" > attr.run.out 2> attr.run.err
+echo "attr-exit $?" >> attr.out
+echo "mode $(stat -c %a "$secret/.ssh/id_rsa")" >> attr.out
+cat attr.out
+check "a chmod outside the write paths ends the run in 77" hasline attr.out "attr-exit 77"
+case $expect in
+  tier1-*)
+    check "chmod outside the write paths refused (BPF LSM path_chmod)" hasline attr.out "chmod 1"
+    check "the mode did not change" hasline attr.out "mode 644"
+    ;;
+  tier2)
+    check "chmod outside the write paths caught as allowed although forbidden" has attr.run.err "policy forbids were allowed"
+    ;;
 esac
 
 # Each refusal is one denied event with the line that would allow it. The run's last line

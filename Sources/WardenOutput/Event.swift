@@ -18,7 +18,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     }
 
     public enum Action: UInt8, Sendable, CaseIterable, Codable {
-        case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4, create = 5
+        case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4, create = 5, attr = 6
         public var name: String {
             switch self {
             case .open: return "open"
@@ -27,6 +27,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
             case .exec: return "exec"
             case .connect: return "connect"
             case .create: return "create"
+            case .attr: return "attr"
             }
         }
     }

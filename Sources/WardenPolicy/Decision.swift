@@ -3,7 +3,8 @@
 /// directory above it. Used for observe-mode verdicts ("would be denied") and to tell a
 /// Landlock denial from an ordinary permission error in enforce mode.
 public struct FileDecider: Sendable, Equatable {
-    public enum Operation: Sendable { case open, rename, unlink, exec, create }
+    /// `attr`: a change of mode or owner (chmod, chown), a write to the file's metadata.
+    public enum Operation: Sendable { case open, rename, unlink, exec, create, attr }
 
     /// Paths (real, symlinks resolved) under which reading is allowed; nil: unrestricted.
     public var read: [String]?
@@ -48,7 +49,7 @@ public struct FileDecider: Sendable, Equatable {
         case .exec:
             if let exec { return (exec.contains { pathIsWithin(path, $0) }, "allow.exec.allowed=\(path)") }
             return (covered(read), "allow.fs.read_extra=\(path)")
-        case .rename, .unlink, .create:
+        case .rename, .unlink, .create, .attr:
             return (covered(write), "allow.fs.write_extra=\(parent)")
         case .open:
             if wantsWrite && !covered(write) { return (false, "allow.fs.write_extra=\(parent)") }

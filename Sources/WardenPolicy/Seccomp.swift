@@ -290,6 +290,9 @@ extension SeccompProfile {
     /// terminal ioctls that inject input (TIOCSTI) or act on the console (TIOCLINUX) fail
     /// with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
     /// high bits set by the caller must not slip past an equality test.
+    /// No set-user-ID or set-group-ID bit either (`setIDRules`): a build run as root would
+    /// otherwise leave a setuid-root program behind (`chmod u+s /usr/bin/X`, or a new one
+    /// in its output).
     public static let boundaryRules: [SeccompRule] = {
         let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000,
                                         0x4000_0000, 0x80]  // NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
@@ -303,6 +306,28 @@ extension SeccompProfile {
             SeccompRule(names: ["ioctl"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
                         args: [SeccompArg(index: 1, value: 0xFFFF_FFFF, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
         }
+        return rules + setIDRules
+    }()
+
+    /// EPERM for every call that sets a mode with S_ISUID (04000) or S_ISGID (02000):
+    /// chmod and its forms, creat, mknod, and open/openat when they create (O_CREAT or
+    /// O_TMPFILE; otherwise the mode argument is unused and may hold anything). openat2
+    /// passes its mode in memory a filter cannot read: it fails with ENOSYS, and callers
+    /// fall back to openat.
+    public static let setIDRules: [SeccompRule] = {
+        func has(_ index: UInt32, _ bits: UInt64) -> SeccompArg { SeccompArg(index: index, value: bits, valueTwo: bits, op: "SCMP_CMP_MASKED_EQ") }
+        let setID: [UInt64] = [0o4000, 0o2000]
+        let creating: [UInt64] = [0o100, 0o20000000]  // O_CREAT, __O_TMPFILE
+        var rules: [SeccompRule] = []
+        for (name, mode) in [("chmod", UInt32(1)), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("creat", 1), ("mknod", 1), ("mknodat", 2)] {
+            rules += setID.map { SeccompRule(names: [name], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [has(mode, $0)]) }
+        }
+        for (name, flags) in [("open", UInt32(1)), ("openat", 2)] {
+            for c in creating {
+                rules += setID.map { SeccompRule(names: [name], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [has(flags, c), has(flags + 1, $0)]) }
+            }
+        }
+        rules.append(SeccompRule(names: ["openat2"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
         return rules
     }()
 

@@ -138,6 +138,7 @@ final class EventAgent: @unchecked Sendable {
         case .unlink: op = .unlink
         case .exec: op = .exec
         case .create: op = .create
+        case .attr: op = .attr
         case .connect: return nil
         }
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))

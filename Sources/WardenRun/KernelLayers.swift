@@ -49,7 +49,7 @@ extension Runner {
             kernel.lsmNote = "BPF LSM file_open on the run's cgroup, proven by a canary"
             for i in state.layers.indices where ["file_open", "rename_unlink", "exec"].contains(state.layers[i].hook) && state.layers[i].restricted {
                 let also = state.layers[i].layer == "landlock" ? "; Landlock also applied" : ""
-                let what = state.layers[i].hook == "rename_unlink" ? "path_mknod/mkdir/symlink/link/unlink/rmdir/rename decide changes to the tree"
+                let what = state.layers[i].hook == "rename_unlink" ? "path_mknod/mkdir/symlink/link/unlink/rmdir/rename/chmod/chown decide changes to the tree"
                     : "file_open decides reads, writes and execs"
                 state.layers[i] = LayerStatus(hook: state.layers[i].hook, layer: "bpf-lsm", enforcing: true,
                                               detail: "tier 1: BPF LSM \(what) (EPERM), proven by a canary\(also)")

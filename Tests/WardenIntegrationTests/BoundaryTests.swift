@@ -205,6 +205,65 @@ import WardenOutput
         #expect(read(dir + "/out.txt") != "0\n" && read(dir + "/err.txt").contains("Operation not permitted"), "\(read(dir + "/err.txt"))")
     }
 
+    /// No set-user-ID or set-group-ID bit from a build (a root build would leave a
+    /// setuid-root program behind): chmod, fchmod and a creating open with such a mode
+    /// fail with EPERM, each refusal a recorded denial; a plain chmod still works.
+    @Test(arguments: identities) func setIDBitsAreRefused(identity: String) throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace(identity)
+        let probe = """
+            import errno, os, stat
+            out = []
+            def t(name, fn):
+                try:
+                    fn(); out.append(name + ":ok")
+                except OSError as e:
+                    out.append(name + ":" + errno.errorcode[e.errno])
+            open("f", "w").close()
+            t("chmod-suid", lambda: os.chmod("f", 0o4755))
+            t("chmod-sgid", lambda: os.chmod("f", 0o2755))
+            fd = os.open("f", os.O_RDONLY)
+            t("fchmod-suid", lambda: os.fchmod(fd, 0o4755))
+            t("create-suid", lambda: os.close(os.open("g", os.O_CREAT | os.O_WRONLY, 0o4755)))
+            t("chmod-plain", lambda: os.chmod("f", 0o700))
+            bits = [p for p in ("f", "g") if os.path.exists(p) and os.stat(p).st_mode & (stat.S_ISUID | stat.S_ISGID)]
+            print(" ".join(out), "set-id:" + ",".join(bits))
+            """
+        try probe.write(toFile: dir + "/probe.py", atomically: true, encoding: .utf8)
+        let control = try makeDir()
+        #expect(try runProcess("/usr/bin/python3", [dir + "/probe.py"], cwd: control).out
+                == "chmod-suid:ok chmod-sgid:ok fchmod-suid:ok create-suid:ok chmod-plain:ok set-id:g\n", "the control")
+        let r = try warden(["run", "--", "/usr/bin/python3", "probe.py"], cwd: dir, env: env)
+        #expect(r.stdout == "chmod-suid:EPERM chmod-sgid:EPERM fchmod-suid:EPERM create-suid:EPERM chmod-plain:ok set-id:\n", "\(r.stdout) \(r.stderr)")
+        #expect(r.status == 77, "each refusal is a denial: \(r.stderr)")
+        let refused = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
+        #expect(refused.filter { $0.event.action == .attr && $0.event.pathOrAddr == dir + "/f" }.count == 3, "\(refused.map(\.event))")
+    }
+
+    /// Landlock does not cover chmod and chown: a change of mode outside the write paths
+    /// is refused on tier 1 (the VM suite) and, on tier 2, caught: the run counts it as
+    /// allowed although forbidden and ends in 77, and the report names it.
+    @Test(arguments: identities) func modeChangesOutsideTheWritePathsAreCaught(identity: String) throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace(identity)
+        let target = try victim()
+        if identity == "sudo" { chown(target, 65534, 65534) }
+        chmod(target, 0o644)
+        let r = try warden(["run", "--", "chmod", "600", target], cwd: dir, env: env)
+        let mode = try #require(FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int)
+        #expect(r.status == 77, "\(r.stderr)")
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
+        let attr = run.events.filter { $0.event.action == .attr && $0.event.pathOrAddr == target }
+        #expect(attr.count == 1 && attr.first?.event.neededPerm == "allow.fs.write_extra=" + (target as NSString).deletingLastPathComponent, "\(attr)")
+        if mode == 0o600 {
+            // Tier 2: the kernel allowed it; warden caught it.
+            #expect(attr.first?.event.verdict == .allowed && (run.end?.enforceMismatches ?? 0) >= 1)
+            #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("ALLOWED ALTHOUGH FORBIDDEN (the kernel did not refuse it): attr \(target)"))
+        } else {
+            #expect(mode == 0o644 && attr.first?.isBlocked == true, "tier 1 refused it")
+        }
+    }
+
     /// SysV IPC objects the build makes (0666 by default) do not outlive the run or show
     /// on the host.
     @Test(arguments: identities) func sysVIPCStaysInsideTheRun(identity: String) throws {

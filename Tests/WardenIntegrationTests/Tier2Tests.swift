@@ -157,9 +157,13 @@ import WardenOutput
         try Kernel.requireRoot()
         let policy = Self.open + "[syscall]\ndeny = [\"mkdir\", \"mkdirat\"]\n"
         let (enforced, dir) = try run("mkdir made 2> err; echo $? > rc", policy: policy)
-        #expect(enforced.status == 0, "\(enforced.stderr)")
         #expect(read(dir + "/rc") == "1\n" && read(dir + "/err").contains("Operation not permitted"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/made"))
+        // Refused before it started (seccomp runs before the entry tracepoint), and still
+        // recorded: one denial, and the run ends in 77.
+        #expect(enforced.status == 77, "\(enforced.stderr)")
+        let refused = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
+        #expect(refused.map(\.event.pathOrAddr) == [dir + "/made"] && refused.first?.event.result == -EPERM, "\(refused)")
         let (observed, dir2) = try run("mkdir made", policy: policy, mode: "observe")
         #expect(observed.status == 0, "\(observed.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir2 + "/made"))

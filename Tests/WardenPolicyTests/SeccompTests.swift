@@ -138,6 +138,19 @@ let dockerShaped = """
                                            args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")])))
         let ioctls = rules.filter { $0.names == ["ioctl"] }.compactMap { $0.args?.first }
         #expect(ioctls.map(\.valueTwo) == [0x5412, 0x541C] && ioctls.allSatisfy { $0.value == 0xFFFF_FFFF && $0.index == 1 })
+        // Set-ID bits: each mode-setting call, for each bit, at the mode's argument.
+        func setID(_ name: String) -> [[SeccompArg]] { rules.filter { $0.names == [name] && $0.errnoRet == 1 }.compactMap(\.args) }
+        for (name, index) in [("chmod", UInt32(1)), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("creat", 1), ("mknod", 1), ("mknodat", 2)] {
+            #expect(Set(setID(name).map { $0.map(\.value) }) == [[0o4000], [0o2000]], "\(name)")
+            #expect(setID(name).allSatisfy { $0.count == 1 && $0[0].index == index && $0[0].valueTwo == $0[0].value }, "\(name)")
+        }
+        for (name, flags) in [("openat", UInt32(2)), ("open", 1)] {
+            let combos: [String] = setID(name).map { args in args.map { "\($0.index):\($0.value)" }.joined(separator: " ") }
+            let expected: Set<String> = ["\(flags):64 \(flags + 1):2048", "\(flags):64 \(flags + 1):1024",
+                                         "\(flags):4194304 \(flags + 1):2048", "\(flags):4194304 \(flags + 1):1024"]
+            #expect(Set(combos) == expected && combos.count == 4, "\(name)")
+        }
+        #expect(rules.contains(SeccompRule(names: ["openat2"], action: "SCMP_ACT_ERRNO", errnoRet: 38)))
         // Added once, even to a profile that already carries them (an export re-imported).
         let p = SeccompProfile(defaultAction: "SCMP_ACT_ALLOW").withBoundary()
         #expect(p.withBoundary() == p)

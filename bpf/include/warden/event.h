@@ -31,6 +31,7 @@ enum warden_action {
     WARDEN_ACTION_EXEC = 3,
     WARDEN_ACTION_CONNECT = 4,
     WARDEN_ACTION_CREATE = 5, /* mkdir, mknod (fifo), symlink, link, bind of a unix socket path */
+    WARDEN_ACTION_ATTR = 6,   /* chmod, chown (and their fd and *at forms) */
 };
 
 enum warden_verdict {

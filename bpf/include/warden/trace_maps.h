@@ -11,7 +11,9 @@ struct warden_pending {
     uint32_t access; /* WARDEN_ACCESS_* */
     uint8_t action;  /* WARDEN_ACTION_* */
     uint8_t no_fd;   /* an open-like call that returns no descriptor (truncate) */
-    uint8_t pad[2];
+    uint8_t by_fd;   /* fchmod, fchown: the file is `fd`'s */
+    uint8_t pad;
+    int32_t fd;
 };
 
 #endif
