@@ -17,6 +17,19 @@ public enum Doctor {
 
     public static func checks() -> [Check] {
         var out: [Check] = []
+        let euid = geteuid()
+        let parts = kernelChecks(&out)
+        privilegesChecks(&out, euid: euid)
+        cgroupChecks(&out, euid: euid, kernel: parts)
+        tierOneChecks(&out, euid: euid)
+        landlockChecks(&out)
+        seccompChecks(&out)
+        bpfChecks(&out, euid: euid)
+        return out
+    }
+
+    /// The kernel release (clone3 into a cgroup needs 5.7). Returns its major and minor numbers.
+    static func kernelChecks(_ out: inout [Check]) -> [Int] {
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -24,8 +37,11 @@ public enum Doctor {
         let atLeast57 = parts.count == 2 && (parts[0], parts[1]) >= (5, 7)
         out.append(Check(state: atLeast57 ? .ok : .fail, name: "kernel", detail: "Linux \(release) (clone3 into a cgroup needs 5.7 or later)",
                          fix: atLeast57 ? nil : "upgrade the kernel"))
+        return parts
+    }
 
-        let euid = geteuid()
+    /// Root, and who the build runs as.
+    static func privilegesChecks(_ out: inout [Check], euid: uid_t) {
         out.append(Check(state: euid == 0 ? .ok : .fail, name: "privileges", detail: "euid \(euid)",
                          fix: euid == 0 ? nil : "run warden as root, e.g. with sudo"))
         let env = ProcessInfo.processInfo.environment
@@ -33,7 +49,10 @@ public enum Doctor {
             out.append(Check(state: .warn, name: "build user", detail: Runner.plainRootGap,
                              fix: "run warden with sudo from a normal account, so the build runs as that user"))
         }
+    }
 
+    /// A cgroup v2 mount where warden can create a run's cgroup.
+    static func cgroupChecks(_ out: inout [Check], euid: uid_t, kernel parts: [Int]) {
         let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         if let mount = RunCgroup.mountPoint(mountinfo: mountinfo) {
             var detail = "cgroup2 at \(mount)"
@@ -57,7 +76,10 @@ public enum Doctor {
             out.append(Check(state: .fail, name: "cgroup v2", detail: "no cgroup2 filesystem mounted",
                              fix: "mount cgroup2 (systemd does by default; or: mount -t cgroup2 none /sys/fs/cgroup/unified)"))
         }
+    }
 
+    /// The active LSMs and whether the BPF LSM program loads (tier 1).
+    static func tierOneChecks(_ out: inout [Check], euid: uid_t) {
         let lsmPath = "/sys/kernel/security/lsm"
         var lsmText = try? String(contentsOfFile: lsmPath, encoding: .utf8)
         var mountedNote = ""
@@ -92,7 +114,10 @@ public enum Doctor {
             out.append(Check(state: .warn, name: "active LSMs", detail: "\(lsmPath) is not readable (securityfs not mounted?)",
                              fix: "mount -t securityfs -o ro securityfs /sys/kernel/security"))
         }
+    }
 
+    /// Landlock's ABI (tier 2 files and exec).
+    static func landlockChecks(_ out: inout [Check]) {
         switch Confinement.landlockABI() {
         case .success(let abi):
             var detail = "Landlock ABI \(abi): files and exec are enforceable"
@@ -103,13 +128,19 @@ public enum Doctor {
             out.append(Check(state: .fail, name: "tier 2 files/exec (Landlock)", detail: "unavailable: \(e)",
                              fix: e == .notSupported ? "add landlock to the lsm= kernel parameter" : "a kernel with CONFIG_SECURITY_LANDLOCK (5.13+)"))
         }
+    }
 
+    /// The seccomp actions warden's filters use.
+    static func seccompChecks(_ out: inout [Check]) {
         let actions = (try? String(contentsOfFile: "/proc/sys/kernel/seccomp/actions_avail", encoding: .utf8)) ?? ""
         let seccompOK = actions.contains("errno") && actions.contains("log")
         out.append(Check(state: seccompOK ? .ok : .fail, name: "syscalls (seccomp)",
                          detail: seccompOK ? "filter actions: \(actions.trimmingCharacters(in: .whitespacesAndNewlines))" : "seccomp errno/log actions unavailable",
                          fix: seccompOK ? nil : "a kernel with CONFIG_SECCOMP_FILTER"))
+    }
 
+    /// The network and tracepoint objects load; kernel BTF.
+    static func bpfChecks(_ out: inout [Check], euid: uid_t) {
         if euid == 0 {
             switch BPFObject.probe(.net) {
             case .success:
@@ -133,7 +164,6 @@ public enum Doctor {
         let btf = FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux")
         out.append(Check(state: btf ? .ok : .warn, name: "BTF", detail: btf ? "/sys/kernel/btf/vmlinux present" : "no kernel BTF",
                          fix: btf ? nil : "the BPF layer will need CONFIG_DEBUG_INFO_BTF"))
-        return out
     }
 
     static func kernelHasCgroupKill(_ v: [Int]) -> Bool { v.count == 2 && (v[0], v[1]) >= (5, 14) }
