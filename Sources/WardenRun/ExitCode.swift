@@ -11,6 +11,8 @@ public enum WardenExit {
     public static let sandbox: Int32 = 125
     public static let notExecutable: Int32 = 126
     public static let notFound: Int32 = 127
+    /// Every code above: the README's exit-code table must list each (a test checks).
+    public static let all: [Int32] = [success, usage, denied, sandbox, notExecutable, notFound]
 }
 
 /// An error the CLI prints as "warden: error: …" before exiting with `code`.
