@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* File and exec events on every kernel: raw tracepoints at syscall entry and exit for the
  * calls that open, create, rename, remove or execute files, and the scheduler's
- * exec/fork/exit tracepoints for unit attribution. They decide nothing: they report what
+ * exec/fork/exit tracepoints for unit attribution; connects to unix sockets named by a path
+ * (action connect, the path in place of an address). They decide nothing: they report what
  * the process asked for and what the kernel answered (0, or the -EACCES Landlock gave),
  * with the path made absolute here, in the kernel, against the caller's cwd or dirfd.
  * warden computes the policy verdict from that.
@@ -67,6 +68,9 @@ struct pt_regs___wd {
 #define NR_lchown 94
 #define NR_fchownat 260
 #define NR_fchmodat2 452
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_sendmsg 46
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
@@ -109,6 +113,9 @@ struct pt_regs___wd {
 #define NR_lchown -1
 #define NR_fchownat 54
 #define NR_fchmodat2 452
+#define NR_connect 203
+#define NR_sendto 206
+#define NR_sendmsg 211
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -274,9 +281,11 @@ static __always_inline int is_attr(long nr) {
            nr == NR_fchown || nr == NR_lchown || nr == NR_fchownat;
 }
 
+static __always_inline int is_unix_send(long nr) { return nr == NR_connect || nr == NR_sendto || nr == NR_sendmsg; }
+
 /* Whether `nr` is one of the calls traced here. */
 static __always_inline int is_traced(long nr) {
-    return nr == NR_openat || nr == NR_openat2 || nr == NR_execve || nr == NR_execveat || nr == NR_renameat2 ||
+    return is_unix_send(nr) || nr == NR_openat || nr == NR_openat2 || nr == NR_execve || nr == NR_execveat || nr == NR_renameat2 ||
            nr == NR_renameat || nr == NR_unlinkat || nr == NR_open || nr == NR_creat || nr == NR_rename ||
            nr == NR_unlink || nr == NR_rmdir || nr == NR_truncate || is_creation(nr) || is_attr(nr);
 }
@@ -366,6 +375,23 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
         } else { /* mkdir, mknod */
             p->name = ARG0(regs);
         }
+    } else if (is_unix_send(nr)) {
+        /* Only a unix socket named by a path (abstract and unnamed ones have no place in
+         * the tree; IP addresses are the network layer's). sendto and sendmsg count only
+         * when they carry an address. */
+        __u64 addr = 0;
+        if (nr == NR_connect) addr = ARG1(regs);
+        else if (nr == NR_sendto) addr = ARG4(regs);
+        else bpf_probe_read_user(&addr, sizeof addr, (const void *)ARG1(regs)); /* struct msghdr.msg_name */
+        if (!addr) return 0;
+        __u16 family = 0;
+        char first = 0;
+        bpf_probe_read_user(&family, sizeof family, (const void *)addr);
+        bpf_probe_read_user(&first, 1, (const void *)(addr + 2));
+        if (family != 1 /* AF_UNIX */ || first == 0) return 0;
+        p->action = WARDEN_ACTION_CONNECT;
+        p->access = WARDEN_ACCESS_WRITE;
+        p->name = addr + 2; /* sun_path */
     } else if (attrs) {
         /* Changing a file's mode or owner writes its metadata: the file needs write. */
         p->action = WARDEN_ACTION_ATTR;
@@ -451,7 +477,8 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         report_file(p.action, p.access, (int)ret, fd_file(t, p.fd));
         return 0;
     }
-    report_name(p.action, p.access, (int)ret, p.dfd, p.name);
+    /* A successful sendto returns a byte count: the event's result is 0 or -errno. */
+    report_name(p.action, p.access, (int)(ret > 0 ? 0 : ret), p.dfd, p.name);
     if (p.action == WARDEN_ACTION_RENAME) {
         /* Two events, two counts: the agent compares counts with events. */
         count_refusal(ret);

@@ -105,24 +105,6 @@ case $expect in
   *) echo "vm-suite: unknown expectation $expect"; exit 2 ;;
 esac
 
-# A mode change outside the write paths: tier 1 refuses it (path_chmod); Landlock does not
-# cover chmod, so on tier 2 the kernel allows it and warden catches it (exit 77, a mismatch).
-chmod 644 "$secret/.ssh/id_rsa"
-"$W" run -- sh -c "chmod 600 $secret/.ssh/id_rsa 2> /dev/null; echo \"chmod \$?\" > attr.out" > attr.run.out 2> attr.run.err
-echo "attr-exit $?" >> attr.out
-echo "mode $(stat -c %a "$secret/.ssh/id_rsa")" >> attr.out
-cat attr.out
-check "a chmod outside the write paths ends the run in 77" hasline attr.out "attr-exit 77"
-case $expect in
-  tier1-*)
-    check "chmod outside the write paths refused (BPF LSM path_chmod)" hasline attr.out "chmod 1"
-    check "the mode did not change" hasline attr.out "mode 644"
-    ;;
-  tier2)
-    check "chmod outside the write paths caught as allowed although forbidden" has attr.run.err "policy forbids were allowed"
-    ;;
-esac
-
 # Each refusal is one denied event with the line that would allow it. The run's last line
 # names its event log (in warden's state directory).
 log=$(sed -n 's/.*; log \(.*\)$/\1/p' run.err | tail -n 1)
@@ -145,6 +127,24 @@ cat events.check
 check "the read denial is one event naming the policy line" hasline events.check "read-denials 1 allow.fs.read_extra=$secret/.ssh/id_rsa"
 check "the exec denial is one event" hasline events.check "exec-denials 1"
 check "the connect denial is one event" hasline events.check "connect-denials 1"
+
+# A mode change outside the write paths: tier 1 refuses it (path_chmod); Landlock does not
+# cover chmod, so on tier 2 the kernel allows it and warden catches it (exit 77, a mismatch).
+chmod 644 "$secret/.ssh/id_rsa"
+"$W" run -- sh -c "chmod 600 $secret/.ssh/id_rsa 2> /dev/null; echo \"chmod \$?\" > attr.out" > attr.run.out 2> attr.run.err
+echo "attr-exit $?" >> attr.out
+echo "mode $(stat -c %a "$secret/.ssh/id_rsa")" >> attr.out
+cat attr.out
+check "a chmod outside the write paths ends the run in 77" hasline attr.out "attr-exit 77"
+case $expect in
+  tier1-*)
+    check "chmod outside the write paths refused (BPF LSM path_chmod)" hasline attr.out "chmod 1"
+    check "the mode did not change" hasline attr.out "mode 644"
+    ;;
+  tier2)
+    check "chmod outside the write paths caught as allowed although forbidden" has attr.run.err "policy forbids were allowed"
+    ;;
+esac
 
 # A real build under this tier: the make preset building C.
 mkdir -p "$work/build" && cd "$work/build" || exit 125

@@ -154,6 +154,14 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         return out
     }
 
+    /// A connect to a unix socket named by a path (from the tracepoints), not one of the
+    /// network layer's connects to an address.
+    public var isUnixSocketConnect: Bool { action == .connect && WardenEvent.namesAPath(pathOrAddr.utf8.first ?? 0) }
+
+    /// Whether a `path_or_addr` whose first byte is `first` names a path ('/', or '?' for
+    /// one the kernel could not name whole) rather than an address.
+    public static func namesAPath(_ first: UInt8) -> Bool { first == UInt8(ascii: "/") || first == UInt8(ascii: "?") }
+
     /// The policy key a denial is about: the part of `needed_perm` before '='.
     public var ruleKey: String {
         if let eq = neededPerm.firstIndex(of: "=") { return String(neededPerm[..<eq]) }
@@ -170,7 +178,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         case "refused_by_kernel":
             // No policy line explains it (see Report): nothing to suggest.
             return nil
-        case "allow.fs.read_extra", "allow.fs.write_extra":
+        case "allow.fs.read_extra", "allow.fs.write_extra", "allow.net.unix":
             if SystemBaseline.looksLikeSecret(value) || SystemBaseline.looksLikeSecret(pathOrAddr) { return nil }
             return "\(key) = [\(tomlString(value))]"
         case "allow.exec.allowed", "allow.net.hosts", "allow.env.read":

@@ -118,7 +118,7 @@ public struct Report: Sendable, Codable, Equatable {
         }
         expectedRefusals = expected
         allowedButForbidden = events.filter { $0.mode == "enforce" && $0.event.verdict == .allowed && !$0.event.neededPerm.isEmpty
-            && $0.event.action != .connect }
+            && ($0.event.action != .connect || $0.event.isUnixSocketConnect) }
             .map { r in
                 Finding(rule: r.event.ruleKey, action: r.event.action.name, target: r.event.pathOrAddr, neededPerm: r.event.neededPerm,
                         suggestedLine: nil, count: 1, units: [r.event.unit.name], packages: r.package.map { [$0] } ?? [],

@@ -133,6 +133,15 @@ public enum SystemBaseline {
     /// nothing for it (it has no controlling terminal).
     public static let write: [String] = ["/dev/null", "/dev/tty"]
 
+    /// Unix sockets a build's libraries connect to on their own, with net.default =
+    /// "deny": name-service caches glibc asks for users and groups (nscd, sssd,
+    /// systemd-userdb) and the system log (`syslog(3)`). Nothing that runs commands or
+    /// containers (`/run/docker.sock`, D-Bus, agents) is here.
+    public static let unixSockets: [String] = [
+        "/run/nscd/socket", "/var/run/nscd/socket", "/var/lib/sss/pipes/nss", "/run/systemd/userdb",
+        "/dev/log", "/run/systemd/journal/dev-log", "/run/systemd/journal/socket",
+    ]
+
     /// Denials strict mode keeps where the program has a fallback and the build is not
     /// affected. They are refused and logged with the reason, but are not violations: a
     /// clean build must not end in 77 because of them. Allowing them instead would let

@@ -4,7 +4,8 @@
 /// Landlock denial from an ordinary permission error in enforce mode.
 public struct FileDecider: Sendable, Equatable {
     /// `attr`: a change of mode or owner (chmod, chown), a write to the file's metadata.
-    public enum Operation: Sendable { case open, rename, unlink, exec, create, attr }
+    /// `unixConnect`: a connect (or an addressed send) to a unix socket named by a path.
+    public enum Operation: Sendable { case open, rename, unlink, exec, create, attr, unixConnect }
 
     /// Paths (real, symlinks resolved) under which reading is allowed; nil: unrestricted.
     public var read: [String]?
@@ -12,21 +13,26 @@ public struct FileDecider: Sendable, Equatable {
     public var write: [String]?
     /// Files and directories that may be executed; nil: whatever may be read may run.
     public var exec: [String]?
+    /// Unix sockets (and directories of them) that may be connected to beyond the write
+    /// paths; nil: any (net.default = "allow").
+    public var unix: [String]?
 
-    public init(read: [String]?, write: [String]?, exec: [String]?) {
+    public init(read: [String]?, write: [String]?, exec: [String]?, unix: [String]? = nil) {
         self.read = read
         self.write = write
         self.exec = exec
+        self.unix = unix
     }
 
     /// From a strict plan (nil: fs unrestricted) and the exec allowlist's files (nil:
     /// exec.default = "allow"). `realPath` resolves symlinks, as Landlock does when a
     /// rule is added.
-    public init(plan: FilesystemPlan?, executables: [String]?, realPath: (String) -> String) {
+    public init(plan: FilesystemPlan?, executables: [String]?, unixSockets: [String]? = nil, realPath: (String) -> String) {
         let writes = plan.map { $0.write.map { realPath($0.path) } }
         read = plan.map { $0.read.map { realPath($0.path) } + (writes ?? []) }
         write = writes
         exec = executables?.map(realPath)
+        unix = unixSockets?.map(realPath)
     }
 
     /// Whether the operation is allowed, and the policy line that would allow it.
@@ -51,6 +57,11 @@ public struct FileDecider: Sendable, Equatable {
             return (covered(read), "allow.fs.read_extra=\(path)")
         case .rename, .unlink, .create, .attr:
             return (covered(write), "allow.fs.write_extra=\(parent)")
+        case .unixConnect:
+            // The build's own sockets live in its write paths; anything else must be named.
+            guard let unix else { return (true, "") }
+            let own = write.map { w in w.contains { pathIsWithin(path, $0) } } ?? false
+            return (own || unix.contains { pathIsWithin(path, $0) }, "allow.net.unix=\(path)")
         case .open:
             if wantsWrite && !covered(write) { return (false, "allow.fs.write_extra=\(parent)") }
             if wantsRead && !covered(read) { return (false, "allow.fs.read_extra=\(path)") }

@@ -6,6 +6,8 @@ public struct EffectivePolicy: Sendable, Equatable {
     public var execDefault: Located<ExecDefault>
     public var execAllowed: [Located<String>]
     public var netHosts: [Located<HostPort>]
+    /// Unix sockets (or directories of them) the build may connect to by path.
+    public var netUnix: [Located<String>] = []
     public var fsWriteExtra: [Located<String>]
     public var fsReadExtra: [Located<String>]
     public var envRead: [Located<String>]
@@ -32,6 +34,7 @@ public struct EffectivePolicy: Sendable, Equatable {
             if let v = f.execDefault { out.execDefault = v }
             append(&out.execAllowed, f.execAllowed)
             append(&out.netHosts, f.netHosts)
+            append(&out.netUnix, f.netUnix)
             append(&out.fsWriteExtra, f.fsWriteExtra)
             append(&out.fsReadExtra, f.fsReadExtra)
             append(&out.envRead, f.envRead)

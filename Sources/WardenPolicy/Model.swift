@@ -69,6 +69,7 @@ public struct PolicyFragment: Sendable, Equatable {
     public var execDefault: Located<ExecDefault>?
     public var execAllowed: [Located<String>] = []
     public var netHosts: [Located<HostPort>] = []
+    public var netUnix: [Located<String>] = []
     public var fsWriteExtra: [Located<String>] = []
     public var fsReadExtra: [Located<String>] = []
     public var envRead: [Located<String>] = []
@@ -89,6 +90,7 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case execDefault = "exec.default"
     case execAllowed = "allow.exec.allowed"
     case netHosts = "allow.net.hosts"
+    case netUnix = "allow.net.unix"
     case fsWriteExtra = "allow.fs.write_extra"
     case fsReadExtra = "allow.fs.read_extra"
     case envRead = "allow.env.read"

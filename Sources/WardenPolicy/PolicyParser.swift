@@ -62,6 +62,8 @@ public struct PolicyParser: Sendable {
                     case .failure(let e): throw err("'\(s)' is not host:port: \(e.reason)")
                     }
                 }
+            case .netUnix:
+                out.netUnix = try strings(value, shown, locator) { s, err throws(PolicyError) in try self.absolutePath(s, err) }
             case .fsWriteExtra:
                 out.fsWriteExtra = try strings(value, shown, locator) { s, err throws(PolicyError) in try self.absolutePath(s, err) }
             case .fsReadExtra:

@@ -139,7 +139,7 @@ final class EventAgent: @unchecked Sendable {
         case .exec: op = .exec
         case .create: op = .create
         case .attr: op = .attr
-        case .connect: return nil
+        case .connect: op = .unixConnect  // the network layer's are judged by the kernel
         }
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         let refused = e.result == -EACCES || e.result == -EPERM
@@ -224,7 +224,9 @@ final class EventAgent: @unchecked Sendable {
         var repeats: UInt64 = 0
         let n = ring.poll(timeoutMs: timeoutMs) { bytes in
             let action = bytes.count > WardenEvent.Offset.action ? bytes[WardenEvent.Offset.action] : 0
-            if action != WardenEvent.Action.connect.rawValue, bytes.count >= WardenEvent.Offset.result + 4 {
+            let network = action == WardenEvent.Action.connect.rawValue && bytes.count > WardenEvent.Offset.pathOrAddr
+                && !WardenEvent.namesAPath(bytes[WardenEvent.Offset.pathOrAddr])
+            if !network, bytes.count >= WardenEvent.Offset.result + 4 {
                 let result = bytes.loadUnaligned(fromByteOffset: WardenEvent.Offset.result, as: Int32.self)
                 if result == -EACCES || result == -EPERM { refusalsSeen += 1 }
             }
@@ -239,7 +241,7 @@ final class EventAgent: @unchecked Sendable {
                 let package = packages.package(of: e)
                 let source: String
                 var expected: String?
-                if e.action == .connect {
+                if network {
                     e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
                     e.neededPerm = "allow.net.hosts=" + e.pathOrAddr
                     source = "cgroup-bpf"

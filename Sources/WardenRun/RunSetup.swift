@@ -31,8 +31,9 @@ extension Runner {
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         state.warnings += try warnings(plan: plan, allow: allow, hosts: hosts, mode: state.mode)
         let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
+        let unix = policy.netDefault.value == .deny ? SystemBaseline.unixSockets + policy.netUnix.map(\.value) : nil
         let decider = FileDecider(plan: plan, executables: policy.execDefault.value == .allowlist ? allowedPrograms : nil,
-                                  realPath: ProgramLookup.realPath)
+                                  unixSockets: unix, realPath: ProgramLookup.realPath)
         let confinement = try confine(plan: plan, allowedPrograms: allowedPrograms, state: &state)
         // Baseline paths vary between distributions; only the user's own rules are worth a warning.
         state.warnings += confinement.skippedRules.filter { $0.why.hasPrefix("allow.") }.map { "\($0.why): \($0.path) does not exist; skipped" }

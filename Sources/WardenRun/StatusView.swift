@@ -103,6 +103,7 @@ public enum StatusView {
         let lists: [String: [StatusDocument.Value]] = [
             "allow.net.hosts": hosts,
             "allow.fs.read_extra": p.fsReadExtra.map { value("allow.fs.read_extra", $0.value, $0.origin) },
+            "allow.net.unix": p.netUnix.map { value("allow.net.unix", $0.value, $0.origin) },
             "allow.fs.write_extra": p.fsWriteExtra.map { value("allow.fs.write_extra", $0.value, $0.origin) },
             "allow.env.read": p.envRead.map { value("allow.env.read", $0.value, $0.origin) },
             "syscall.deny": p.syscallDeny.map { value("syscall.deny", $0.value, $0.origin) },
@@ -167,7 +168,7 @@ public enum StatusView {
             }
             return (shown, e.origin)
         })
-        for key in ["allow.net.hosts", "allow.fs.read_extra", "allow.fs.write_extra", "allow.env.read", "syscall.deny"] {
+        for key in ["allow.net.hosts", "allow.net.unix", "allow.fs.read_extra", "allow.fs.write_extra", "allow.env.read", "syscall.deny"] {
             list(key, (doc.lists[key] ?? []).map { ($0.value, $0.origin) })
         }
         if let rules = doc.implicitRules {
