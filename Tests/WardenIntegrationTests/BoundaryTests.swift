@@ -462,10 +462,19 @@ import WardenOutput
                 open("out.txt", "w").write(f"{sys.argv[1]} refused {e.errno}\\n")
             """.write(toFile: dir + "/m.py", atomically: true, encoding: .utf8)
         #expect(try sh("/usr/bin/python3.11 m.py fexecve && /usr/bin/python3.11 m.py procfd", cwd: dir).status == 0, "the control")
+        func mismatches() throws -> (metrics: UInt64, end: UInt64?) {
+            let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
+            return (metrics.enforceMismatches, try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end?.enforceMismatches)
+        }
         let fexecve = try warden(["run", "--", "/usr/bin/python3.11", "m.py", "fexecve"], cwd: dir, env: env)
         #expect(read(dir + "/out.txt") == "fexecve refused 1\n", "\(fexecve.stderr)")
+        let none = try mismatches()
+        #expect(none.metrics == 0 && none.end == 0, "a refusal is no mismatch: \(none)")
         let procfd = try warden(["run", "--", "/usr/bin/python3.11", "m.py", "procfd"], cwd: dir, env: env)
         #expect(procfd.status == 77 && procfd.stderr.contains("allowed by the kernel"), "\(procfd.stderr)")
+        // The one exec the kernel let through is counted, in the snapshot and in run_end.
+        let one = try mismatches()
+        #expect(one.metrics == 1 && one.end == 1, "\(one)")
         #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("ALLOWED ALTHOUGH FORBIDDEN"))
     }
 

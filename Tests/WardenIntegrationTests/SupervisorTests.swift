@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenOutput
+@testable import WardenSandbox
 
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct SupervisorTests {
     @Test func childStartsInsideTheRunsCgroupWhichIsRemovedAfterwards() throws {
@@ -50,11 +51,15 @@ import WardenOutput
         #expect(eventually { !read(dir + "/daemon.pid").isEmpty && !read(dir + "/child.pid").isEmpty })
         let child = try #require(Int32(read(dir + "/child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
         let daemon = try #require(Int32(read(dir + "/daemon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
-        let cgPath = "/sys/fs/cgroup" + (read("/proc/\(child)/cgroup").split(separator: "\n").first { $0.hasPrefix("0::") }?.dropFirst(3) ?? "")
+        // The run's cgroup, seen from outside: it must be found before the kill.
+        let root = try #require(RunCgroup.mountPoint(mountinfo: read("/proc/self/mountinfo")))
+        let own = try #require(RunCgroup.ownPath(procSelfCgroup: read("/proc/\(child)/cgroup")), "the child's cgroup could not be read")
+        let cgPath = root + own
+        #expect(own.contains("warden-run-") && FileManager.default.fileExists(atPath: cgPath + "/cgroup.procs"), "the control: \(cgPath)")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         #expect(eventually { processIsGone(child) && processIsGone(daemon) }, "sandboxed processes survived warden's death")
-        #expect(eventually { !read("/proc/self/mountinfo").isEmpty && !FileManager.default.fileExists(atPath: cgPath) || !cgPath.contains("warden-run-") })
+        #expect(eventually { !FileManager.default.fileExists(atPath: cgPath) }, "\(cgPath) survived warden's death")
     }
 
     @Test func sigtermIsForwardedAndTheExitCodeReportsTheSignal() throws {
