@@ -23,7 +23,7 @@ import WardenOutput
     }
 
     func victim() throws -> String {
-        let dir = "/var/lib/warden-it-victim-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("victim")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "ORIGINAL\n".write(toFile: dir + "/victim", atomically: true, encoding: .utf8)
         return dir + "/victim"
@@ -60,7 +60,7 @@ import WardenOutput
 
         let inside = try warden(["run", "--events", "mine.jsonl", "--", "true"], cwd: dir, env: env)
         #expect(inside.status == 2 && inside.stderr.contains("could rewrite its own audit trail"), "\(inside.stderr)")
-        let elsewhere = "/var/lib/warden-it-logs-\(UUID().uuidString.prefix(8))"
+        let elsewhere = try scratchDir("logs")
         try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: elsewhere + "/run.jsonl", withDestinationPath: target)
         let linked = try warden(["run", "--events", elsewhere + "/run.jsonl", "--", "true"], cwd: dir, env: env)
@@ -293,7 +293,7 @@ import WardenOutput
     /// A rule that reaches a secret through a symlink is warned about like the name.
     @Test func aSecretBehindASymlinkIsStillASecret() throws {
         try Kernel.requireRoot()
-        let home = "/var/lib/warden-it-home-\(UUID().uuidString.prefix(8))"
+        let home = try scratchDir("home")
         try FileManager.default.createDirectory(atPath: home + "/.ssh", withIntermediateDirectories: true)
         let (dir, env) = try workspace("root", policy: "[allow.fs]\nread_extra = [\"\(home)/innocent\"]\n")
         let direct = try warden(["status"], cwd: dir, env: env.merging(["HOME": home]) { $1 })
@@ -328,7 +328,7 @@ import WardenOutput
     /// A lock file the build replaced with a link would be granted writing where it points.
     @Test func aLinkedLockFileIsRefused() throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-lock-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("lock")
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         try "[package]\nname = \"lk\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
         try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
@@ -380,7 +380,7 @@ import WardenOutput
     @Test(arguments: identities) func refusedCreationsAreRecorded(identity: String) throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace(identity)
-        let outside = "/var/lib/warden-it-create-\(UUID().uuidString.prefix(8))"
+        let outside = try scratchDir("create")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         chmod(outside, 0o777)
         try "x".write(toFile: outside + "/file", atomically: true, encoding: .utf8)
@@ -390,7 +390,7 @@ import WardenOutput
             "mkdir \(v)/d; ln -s /x \(v)/s; mkfifo \(v)/f; ln \(v)/file \(v)/hl; "
                 + "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"\(v)/sock\")'"
         }
-        let control = "/var/lib/warden-it-create-control-\(UUID().uuidString.prefix(8))"
+        let control = try scratchDir("create-control")
         try FileManager.default.createDirectory(atPath: control, withIntermediateDirectories: true)
         try "x".write(toFile: control + "/file", atomically: true, encoding: .utf8)
         #expect(try sh(script(control)).status == 0, "the control: every creation works without warden")

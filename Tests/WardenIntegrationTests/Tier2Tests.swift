@@ -10,7 +10,7 @@ import WardenOutput
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct Tier2Tests {
     /// A directory outside every baseline rule (not under /tmp), holding a fake key.
     func secretDir() throws -> String {
-        let dir = "/var/lib/warden-it-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir()
         try FileManager.default.createDirectory(atPath: dir + "/.ssh", withIntermediateDirectories: true)
         try "FAKE-PRIVATE-KEY\n".write(toFile: dir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
         return dir
@@ -80,7 +80,7 @@ import WardenOutput
         }
         let steps = ["symlink", "hardlink", "procroot", "rename", "userns", "cgroup-move", "signal-warden", "warden-environ"]
         func workspace() throws -> String {
-            let dir = "/var/lib/warden-it-escape-\(UUID().uuidString.prefix(8))"
+            let dir = try scratchDir("escape")
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try Self.open.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
             return dir

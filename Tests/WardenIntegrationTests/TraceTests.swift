@@ -9,7 +9,7 @@ import WardenOutput
     static let open = "net.default = \"allow\"\n"
 
     func secretKey() throws -> String {
-        let dir = "/var/lib/warden-it-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir()
         try FileManager.default.createDirectory(atPath: dir + "/.ssh", withIntermediateDirectories: true)
         try "FAKE-PRIVATE-KEY\n".write(toFile: dir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
         return dir + "/.ssh/id_rsa"
