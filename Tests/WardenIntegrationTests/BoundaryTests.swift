@@ -242,9 +242,11 @@ import WardenOutput
     @Test func aClosedOutputDoesNotKillWarden() throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace("root")
-        let (p, out, err) = try startWarden(["run", "--", "sh", "-c", "sleep 0.3; echo done"], cwd: dir, env: env)
+        // The command writes only once the test has closed both pipes.
+        let (p, out, err) = try startWarden(["run", "--", "sh", "-c", "while [ ! -e go ]; do sleep 0.01; done; echo done; echo done >&2"], cwd: dir, env: env)
         try out.fileHandleForReading.close()
         try err.fileHandleForReading.close()
+        _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
         p.waitUntilExit()
         #expect(p.terminationReason == .exit, "warden was killed by a signal")
         let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
@@ -444,6 +446,14 @@ import WardenOutput
         #expect(metrics.blockedTotal + metrics.unrecordedRefusals >= 1)
         let report = try warden(["report"], cwd: dir, env: env).stdout
         #expect(report.contains("event(s) were lost"), "\(report)")
+        // What CI shows: the job summary (markdown) and the JSON report carry the count.
+        let summary = try warden(["report", "--format", "markdown"], cwd: dir, env: env).stdout
+        #expect(summary.contains("| lost events | \(metrics.lostEvents) — the denials below may be incomplete |"), "\(summary)")
+        let json = try warden(["report", "--format", "json"], cwd: dir, env: env).stdout
+        #expect(json.contains("\"lost_events\" : \(metrics.lostEvents)") || json.contains("\"lost_events\":\(metrics.lostEvents)"), "\(json)")
+        // The control: a run that loses nothing says 0.
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 0)
+        #expect(try warden(["report", "--format", "markdown"], cwd: dir, env: env).stdout.contains("| lost events | 0 |"))
     }
 
     /// Under an exec allowlist, a program written to a memfd: run through its descriptor

@@ -65,13 +65,12 @@ import WardenOutput
     @Test func sigtermIsForwardedAndTheExitCodeReportsTheSignal() throws {
         try Kernel.requireRoot()
         let dir = try makeDir()
-        let (p, _, _) = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", "echo $$ > child.pid; exec sleep 30"], cwd: dir)
+        // The child status below says the signal, not a timer, ended the command.
+        let (p, _, _) = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", "echo $$ > child.pid; exec sleep 300"], cwd: dir)
         #expect(eventually { !read(dir + "/child.pid").isEmpty })
-        let started = Date()
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
         #expect(p.terminationStatus == 128 + SIGTERM)
-        #expect(Date().timeIntervalSince(started) < 10, "the child ran on instead of receiving SIGTERM")
         let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end)
         #expect(end.childStatus == "killed by signal \(SIGTERM)")
     }
