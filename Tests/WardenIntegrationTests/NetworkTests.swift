@@ -166,7 +166,7 @@ final class Listener {
             p.waitUntilExit()
             withExtendedLifetime(listener) {}
         }
-        #expect(eventually(30) { FileManager.default.fileExists(atPath: dir + "/ready") })
+        #expect(eventually { FileManager.default.fileExists(atPath: dir + "/ready") })
         #expect(read(dir + "/ready") == "errno 1", "the control: the run refuses connects now: \(read(dir + "/ready"))")
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

@@ -11,7 +11,7 @@ import WardenOutput
         // it from outside.
         let script = "echo $$ > pid; cat /proc/self/cgroup > cg.txt; while [ ! -e go ]; do sleep 0.01; done"
         let (p, _, _) = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script], cwd: dir)
-        #expect(eventually(10) { !read(dir + "/pid").isEmpty && !read(dir + "/cg.txt").isEmpty })
+        #expect(eventually { !read(dir + "/pid").isEmpty && !read(dir + "/cg.txt").isEmpty })
         let pid = read(dir + "/pid").trimmingCharacters(in: .whitespacesAndNewlines)
         let outside = read("/proc/\(pid)/cgroup").split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
         _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)

@@ -120,8 +120,9 @@ func warden(_ args: [String], cwd: String, env: [String: String] = baseEnvironme
                    stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Polls `condition` every 10 ms for up to `seconds`.
-func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+/// Polls `condition` every 10 ms for up to `seconds`: a deadline for something the test
+/// watches happen, generous because two other builds may share the machine's cores.
+func eventually(_ seconds: Double = 30, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
