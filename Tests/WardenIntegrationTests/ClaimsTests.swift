@@ -159,6 +159,55 @@ import WardenOutput
         #expect(r.status == 0 && r.stdout == "\(SIGKILL)\n", "\(r.stdout) \(r.stderr)")
     }
 
+    /// Starts `program` with core dumps allowed (RLIMIT_CORE unlimited) and no signal
+    /// blocked, under a parent that reports how it ended: "signal N core 0|1" (WCOREDUMP).
+    static let coreReporter = """
+        import os, resource, signal, sys
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        pid = os.fork()
+        if pid == 0:
+            # The test runner's threads block most signals; a shell would not.
+            signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            os.execv(sys.argv[2], sys.argv[2:])
+        open(sys.argv[1] + ".tmp", "w").write(str(pid))
+        os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+        _, status = os.waitpid(pid, 0)
+        print("signal", os.WTERMSIG(status) if os.WIFSIGNALED(status) else "none", "core", int(os.WCOREDUMP(status)))
+        """
+
+    /// warden makes itself non-dumpable (the build, even as root, cannot read its /proc
+    /// entries without CAP_SYS_PTRACE). Seen from outside: killed with a signal whose
+    /// default action dumps core (SIGXCPU, which neither warden nor Swift's runtime
+    /// handles), with core dumps allowed, it leaves no core. The control: a root process
+    /// started the same way dumps one.
+    @Test func wardenIsNotDumpable() throws {
+        try Kernel.requireRoot()
+        func killed(_ program: [String], cwd: String, ready: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = ["-c", Self.coreReporter, cwd + "/pid"] + program
+            p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+            p.environment = baseEnvironment()
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            #expect(eventually { FileManager.default.fileExists(atPath: cwd + "/pid") && FileManager.default.fileExists(atPath: ready) })
+            kill(try #require(Int32(read(cwd + "/pid"))), SIGXCPU)
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return text
+        }
+        let control = try scratchDir("core-control")
+        let c = try killed(["/bin/sh", "-c", "touch ready; exec sleep 300"], cwd: control, ready: control + "/ready")
+        #expect(c == "signal \(SIGXCPU) core 1\n" && FileManager.default.fileExists(atPath: control + "/core"),
+                "the control: a dumpable process dumps core here (core_pattern \(read("/proc/sys/kernel/core_pattern"))): \(c)")
+        let dir = try scratchDir("core")
+        let w = try killed([wardenPath, "run", "--mode", "observe", "--", "sh", "-c", "touch ready; exec sleep 300"], cwd: dir, ready: dir + "/ready")
+        #expect(w == "signal \(SIGXCPU) core 0\n" && !FileManager.default.fileExists(atPath: dir + "/core"), "\(w)")
+    }
+
     /// The audit trail under sudo, at paths the user names outside the workspace: root's,
     /// the invoking user's group, 0640. The control: without SUDO_* the group is root's.
     @Test func namedAuditFilesBelongToRootAndTheCallersGroup() throws {
