@@ -123,23 +123,26 @@ final class Listener {
         #expect(r.events.allSatisfy { $0.event.containerId != 0 && $0.event.pid != 0 })
     }
 
-    /// An IPv6 socket connecting to an IPv4-mapped address (::ffff:127.0.0.1) reaches the
-    /// IPv4 listener without warden; under warden it goes through connect6, is refused
-    /// (the policy names the IPv4 address only) and is recorded under the mapped address.
-    @Test func ipv4MappedConnectsAreJudged() throws {
+    /// An IPv6 socket connecting to an IPv4-mapped address (::ffff:127.0.0.1) goes through
+    /// connect6: it reaches the allowed IPv4 listener (the policy names 127.0.0.1:port,
+    /// the same destination) and is refused (EPERM) for the other, recorded under the
+    /// mapped address. The control: both connect without warden.
+    @Test func ipv4MappedConnectsAreJudgedLikeIPv4() throws {
         try Kernel.requireRoot()
-        let v4 = try Listener("4")
-        let dir = try makeDir(["warden.toml": "[allow.net]\nhosts = [\"127.0.0.1:1\"]\n"])
-        let script = "import socket\ntry:\n    socket.socket(socket.AF_INET6).connect(('::ffff:127.0.0.1', \(v4.port))); print('ok')\n"
-            + "except OSError as e:\n    print('errno', e.errno)\n"
-        try withExtendedLifetime(v4) {
+        let allowed = try Listener("4"), other = try Listener("4")
+        let dir = try makeDir(["warden.toml": "[allow.net]\nhosts = [\"127.0.0.1:\(allowed.port)\"]\n"])
+        let script = "import socket\nfor port in (\(allowed.port), \(other.port)):\n    try:\n"
+            + "        socket.socket(socket.AF_INET6).connect(('::ffff:127.0.0.1', port)); print('ok')\n"
+            + "    except OSError as e:\n        print('errno', e.errno)\n"
+        try withExtendedLifetime((allowed, other)) {
             let free = try runProcess("/usr/bin/python3", ["-c", script], cwd: dir)
-            #expect(free.out == "ok\n", "the control: a mapped connect reaches the IPv4 listener without warden: \(free.out)")
+            #expect(free.out == "ok\nok\n", "the control: mapped connects reach the IPv4 listeners without warden: \(free.out)")
             let r = try warden(["run", "--", "/usr/bin/python3", "-c", script], cwd: dir)
-            #expect(r.stdout == "errno 1\n" && r.status == 77, "\(r.stdout) \(r.stderr)")
+            #expect(r.stdout == "ok\nerrno 1\n" && r.status == 77, "\(r.stdout) \(r.stderr)")
         }
         let events = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter { $0.event.action == .connect }
-        #expect(events.contains { $0.isBlocked && $0.event.pathOrAddr == "[::ffff:127.0.0.1]:\(v4.port)" }, "\(events.map(\.event.pathOrAddr))")
+        #expect(events.contains { !$0.isBlocked && $0.event.pathOrAddr == "[::ffff:127.0.0.1]:\(allowed.port)" }, "\(events.map(\.event.pathOrAddr))")
+        #expect(events.contains { $0.isBlocked && $0.event.pathOrAddr == "[::ffff:127.0.0.1]:\(other.port)" }, "\(events.map(\.event.pathOrAddr))")
     }
 
     @Test func observeModeRecordsWouldDenyAndRefusesNothing() throws {
