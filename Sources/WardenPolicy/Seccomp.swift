@@ -286,9 +286,9 @@ extension SeccompProfile {
     /// What keeps the build inside its sandbox whatever the profile allows, added on top
     /// of every filter (built-in or OCI): `clone3` fails with ENOSYS, so libc falls back
     /// to `clone`, whose flags a filter can see (clone3 passes them in memory); `clone`
-    /// and `unshare` with a namespace flag, `prlimit64` on another process (warden, its guard), and the
-    /// terminal ioctls that inject input (TIOCSTI) or act on the console (TIOCLINUX) fail
-    /// with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
+    /// and `unshare` with a namespace flag, `prlimit64` on another process (warden, its
+    /// guard), and the terminal ioctls that inject input (TIOCSTI) or act on the console
+    /// (TIOCLINUX) fail with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
     /// high bits set by the caller must not slip past an equality test.
     public static let boundaryRules: [SeccompRule] = {
         let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000,
