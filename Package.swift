@@ -66,7 +66,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy"]),
+        // Tier 1's file_open decision (bpf/include/warden/lsm_decide.h) on a host trie: tests only.
+        .target(name: "CWardenLSMHost", path: "Tests/CWardenLSMHost"),
+        .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy", "CWardenLSMHost"]),
         .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "WardenPolicy", "CWardenABI"]),
         .testTarget(
             name: "WardenIntegrationTests",

@@ -18,11 +18,9 @@ typedef __s32 int32_t;
 typedef __u64 uint64_t;
 #include "warden/event.h"
 #include "warden/lsm_maps.h"
+#include "warden/lsm_decide.h"
 
 #define EPERM 1
-#define FMODE_READ 0x1
-#define FMODE_WRITE 0x2
-#define FMODE_EXEC 0x20
 
 struct path;
 #include "warden/classify.h" /* WARDEN_NAME_MAX */
@@ -141,6 +139,15 @@ static __always_inline int check_attr(const struct path___wd *p) {
     return 0;
 }
 
+/* The tries, for the decision in lsm_decide.h (`tries` is unused: the maps are global). */
+WARDEN_LSM_INLINE const void *warden_lsm_exec_rule(const void *tries, const struct warden_lpm_key *key) {
+    return bpf_map_lookup_elem(&exec_rules, key);
+}
+
+WARDEN_LSM_INLINE const struct warden_fs_rule *warden_lsm_fs_rule(const void *tries, const struct warden_lpm_key *key) {
+    return bpf_map_lookup_elem(&fs_rules, key);
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(warden_file_open, struct file___wd *file) {
     if (!in_run()) return 0;
@@ -148,33 +155,10 @@ int BPF_PROG(warden_file_open, struct file___wd *file) {
     struct scratch *s = get_scratch();
     if (!set || !s) return 0;
     unsigned int mode = BPF_CORE_READ(file, f_mode);
-    __u32 need = 0;
-    if (mode & FMODE_READ) need |= WARDEN_ACCESS_READ;
-    if (mode & FMODE_WRITE) need |= WARDEN_ACCESS_WRITE;
-    /* Exec opens carry __FMODE_EXEC in f_flags (and, on newer kernels, FMODE_EXEC in f_mode). */
-    int exec = (BPF_CORE_READ(file, f_flags) & FMODE_EXEC) || (mode & FMODE_EXEC);
-    if (!set->fs_strict && !(exec && set->exec_allowlist)) return 0;
-
+    int exec = warden_lsm_is_exec(mode, BPF_CORE_READ(file, f_flags));
+    if (!warden_lsm_checks(set, exec)) return 0;
     long n = bpf_d_path((struct path *)&file->f_path, s->path, sizeof s->path);
-    /* Paths the key cannot hold whole are refused: a cut path could match a rule it is not under. */
-    if (n <= 1 || n >= WARDEN_LPM_DATA) return -EPERM;
-    /* Pipes, sockets and anon inodes ("pipe:[…]"): no place in the tree, no path rule. */
-    if (s->path[0] != '/' && !exec) return 0;
-    __u64 len = n - 1; /* without the NUL */
-    asm volatile("%0 &= 255" : "+r"(len));
-    bpf_probe_read_kernel(s->key.data, len, s->path);
-    s->key.data[len] = '/';
-    s->key.prefixlen = (__u32)(len + 1) * 8;
-
-    if (exec && set->exec_allowlist) {
-        if (!bpf_map_lookup_elem(&exec_rules, &s->key)) return -EPERM;
-        /* The kernel opens the program for reading too; the exec rule covers it. */
-        need &= ~WARDEN_ACCESS_READ;
-    }
-    if (!set->fs_strict || !need) return 0;
-    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
-    if (!r || (r->rights & need) != need) return -EPERM;
-    return 0;
+    return warden_lsm_refuses(0, set, warden_lsm_need(mode), exec, s->path, n, &s->key) ? -EPERM : 0;
 }
 
 /* Creating, removing, linking and renaming (CONFIG_SECURITY_PATH hooks). */

@@ -115,6 +115,12 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
         if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) report_and_exit(report_fd, WARDEN_STAGE_RLIMIT);
     }
     drop_capabilities(cfg, report_fd);
+    /* The kernel clears the parent-death signal when the uid or gid changes: set it
+     * again as the invoking user, and look again for a warden that died meanwhile. */
+    if (cfg->set_ids) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_PDEATHSIG);
+        if (getppid() != parent) _exit(127);
+    }
     if (cfg->cwd && chdir(cfg->cwd) < 0) report_and_exit(report_fd, WARDEN_STAGE_CHDIR);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_NO_NEW_PRIVS);
     /* Landlock, then seccomp last, so the filter sees only the exec it must allow. */

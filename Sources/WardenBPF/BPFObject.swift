@@ -214,6 +214,12 @@ extension BPFObject {
             var v6 = in6_addr()
             if inet_pton(AF_INET, host, &v4) == 1 {
                 try check { warden_net_allow4(raw, v4.s_addr, port, $0, $1) }
+                // The same destination from an IPv6 socket (::ffff:a.b.c.d) goes through connect6.
+                var mapped = [UInt8](repeating: 0, count: 10) + [0xff, 0xff]
+                withUnsafeBytes(of: v4.s_addr) { mapped += $0 }
+                try mapped.withUnsafeBufferPointer { b throws(BPFError) in
+                    try check { warden_net_allow6(raw, b.baseAddress, port, $0, $1) }
+                }
             } else if inet_pton(AF_INET6, host, &v6) == 1 {
                 try withUnsafeBytes(of: &v6) { bytes throws(BPFError) in
                     let b = bytes.bindMemory(to: UInt8.self)

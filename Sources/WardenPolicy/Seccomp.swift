@@ -286,9 +286,9 @@ extension SeccompProfile {
     /// What keeps the build inside its sandbox whatever the profile allows, added on top
     /// of every filter (built-in or OCI): `clone3` fails with ENOSYS, so libc falls back
     /// to `clone`, whose flags a filter can see (clone3 passes them in memory); `clone`
-    /// with a namespace flag, `prlimit64` on another process (warden, its guard), and the
-    /// terminal ioctls that inject input (TIOCSTI) or act on the console (TIOCLINUX) fail
-    /// with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
+    /// and `unshare` with a namespace flag, `prlimit64` on another process (warden, its
+    /// guard), and the terminal ioctls that inject input (TIOCSTI) or act on the console
+    /// (TIOCLINUX) fail with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
     /// high bits set by the caller must not slip past an equality test.
     /// No set-user-ID or set-group-ID bit either (`setIDRules`): a build run as root would
     /// otherwise leave a setuid-root program behind (`chmod u+s /usr/bin/X`, or a new one
@@ -297,8 +297,11 @@ extension SeccompProfile {
         let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000,
                                         0x4000_0000, 0x80]  // NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
         var rules = [SeccompRule(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38)]
-        rules += namespaceFlags.map {
-            SeccompRule(names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [SeccompArg(index: 0, value: $0, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
+        // unshare takes the same flags, in the same argument.
+        rules += ["clone", "unshare"].flatMap { name in
+            namespaceFlags.map {
+                SeccompRule(names: [name], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [SeccompArg(index: 0, value: $0, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
+            }
         }
         rules.append(SeccompRule(names: ["prlimit64"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
                                  args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")]))

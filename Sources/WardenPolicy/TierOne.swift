@@ -46,27 +46,4 @@ public struct TierOneRules: Equatable, Sendable {
     public static func key(_ path: String) -> [UInt8] {
         path == "/" ? Array("/".utf8) : Array(path.utf8) + [UInt8(ascii: "/")]
     }
-
-    /// What the kernel's trie answers for `path`: the longest rule key that starts it.
-    public func lookup(_ rules: [[UInt8]], _ path: String) -> Int? {
-        let k = TierOneRules.key(path)
-        guard k.count <= TierOneRules.maxKey else { return nil }
-        return rules.indices.filter { k.starts(with: rules[$0]) }.max { rules[$0].count < rules[$1].count }
-    }
-
-    /// The program's decision for an open needing `read` / `write`, or an exec.
-    public func allows(_ path: String, read: Bool, write: Bool, exec isExec: Bool) -> Bool {
-        var needRead = read
-        if isExec && execAllowlist {
-            guard lookup(exec, path) != nil else { return false }
-            needRead = false
-        }
-        guard fsStrict else { return true }
-        var need: UInt32 = 0
-        if needRead { need |= TierOneRules.read }
-        if write { need |= TierOneRules.write }
-        guard need != 0 else { return true }
-        guard let i = lookup(fs.map(\.key), path) else { return false }
-        return fs[i].rights & need == need
-    }
 }

@@ -23,7 +23,7 @@ import WardenOutput
     }
 
     func victim() throws -> String {
-        let dir = "/var/lib/warden-it-victim-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("victim")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "ORIGINAL\n".write(toFile: dir + "/victim", atomically: true, encoding: .utf8)
         return dir + "/victim"
@@ -60,7 +60,7 @@ import WardenOutput
 
         let inside = try warden(["run", "--events", "mine.jsonl", "--", "true"], cwd: dir, env: env)
         #expect(inside.status == 2 && inside.stderr.contains("could rewrite its own audit trail"), "\(inside.stderr)")
-        let elsewhere = "/var/lib/warden-it-logs-\(UUID().uuidString.prefix(8))"
+        let elsewhere = try scratchDir("logs")
         try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: elsewhere + "/run.jsonl", withDestinationPath: target)
         let linked = try warden(["run", "--events", elsewhere + "/run.jsonl", "--", "true"], cwd: dir, env: env)
@@ -288,12 +288,12 @@ import WardenOutput
         try Kernel.requireRoot()
         let (dir, env) = try workspace("root")
         let (p, _, _) = try startWarden(["run", "--", "sh", "-c", "echo $TMPDIR > tmp.txt; echo data > $TMPDIR/x; sleep 30"], cwd: dir, env: env)
-        #expect(eventually(10) { read(dir + "/tmp.txt").hasSuffix("\n") })
+        #expect(eventually { read(dir + "/tmp.txt").hasSuffix("\n") })
         let tmp = read(dir + "/tmp.txt").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(tmp.hasPrefix("/tmp/warden-tmp-") && FileManager.default.fileExists(atPath: tmp + "/x"), "the control: the directory was there")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        #expect(eventually(10) { !FileManager.default.fileExists(atPath: tmp) }, "\(tmp) survived warden's death")
+        #expect(eventually { !FileManager.default.fileExists(atPath: tmp) }, "\(tmp) survived warden's death")
     }
 
     /// A closed stdout and stderr (`warden run … | head`) do not kill warden before the
@@ -301,9 +301,11 @@ import WardenOutput
     @Test func aClosedOutputDoesNotKillWarden() throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace("root")
-        let (p, out, err) = try startWarden(["run", "--", "sh", "-c", "sleep 0.3; echo done"], cwd: dir, env: env)
+        // The command writes only once the test has closed both pipes.
+        let (p, out, err) = try startWarden(["run", "--", "sh", "-c", "while [ ! -e go ]; do sleep 0.01; done; echo done; echo done >&2"], cwd: dir, env: env)
         try out.fileHandleForReading.close()
         try err.fileHandleForReading.close()
+        _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
         p.waitUntilExit()
         #expect(p.terminationReason == .exit, "warden was killed by a signal")
         let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
@@ -352,7 +354,7 @@ import WardenOutput
     /// A rule that reaches a secret through a symlink is warned about like the name.
     @Test func aSecretBehindASymlinkIsStillASecret() throws {
         try Kernel.requireRoot()
-        let home = "/var/lib/warden-it-home-\(UUID().uuidString.prefix(8))"
+        let home = try scratchDir("home")
         try FileManager.default.createDirectory(atPath: home + "/.ssh", withIntermediateDirectories: true)
         let (dir, env) = try workspace("root", policy: "[allow.fs]\nread_extra = [\"\(home)/innocent\"]\n")
         let direct = try warden(["status"], cwd: dir, env: env.merging(["HOME": home]) { $1 })
@@ -387,7 +389,7 @@ import WardenOutput
     /// A lock file the build replaced with a link would be granted writing where it points.
     @Test func aLinkedLockFileIsRefused() throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-lock-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("lock")
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         try "[package]\nname = \"lk\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
         try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
@@ -411,7 +413,7 @@ import WardenOutput
         holder.arguments = ["-c", "exec 3<\(secret); exec sleep 30"]
         try holder.run()
         defer { holder.terminate() }
-        #expect(eventually(5) { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.processIdentifier)/fd/3")) == secret })
+        #expect(eventually { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.processIdentifier)/fd/3")) == secret })
         let long = dir + "/" + String(repeating: "./", count: 130) + "../" + String(repeating: "../", count: 1) + ".." + outside + "/victim"
         #expect(read(long) == "ORIGINAL\n", "the control: the long name reaches the file without warden")
         let cases: [(String, (String) -> Bool)] = [
@@ -439,7 +441,7 @@ import WardenOutput
     @Test(arguments: identities) func refusedCreationsAreRecorded(identity: String) throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace(identity)
-        let outside = "/var/lib/warden-it-create-\(UUID().uuidString.prefix(8))"
+        let outside = try scratchDir("create")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         chmod(outside, 0o777)
         try "x".write(toFile: outside + "/file", atomically: true, encoding: .utf8)
@@ -449,7 +451,7 @@ import WardenOutput
             "mkdir \(v)/d; ln -s /x \(v)/s; mkfifo \(v)/f; ln \(v)/file \(v)/hl; "
                 + "/usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"\(v)/sock\")'"
         }
-        let control = "/var/lib/warden-it-create-control-\(UUID().uuidString.prefix(8))"
+        let control = try scratchDir("create-control")
         try FileManager.default.createDirectory(atPath: control, withIntermediateDirectories: true)
         try "x".write(toFile: control + "/file", atomically: true, encoding: .utf8)
         #expect(try sh(script(control)).status == 0, "the control: every creation works without warden")
@@ -473,21 +475,25 @@ import WardenOutput
         try """
             #include <fcntl.h>
             #include <pthread.h>
+            #include <sched.h>
             #include <stdio.h>
             #include <string.h>
             #include <unistd.h>
+            static int done;
             static void *flood(void *arg) {
                 char name[64];
                 for (int i = 0; i < 150000; i++) {
                     snprintf(name, sizeof name, "nope-%ld-%d", (long)arg, i);
                     open(name, O_RDONLY);
+                    __atomic_add_fetch(&done, 1, __ATOMIC_RELAXED);
                 }
                 return 0;
             }
             int main(int argc, char **argv) {
                 pthread_t t[4];
                 for (long i = 0; i < 4; i++) pthread_create(&t[i], 0, flood, (void *)i);
-                usleep(100000);
+                /* The forbidden open in the thick of the flood, however fast the machine. */
+                while (__atomic_load_n(&done, __ATOMIC_RELAXED) < 100000) sched_yield();
                 if (argc > 1) open(argv[1], O_RDONLY);
                 for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
                 return 0;
@@ -503,6 +509,14 @@ import WardenOutput
         #expect(metrics.blockedTotal + metrics.unrecordedRefusals >= 1)
         let report = try warden(["report"], cwd: dir, env: env).stdout
         #expect(report.contains("event(s) were lost"), "\(report)")
+        // What CI shows: the job summary (markdown) and the JSON report carry the count.
+        let summary = try warden(["report", "--format", "markdown"], cwd: dir, env: env).stdout
+        #expect(summary.contains("| lost events | \(metrics.lostEvents) — the denials below may be incomplete |"), "\(summary)")
+        let json = try warden(["report", "--format", "json"], cwd: dir, env: env).stdout
+        #expect(json.contains("\"lost_events\" : \(metrics.lostEvents)") || json.contains("\"lost_events\":\(metrics.lostEvents)"), "\(json)")
+        // The control: a run that loses nothing says 0.
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 0)
+        #expect(try warden(["report", "--format", "markdown"], cwd: dir, env: env).stdout.contains("| lost events | 0 |"))
     }
 
     /// Under an exec allowlist, a program written to a memfd: run through its descriptor
@@ -521,10 +535,19 @@ import WardenOutput
                 open("out.txt", "w").write(f"{sys.argv[1]} refused {e.errno}\\n")
             """.write(toFile: dir + "/m.py", atomically: true, encoding: .utf8)
         #expect(try sh("/usr/bin/python3.11 m.py fexecve && /usr/bin/python3.11 m.py procfd", cwd: dir).status == 0, "the control")
+        func mismatches() throws -> (metrics: UInt64, end: UInt64?) {
+            let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
+            return (metrics.enforceMismatches, try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end?.enforceMismatches)
+        }
         let fexecve = try warden(["run", "--", "/usr/bin/python3.11", "m.py", "fexecve"], cwd: dir, env: env)
         #expect(read(dir + "/out.txt") == "fexecve refused 1\n", "\(fexecve.stderr)")
+        let none = try mismatches()
+        #expect(none.metrics == 0 && none.end == 0, "a refusal is no mismatch: \(none)")
         let procfd = try warden(["run", "--", "/usr/bin/python3.11", "m.py", "procfd"], cwd: dir, env: env)
         #expect(procfd.status == 77 && procfd.stderr.contains("allowed by the kernel"), "\(procfd.stderr)")
+        // The one exec the kernel let through is counted, in the snapshot and in run_end.
+        let one = try mismatches()
+        #expect(one.metrics == 1 && one.end == 1, "\(one)")
         #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("ALLOWED ALTHOUGH FORBIDDEN"))
     }
 

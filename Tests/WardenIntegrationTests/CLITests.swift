@@ -89,8 +89,26 @@ import WardenRun
         #expect(unprivileged.stdout.contains("FAIL privileges"))
         let observe = try warden(["doctor", "--mode", "observe"], cwd: try makeDir())
         #expect(observe.status == 0)
-        #expect(!read("/proc/self/mountinfo").contains(" /sys/kernel/security ") || FileManager.default.fileExists(atPath: "/sys/kernel/security/lsm"),
-                "doctor leaves securityfs as it found it")
+    }
+
+    /// doctor mounts securityfs to read the active LSMs when it is not mounted, and leaves
+    /// it as it found it. Both starting states are set up in a private mount namespace (the
+    /// host's mounts are not touched); the LSM list in the output shows doctor read it.
+    @Test(arguments: [false, true]) func doctorLeavesSecurityfsAsItFoundIt(mounted: Bool) throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir()
+        let setUp = mounted
+            ? "mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security"
+            : "while mountpoint -q /sys/kernel/security; do umount /sys/kernel/security; done"
+        let script = "\(setUp); mountpoint -q /sys/kernel/security && echo before mounted > state || echo before unmounted > state; "
+            + "\(wardenPath) doctor > doctor.txt; mountpoint -q /sys/kernel/security && echo after mounted >> state || echo after unmounted >> state"
+        let r = try runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], cwd: dir)
+        #expect(r.status == 0, "\(r.out)")
+        let word = mounted ? "mounted" : "unmounted"
+        #expect(read(dir + "/state") == "before \(word)\nafter \(word)\n", "\(read(dir + "/state"))")
+        let doctor = read(dir + "/doctor.txt")
+        #expect(doctor.contains("active LSMs: ") && doctor.contains("landlock"), "doctor did not read the LSM list: \(doctor)")
+        #expect(doctor.contains("securityfs mounted read-only for this check, then unmounted") == !mounted, "\(doctor)")
     }
 }
 

@@ -29,7 +29,7 @@ import WardenOutput
 
     /// A committed git checkout of a small Swift package, outside /tmp.
     func swiftCheckout() throws -> String {
-        let dir = "/var/lib/warden-it-swiftgit-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("swiftgit")
         try FileManager.default.createDirectory(atPath: dir + "/Sources/hello", withIntermediateDirectories: true)
         try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"hello\", targets: [.executableTarget(name: \"hello\")])\n"
             .write(toFile: dir + "/Package.swift", atomically: true, encoding: .utf8)
@@ -116,7 +116,7 @@ import WardenOutput
         #expect(m.expectedRefusals == 1 && m.violationsTotal == 0 && m.blockedTotal == 0)
         #expect(read(clock) == before && (made ? !FileManager.default.fileExists(atPath: clock) : true))
         #expect(try warden(["report"], cwd: dir).stdout.contains("refused as expected: open \(clock)"))
-        let other = "/var/lib/warden-it-notuuid-\(UUID().uuidString.prefix(8))"
+        let other = try scratchDir("notuuid")
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         let control = try warden(["run", "--", "sh", "-c", "(: <> \(other)/clock.txt) 2>/dev/null; true"], cwd: dir)
         #expect(control.status == 77, "\(control.stderr)")
@@ -141,7 +141,7 @@ import WardenOutput
     /// and under the cargo preset.
     @Test(arguments: ["default", "preset"]) func aFreshCrateWithoutALockFileBuilds(policy: String) throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-fresh-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("fresh")
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         try "[package]\nname = \"fresh\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n"
             .write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
@@ -161,7 +161,7 @@ import WardenOutput
     /// is never written through.
     @Test func anUnfilledLockFileIsRemovedAndSymlinksAreNotFollowed() throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-unfilled-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("unfilled")
         try FileManager.default.createDirectory(atPath: dir + "/Sources/app", withIntermediateDirectories: true)
         try """
             // swift-tools-version:5.9
@@ -174,7 +174,7 @@ import WardenOutput
         #expect(r.status != 0 && r.stderr.contains("created \(dir)/Package.resolved"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/Package.resolved"))
 
-        let target = "/var/lib/warden-it-planted-\(UUID().uuidString.prefix(8))"
+        let target = Scratch.path("planted", under: "/var/lib")
         try FileManager.default.createSymbolicLink(atPath: dir + "/Package.resolved", withDestinationPath: target)
         _ = try warden(["build"], cwd: dir)
         #expect(!FileManager.default.fileExists(atPath: target), "warden wrote through a symlink the workspace planted")
@@ -185,7 +185,7 @@ import WardenOutput
     /// status names the root and the file that made it, report finds the run.
     @Test func aSubdirectoryFindsTheProjectRoot() throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-subdir-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("subdir")
         try FileManager.default.createDirectory(atPath: dir + "/src/inner", withIntermediateDirectories: true)
         try "[package]\nname = \"sub\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
         try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
@@ -214,10 +214,10 @@ import WardenOutput
     /// Installed as `cargo-warden`, warden works as a cargo subcommand.
     @Test func cargoWardenWorksAsACargoSubcommand() throws {
         try Kernel.requireRoot()
-        let bin = "/var/lib/warden-it-bin-\(UUID().uuidString.prefix(8))"
+        let bin = try scratchDir("bin")
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: bin + "/cargo-warden", withDestinationPath: wardenPath)
-        let dir = "/var/lib/warden-it-cargosub-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("cargosub")
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         try "[package]\nname = \"viacargo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".write(toFile: dir + "/Cargo.toml", atomically: true, encoding: .utf8)
         try "fn main() {}\n".write(toFile: dir + "/src/main.rs", atomically: true, encoding: .utf8)
@@ -237,7 +237,7 @@ import WardenOutput
     /// built-in default a location at the workspace's build file, not a phantom warden.toml.
     @Test func sarifPointsAtFilesThatExistInTheRepository() throws {
         try Kernel.requireRoot()
-        let repo = "/var/lib/warden-it-repo-\(UUID().uuidString.prefix(8))"
+        let repo = try scratchDir("repo")
         let app = repo + "/tools/app"
         try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: repo + "/.git", withIntermediateDirectories: true)
@@ -282,7 +282,7 @@ import WardenOutput
     /// build is clean.
     @Test func aSwiftBuildInAFreshHomeIsClean() throws {
         try Kernel.requireRoot()
-        let home = "/var/lib/warden-it-freshhome-\(UUID().uuidString.prefix(8))"
+        let home = try scratchDir("freshhome")
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let dir = try swiftCheckout()
         let r = try warden(["build"], cwd: dir, env: baseEnvironment(["HOME": home]))
@@ -297,7 +297,7 @@ import WardenOutput
     /// that is the build's own output, not a planted policy, so the next run goes on.
     @Test func dependencyManifestsInTheOutputAreNotPlantedPolicies() throws {
         try Kernel.requireRoot()
-        let base = "/var/lib/warden-it-deps-\(UUID().uuidString.prefix(8))"
+        let base = try scratchDir("deps")
         let dep = base + "/dep"
         try FileManager.default.createDirectory(atPath: dep + "/Sources/Dep", withIntermediateDirectories: true)
         try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"Dep\", products: [.library(name: \"Dep\", targets: [\"Dep\"])], targets: [.target(name: \"Dep\")])\n"

@@ -8,7 +8,7 @@ import WardenOutput
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct RealBuildTests {
     /// A crate using Debian's vendored serde (derive) and serde_json, offline.
     func serdeCrate(buildScript: String? = nil) throws -> String {
-        let dir = "/var/lib/warden-it-crate-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("crate")
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/.cargo", withIntermediateDirectories: true)
         var manifest = "[package]\nname = \"wdemo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"
@@ -68,7 +68,7 @@ import WardenOutput
 
     @Test func aMaliciousBuildScriptIsContained() throws {
         try Kernel.requireRoot()
-        let secretDir = "/var/lib/warden-it-secret-\(UUID().uuidString.prefix(8))"
+        let secretDir = try scratchDir("secret")
         try FileManager.default.createDirectory(atPath: secretDir + "/.ssh", withIntermediateDirectories: true)
         try "FAKE-PRIVATE-KEY\n".write(toFile: secretDir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
         let script = """
@@ -102,7 +102,7 @@ import WardenOutput
 
     @Test(arguments: ["basic", "strict"]) func swiftBuildPassesUnderTheSwiftPreset(profile: String) throws {
         try Kernel.requireRoot()
-        let dir = "/var/lib/warden-it-swift-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir("swift")
         try FileManager.default.createDirectory(atPath: dir + "/Sources/hello", withIntermediateDirectories: true)
         try "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"hello\", targets: [.executableTarget(name: \"hello\")])\n"
             .write(toFile: dir + "/Package.swift", atomically: true, encoding: .utf8)

@@ -36,9 +36,50 @@ struct Outcome {
     var stderr: String
 }
 
+/// Directories the tests make (under /tmp and /var/lib), removed when the test process
+/// exits, with the state directories warden kept for them as workspaces. Set
+/// WARDEN_TEST_KEEP=1 to keep them for a look after a failure.
+enum Scratch {
+    nonisolated(unsafe) private static var made: [String] = []
+    private static let lock = NSLock()
+    private static let removeAtExit: Void = { atexit { Scratch.removeAll() } }()
+
+    /// A fresh name, removed at exit whatever is made there.
+    static func path(_ tag: String, under parent: String) -> String {
+        _ = removeAtExit
+        let path = "\(parent)/warden-it-\(tag.isEmpty ? "" : tag + "-")\(UUID().uuidString.prefix(8))"
+        lock.withLock { made.append(path) }
+        return path
+    }
+
+    static func directory(_ tag: String, under parent: String) throws -> String {
+        let dir = path(tag, under: parent)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func removeAll() {
+        if ProcessInfo.processInfo.environment["WARDEN_TEST_KEEP"] == "1" { return }
+        let env = ProcessInfo.processInfo.environment
+        for dir in lock.withLock({ made }) {
+            // Runs started in a subdirectory have state directories of their own.
+            let subdirectories = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).map { dir + "/" + $0 }
+            for workspace in [dir] + subdirectories {
+                try? FileManager.default.removeItem(atPath: StateDirectory.forWorkspace(workspace, environment: env))
+            }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+}
+
+/// A scratch directory outside /tmp (which the strict baseline lets builds write), for
+/// secrets and workspaces that must not be covered by any baseline rule.
+func scratchDir(_ tag: String = "") throws -> String {
+    try Scratch.directory(tag, under: "/var/lib")
+}
+
 func makeDir(_ files: [String: String] = [:]) throws -> String {
-    let dir = "/tmp/warden-it-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try Scratch.directory("", under: "/tmp")
     for (name, text) in files { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
     return dir
 }
@@ -79,8 +120,9 @@ func warden(_ args: [String], cwd: String, env: [String: String] = baseEnvironme
                    stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Polls `condition` every 10 ms for up to `seconds`.
-func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+/// Polls `condition` every 10 ms for up to `seconds`: a deadline for something the test
+/// watches happen, generous because two other builds may share the machine's cores.
+func eventually(_ seconds: Double = 30, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
@@ -104,8 +146,7 @@ func read(_ path: String) -> String {
 /// A make project (hello.c, Makefile) with the make preset from `warden init`, outside
 /// /tmp (which strict policies do not cover).
 func makeProject() throws -> String {
-    let dir = "/var/lib/warden-it-make-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try scratchDir("make")
     try "int main(void) { return 0; }\n".write(toFile: dir + "/hello.c", atomically: true, encoding: .utf8)
     try "hello: hello.c\n\tcc -O2 -o hello hello.c\n".write(toFile: dir + "/Makefile", atomically: true, encoding: .utf8)
     #expect(try warden(["init"], cwd: dir).status == 0)

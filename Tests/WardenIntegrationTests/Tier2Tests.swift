@@ -10,7 +10,7 @@ import WardenOutput
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct Tier2Tests {
     /// A directory outside every baseline rule (not under /tmp), holding a fake key.
     func secretDir() throws -> String {
-        let dir = "/var/lib/warden-it-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir()
         try FileManager.default.createDirectory(atPath: dir + "/.ssh", withIntermediateDirectories: true)
         try "FAKE-PRIVATE-KEY\n".write(toFile: dir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
         return dir
@@ -27,7 +27,11 @@ import WardenOutput
     @Test func readingASecretOutsideThePolicyFails() throws {
         try Kernel.requireRoot()
         let secret = try secretDir()
-        let (r, dir) = try run("cat \(secret)/.ssh/id_rsa > stolen 2> err; echo $? > rc; cat /etc/hostname > host", policy: Self.open)
+        let script = "cat \(secret)/.ssh/id_rsa > stolen 2> err; echo $? > rc; cat /etc/hostname > host"
+        let control = try makeDir()
+        _ = try runProcess("/bin/sh", ["-c", script], cwd: control)
+        #expect(read(control + "/rc") == "0\n" && read(control + "/stolen") == "FAKE-PRIVATE-KEY\n", "the control, without warden")
+        let (r, dir) = try run(script, policy: Self.open)
         #expect(r.status == 77, "\(r.stderr)")
         #expect(read(dir + "/rc") == "1\n")
         #expect(read(dir + "/err").contains("Permission denied"))
@@ -80,7 +84,7 @@ import WardenOutput
         }
         let steps = ["symlink", "hardlink", "procroot", "rename", "userns", "cgroup-move", "signal-warden", "warden-environ"]
         func workspace() throws -> String {
-            let dir = "/var/lib/warden-it-escape-\(UUID().uuidString.prefix(8))"
+            let dir = try scratchDir("escape")
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try Self.open.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
             return dir
@@ -103,23 +107,32 @@ import WardenOutput
         for f in ["a", "b", "c", "d"] { #expect(!read(dir + "/" + f).contains("FAKE")) }
     }
 
+    /// Writing a source file, a file in the user's home, removing the manifest: each
+    /// refused with EACCES (Landlock), while Cargo's target/ stays writable. The control:
+    /// the same script without warden does all three.
     @Test func writesOutsideTheBuildOutputFail() throws {
         try Kernel.requireRoot()
-        let script = "mkdir -p target/debug && echo ok > target/debug/out; echo x > src.rs 2>/dev/null; echo \"src $?\" > target/rc; "
-            + "echo x > $HOME/.bashrc-warden-test 2>/dev/null; echo \"home $?\" >> target/rc; rm Cargo.toml 2>/dev/null; echo \"rm $?\" >> target/rc"
-        let (r, dir) = try run(script, policy: Self.open, files: ["Cargo.toml": "[package]\nname = \"w\"\nversion = \"0.1.0\"\n"])
+        let home = try scratchDir("home")
+        let script = "mkdir -p target/debug && echo ok > target/debug/out; "
+            + "for step in src home rm; do case $step in src) echo x > src.rs;; home) echo x > $HOME/.bashrc-warden-test;; rm) rm Cargo.toml;; esac "
+            + "2> target/err; echo \"$step $? $(grep -c 'Permission denied' target/err)\" >> target/rc; done"
+        let files = ["Cargo.toml": "[package]\nname = \"w\"\nversion = \"0.1.0\"\n"]
+        let control = try makeDir(files)
+        let c = try runProcess("/bin/sh", ["-c", script], cwd: control, env: baseEnvironment(["HOME": home]))
+        #expect(c.status == 0 && read(control + "/target/rc") == "src 0 0\nhome 0 0\nrm 0 0\n", "the control, without warden: \(read(control + "/target/rc"))")
+        try FileManager.default.removeItem(atPath: home + "/.bashrc-warden-test")
+        let dir = try makeDir(files.merging(["warden.toml": Self.open]) { $1 })
+        let r = try warden(["run", "--", "sh", "-c", script], cwd: dir, env: baseEnvironment(["HOME": home]))
         #expect(r.status == 77, "\(r.stderr)")
         #expect(read(dir + "/target/debug/out") == "ok\n", "Cargo's target/ is writable")
-        let rc = read(dir + "/target/rc")
-        #expect(rc.contains("src ") && !rc.contains("src 0"), "\(rc)")
-        #expect(rc.contains("home ") && !rc.contains("home 0"), "\(rc)")
-        #expect(rc.contains("rm ") && !rc.contains("rm 0"), "\(rc)")
+        // sh reports a refused redirection with status 2, rm with 1; each says EACCES.
+        #expect(read(dir + "/target/rc") == "src 2 1\nhome 2 1\nrm 1 1\n", "\(read(dir + "/target/rc"))")
         #expect(!FileManager.default.fileExists(atPath: dir + "/src.rs"))
         #expect(FileManager.default.fileExists(atPath: dir + "/Cargo.toml"))
-        #expect(!FileManager.default.fileExists(atPath: NSHomeDirectory() + "/.bashrc-warden-test"))
+        #expect(!FileManager.default.fileExists(atPath: home + "/.bashrc-warden-test"))
     }
 
-    static let allowlist = Self.open + "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"sh\", \"cat\", \"cp\", \"python3\"]\n"
+    static let allowlist = Self.open + "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"sh\", \"cat\", \"cp\", \"/usr/bin/python3.11\"]\n"
 
     @Test func execOutsideTheAllowlistFails() throws {
         try Kernel.requireRoot()
@@ -127,15 +140,22 @@ import WardenOutput
             cat /etc/hostname > /dev/null; echo "cat $?" > out
             /bin/bash -c true 2>/dev/null; echo "bash $?" >> out
             cp /usr/bin/true ./copied && ./copied 2>/dev/null; echo "copied $?" >> out
-            python3 -c 'import os; fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/true", "rb").read()); os.execve(fd, ["x"], {})' 2>/dev/null; echo "memfd $?" >> out
+            /usr/bin/python3.11 -c 'import os, sys
+            fd = os.memfd_create("x"); os.write(fd, open("/usr/bin/true", "rb").read())
+            try: os.execve(fd, ["x"], {})
+            except OSError as e: sys.exit(100 + e.errno)'; echo "memfd $?" >> out
             """
+        // The control: every step runs without warden (in a workspace of its own).
+        let control = try makeDir()
+        #expect(try runProcess("/bin/sh", ["-c", script], cwd: control).status == 0)
+        #expect(read(control + "/out") == "cat 0\nbash 0\ncopied 0\nmemfd 0\n", "the control, without warden: \(read(control + "/out"))")
         let (r, dir) = try run(script, policy: Self.allowlist)
         #expect(r.status == 77, "\(r.stderr)")
         let out = read(dir + "/out")
         #expect(out.contains("cat 0\n"), "\(out)")
         #expect(out.contains("bash 126\n"), "\(out)")
         #expect(out.contains("copied 126\n"), "\(out)")
-        #expect(out.contains("memfd ") && !out.contains("memfd 0\n"), "\(out)")
+        #expect(out.contains("memfd 101\n"), "fexecve of the memfd must be EPERM (seccomp): \(out)")
         #expect(r.stderr.contains("exec=landlock"))
     }
 

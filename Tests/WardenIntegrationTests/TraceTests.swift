@@ -9,7 +9,7 @@ import WardenOutput
     static let open = "net.default = \"allow\"\n"
 
     func secretKey() throws -> String {
-        let dir = "/var/lib/warden-it-\(UUID().uuidString.prefix(8))"
+        let dir = try scratchDir()
         try FileManager.default.createDirectory(atPath: dir + "/.ssh", withIntermediateDirectories: true)
         try "FAKE-PRIVATE-KEY\n".write(toFile: dir + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
         return dir + "/.ssh/id_rsa"
@@ -122,10 +122,14 @@ import WardenOutput
         let key = try secretKey()
         let strict = try makeDir(["warden.toml": Self.open])
         let loose = try makeDir(["warden.toml": Self.open + "[allow.fs]\nread_extra = [\"\((key as NSString).deletingLastPathComponent)\"]\n"])
-        // Both read the key, each from a marker file of its own, overlapping in time.
-        let script = { (marker: String) in "for i in 1 2 3 4 5 6 7 8 9 10; do cat \(key) > /dev/null 2>&1; : < \(marker); sleep 0.05; done" }
-        let a = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script(strict + "/warden.toml")], cwd: strict)
-        let b = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script(loose + "/warden.toml")], cwd: loose)
+        // Both read the key, each from a marker file of its own, at the same time: each
+        // says it has started and waits for the other before reading.
+        let script = { (mine: String, other: String) in
+            "touch \(mine)/started; while [ ! -e \(other)/started ]; do sleep 0.01; done; "
+                + "for i in 1 2 3 4 5 6 7 8 9 10; do cat \(key) > /dev/null 2>&1; : < \(mine)/warden.toml; done"
+        }
+        let a = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script(strict, loose)], cwd: strict)
+        let b = try startWarden(["run", "--mode", "observe", "--", "sh", "-c", script(loose, strict)], cwd: loose)
         a.0.waitUntilExit()
         b.0.waitUntilExit()
         #expect(a.0.terminationStatus == 0 && b.0.terminationStatus == 0)

