@@ -15,6 +15,8 @@ final class RunAudit: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshot: MetricsSnapshot
     private var lastMetricsWrite = Date.distantPast
+    /// Sees every batch that reaches the log (live metrics, --fail-on).
+    var watch: RunWatch?
 
     init(log: EventLog, runId: String, mode: String, metricsPath: String, owner: Identity, startedAt: String) {
         self.log = log
@@ -42,6 +44,7 @@ final class RunAudit: @unchecked Sendable {
     func add(_ records: [EventRecord]) throws {
         guard !records.isEmpty else { return }
         try log.append(records.map { try log.encode($0) })
+        watch?.recorded(records)
         lock.lock()
         for r in records { snapshot.count(r) }
         let due = Date().timeIntervalSince(lastMetricsWrite) > 0.2

@@ -160,6 +160,8 @@ public struct Runner {
     /// Enforce mode runs even when a restricted hook has no enforcing layer or a canary
     /// was not refused; said loudly, recorded, and the run's assurance is "partial".
     public var allowDegraded = false
+    /// Follows the run for live metrics and `--fail-on` (RunWatch); nil: nobody watches.
+    public var watch: RunWatch?
 
     public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
         self.session = session
@@ -317,6 +319,7 @@ public struct Runner {
         let started = Date()
         let audit = RunAudit(log: eventLog, runId: runId, mode: mode.rawValue, metricsPath: outputs.metrics,
                              owner: session.identity, startedAt: ISO8601DateFormatter().string(from: started))
+        audit.watch = watch
 
         // The BPF layers, attached to this run's cgroup before the child exists and sharing
         // one ring buffer: the tracepoints (file and exec events, units) and the network
@@ -399,6 +402,7 @@ public struct Runner {
             try? cgroup.destroy()
             throw WardenFailure("cannot write the audit trail: \(error)", code: WardenExit.sandbox)
         }
+        watch?.started(record) { audit.metrics }
         var agent: EventAgent?
         if let ring {
             agent = EventAgent(ring: ring, audit: audit, decider: decider, enforce: mode == .enforce)
@@ -495,6 +499,7 @@ public struct Runner {
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }
+        watch?.finished(final)
         do {
             try eventLog.append(end)
             try eventLog.sync()
