@@ -147,38 +147,33 @@ public struct PolicyEditor: Sendable {
             guard l.hasPrefix("[") && !l.hasPrefix("[[") else {
                 throw EditError.unsupportedLayout("[\(table)] is written as dotted keys or inline (line \(tableLine)); add \(key.rawValue) by hand")
             }
-            // Right below the table's header.
-            ls.insert(contentsOf: block, at: tableLine)
+            // After the table's last key: before the next header, and before the blank and
+            // comment lines above that header (they belong to it).
+            let headers = loc.keyLines.values.filter { $0 > tableLine && ls[$0 - 1].drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("[") }
+            var at = (headers.min() ?? ls.count + 1) - 1
+            while at > tableLine, ls[at - 1].drop(while: { $0 == " " || $0 == "\t" }).isEmpty
+                    || ls[at - 1].drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("#") {
+                at -= 1
+            }
+            ls.insert(contentsOf: block, at: at)
             lines = ls
             return
         }
-        // No such table: dotted keys before the first header (a key after a header would
-        // belong to that table).
-        for prefixLength in 1..<parts.count {
-            let ancestor = parts.prefix(prefixLength).joined(separator: ".")
-            if let l = loc.keyLines[ancestor] {
-                throw EditError.unsupportedLayout("\(ancestor) is already defined on line \(l) in a form that cannot take \(key.rawValue); add it by hand")
-            }
-        }
-        let dotted = ["\(key.rawValue) = ["] + entryLines(additions, indent: "  ") + ["]"]
-        if let h = firstHeader(ls) {
-            ls.insert(contentsOf: dotted + [""], at: h)
-        } else {
-            if let last = ls.last, last.isEmpty { ls.removeLast() }
-            ls += dotted + [""]
-        }
+        // No such table: a new one at the end (a sub-table of [allow] is valid after any
+        // other, and after dotted keys that define [allow] too).
+        while let last = ls.last, last.allSatisfy({ $0 == " " || $0 == "\t" }) { ls.removeLast() }
+        ls += (ls.isEmpty ? [] : [""]) + ["[\(table)]"] + block + [""]
         lines = ls
     }
 
     mutating func setMode(_ mode: Mode) {
         let loc = KeyLocator(source: text)
         var ls = lines
-        if let line = loc.keyLines["mode"], let eq = ls[line - 1].firstIndex(of: "=") {
-            // Keep a comment after the value.
-            let rest = ls[line - 1][ls[line - 1].index(after: eq)...]
-            var comment = ""
-            if let hash = rest.firstIndex(of: "#") { comment = "  " + rest[hash...] }
-            ls[line - 1] = String(ls[line - 1][...eq]) + " \"\(mode.rawValue)\"" + comment
+        if let line = loc.keyLines["mode"], let eq = ls[line - 1].firstIndex(of: "="),
+           let open = ls[line - 1][eq...].firstIndex(where: { $0 == "\"" || $0 == "'" }),
+           let close = ls[line - 1][ls[line - 1].index(after: open)...].firstIndex(of: ls[line - 1][open]) {
+            // Only the value changes: spacing and a comment after it stay.
+            ls[line - 1].replaceSubrange(open...close, with: "\"\(mode.rawValue)\"")
         } else if let h = firstHeader(ls) {
             ls.insert(contentsOf: ["mode = \"\(mode.rawValue)\"", ""], at: h)
         } else {
