@@ -62,6 +62,9 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// Policy files and manifests (PolicyGuard.names): never learned as writable.
+    static let policyFileNames: Set<String> = [PolicyLoader.fileName, PolicyLoader.workspaceFileName, "Package.swift", "Cargo.toml"]
+
     /// How many files in one directory make a rule on the directory instead of each file.
     public static let collapseThreshold = 3
 
@@ -123,7 +126,19 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
                 continue
             }
             var rule2 = rule
-            if rule.key == "allow.fs.write_extra", tooWide(rule.value, workspace: workspace, home: home) {
+            if rule.key == "allow.fs.write_extra", pathIsWithin(workspace, rule.value) {
+                // The workspace stays read-only but for the output directory (which warden
+                // creates before an enforced run): a rule on it would let the build rewrite
+                // its own sources and policy. An existing file in it may be learned alone.
+                let name = e.pathOrAddr.split(separator: "/").last.map(String.init) ?? ""
+                guard e.action == .open, e.pathOrAddr.hasPrefix("/"), e.pathOrAddr != rule.value,
+                      !policyFileNames.contains(name) else {
+                    leave(e, "would need writing the workspace \(workspace) itself, which stays read-only (the output "
+                          + "directory is writable, and warden creates it before an enforced run)")
+                    continue
+                }
+                rule2.value = e.pathOrAddr
+            } else if rule.key == "allow.fs.write_extra", tooWide(rule.value, workspace: workspace, home: home) {
                 // Writing an existing file needs only a rule on the file; creating,
                 // renaming or removing needs its directory, which is too wide here.
                 guard e.action == .open, e.pathOrAddr.hasPrefix("/") else {

@@ -147,6 +147,74 @@ func httpGet(port: UInt16, path: String) -> (status: Int, body: String)? {
         #expect(s2.status == 78, "\(s2.stderr)")
     }
 
+    /// Observe `build`, learn, remove the output, enforce the learned policy: exit 0.
+    func learnAndEnforce(_ dir: String, output: String, arguments: [String], expecting rules: [String]) throws {
+        let observed = try warden(["build", "--mode", "observe", "--"] + arguments, cwd: dir)
+        #expect(observed.status == 0, "\(observed.stderr)")
+        let learned = try warden(["init", "--from-last-run", "--mode", "enforce"], cwd: dir)
+        #expect(learned.status == 0, "\(learned.stderr)")
+        let policy = read(dir + "/warden.toml")
+        for rule in rules { #expect(policy.contains(rule), "\(rule) not in \(policy)") }
+        #expect(policy.contains("# learned: build_script"), "the manifest or build script needed it: \(policy)")
+        // The workspace itself never becomes writable (cargo's first build makes target/ through a temporary sibling).
+        #expect(!policy.contains("\"\(dir)\""), "\(policy)")
+        try FileManager.default.removeItem(atPath: dir + "/" + output)
+        let enforced = try warden(["build", "--"] + arguments, cwd: dir)
+        #expect(enforced.status == 0, "\(enforced.stderr)")
+        #expect(enforced.stderr.contains("enforce run"))
+        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
+        #expect(run.events.filter(\.isViolation).isEmpty, "\(run.events.filter(\.isViolation).map(\.event.pathOrAddr))")
+    }
+
+    @Test func aLearnedPolicyEnforcesTheSameCargoBuild() throws {
+        try Kernel.requireRoot()
+        let data = try scratch("learn-cdata")
+        try write("input\n", data + "/in.txt")
+        let listener = try LoopbackListener()
+        defer { listener.close() }
+        let dir = try scratch("learn-crate")
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/.cargo", withIntermediateDirectories: true)
+        try write("[package]\nname = \"wlearn\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n\n[dependencies]\nserde_json = \"1\"\n",
+                  dir + "/Cargo.toml")
+        try write("[source.crates-io]\nreplace-with = \"debian\"\n\n[source.debian]\ndirectory = \"/usr/share/cargo/registry\"\n",
+                  dir + "/.cargo/config.toml")
+        try write("fn main() { println!(\"{}\", serde_json::json!({\"x\": 7})); }\n", dir + "/src/main.rs")
+        try write("""
+            fn main() {
+                std::fs::read_to_string("\(data)/in.txt").unwrap();
+                std::net::TcpStream::connect("127.0.0.1:\(listener.port)").unwrap();
+            }
+            """, dir + "/build.rs")
+        let lock = try runProcess("/usr/bin/env", ["cargo", "generate-lockfile", "--offline"], cwd: dir)
+        #expect(lock.status == 0, "\(lock.out)")
+        #expect(try warden(["init"], cwd: dir).status == 0)
+        try learnAndEnforce(dir, output: "target", arguments: ["--offline"],
+                            expecting: ["\"\(data)/in.txt\"", "\"127.0.0.1:\(listener.port)\""])
+        #expect(try output(of: dir + "/target/debug/wlearn") == "{\"x\":7}\n")
+    }
+
+    @Test func aLearnedPolicyEnforcesTheSameSwiftBuild() throws {
+        try Kernel.requireRoot()
+        let data = try scratch("learn-sdata")
+        try write("input\n", data + "/in.txt")
+        let dir = try scratch("learn-swift")
+        try FileManager.default.createDirectory(atPath: dir + "/Sources/hello", withIntermediateDirectories: true)
+        // The manifest reads a file outside the workspace, as a package's manifest may.
+        try write("""
+            // swift-tools-version:5.9
+            import PackageDescription
+            import Foundation
+            let input = FileManager.default.contents(atPath: "\(data)/in.txt")
+            let package = Package(name: "hello", targets: [.executableTarget(name: "hello")])
+
+            """, dir + "/Package.swift")
+        try write("print(\"hello from swift\")\n", dir + "/Sources/hello/main.swift")
+        #expect(try warden(["init"], cwd: dir).status == 0)
+        try learnAndEnforce(dir, output: ".build", arguments: [], expecting: ["\"\(data)/in.txt\""])
+        #expect(try output(of: dir + "/.build/debug/hello") == "hello from swift\n")
+    }
+
     @Test func badInputsToInitAndDiffAreRefusedAndChangeNothing() throws {
         try Kernel.requireRoot()
         let dir = try makeProject()

@@ -81,6 +81,16 @@ struct LearnTests {
         let learned = LearnedPolicy.learn(from: writes, workspace: ws, home: "/home/u")
         #expect(learned.rules.map(\.rule) == [PolicyRule(key: "allow.fs.write_extra", value: "/home/u/.bashrc")])
         #expect(learned.leftOut.map(\.target) == ["/newdir", "/"])
+        // The workspace stays read-only: creating in it is left out; its policy files are never learned.
+        let inWorkspace = [
+            record(.create, ws + "/targetX1", "allow.fs.write_extra=" + ws),
+            record(.open, ws + "/warden.toml", "allow.fs.write_extra=" + ws),
+            record(.open, ws + "/notes.txt", "allow.fs.write_extra=" + ws),
+            record(.open, ws + "/gen/out.c", "allow.fs.write_extra=" + ws + "/gen"),
+        ]
+        let w = LearnedPolicy.learn(from: inWorkspace, workspace: ws, home: "/home/u")
+        #expect(w.rules.map(\.rule.value) == [ws + "/gen", ws + "/notes.txt"])
+        #expect(w.leftOut.map(\.target) == [ws + "/targetX1", ws + "/warden.toml"])
         #expect(LearnedPolicy.tooWide("/", workspace: ws, home: nil) && LearnedPolicy.tooWide("/home", workspace: ws, home: "/home/u"))
         #expect(!LearnedPolicy.tooWide("/var/lib", workspace: ws, home: "/home/u") && LearnedPolicy.tooWide("/var", workspace: ws, home: nil))
     }
