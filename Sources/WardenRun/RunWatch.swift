@@ -19,6 +19,9 @@ public final class RunWatch: @unchecked Sendable {
     /// Violations kept for `--fail-on new-rules` (beyond it only counted).
     public let violationCapacity = 100_000
 
+    /// Called (on the agent thread) with each batch's violations, as they are logged.
+    public var onViolations: (@Sendable ([EventRecord]) -> Void)?
+
     public init(recentCapacity: Int = 256) {
         self.recentCapacity = recentCapacity
     }
@@ -31,6 +34,10 @@ public final class RunWatch: @unchecked Sendable {
     }
 
     func recorded(_ records: [EventRecord]) {
+        if let onViolations {
+            let v = records.filter(\.isViolation)
+            if !v.isEmpty { onViolations(v) }
+        }
         lock.lock()
         defer { lock.unlock() }
         hooks.count(records)

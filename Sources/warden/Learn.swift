@@ -26,6 +26,12 @@ struct LiveOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Address for --metrics-port: an IPv4 or IPv6 literal (default 127.0.0.1).", valueName: "ip"))
     var metricsAddress = "127.0.0.1"
 
+    @Flag(name: .shortAndLong, help: "No status line on the terminal while the build runs.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Print each denial (or would-be denial) as it happens.")
+    var verbose = false
+
     /// Runs `runner` with the metrics server (when asked) and applies `--fail-on`.
     func run(_ runner: Runner, session: Session) throws(WardenFailure) -> Int32 {
         var runner = runner
@@ -46,7 +52,18 @@ struct LiveOptions: ParsableArguments {
             server = s
         }
         defer { server?.stop() }
-        let code = try runner.run()
+        let progress = LiveProgress(watch: watch, statusLine: !quiet && LiveProgress.stderrIsTerminal, verbose: verbose)
+        if progress.drawsStatusLine { runner.log = { progress.log($0) } }
+        progress.start()
+        defer { progress.stop() }
+        let code: Int32
+        do {
+            code = try runner.run()
+        } catch {
+            progress.stop()
+            throw error
+        }
+        progress.stop()
         guard code == WardenExit.success, let failOn else { return code }
         let violations = watch.violations
         switch failOn {

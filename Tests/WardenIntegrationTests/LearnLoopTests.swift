@@ -321,6 +321,27 @@ func httpGet(port: UInt16, path: String) -> (status: Int, body: String)? {
         }
     }
 
+    /// The status line: on a terminal (a pty from util-linux's `script`) only, not with
+    /// --quiet; -v prints each denial either way.
+    @Test func aStatusLineIsDrawnOnATerminalOnly() throws {
+        try Kernel.requireRoot()
+        let dir = try makeProject()
+        let build = "sleep 1.6; cat /var/lib/dpkg/status > /dev/null; true"
+        func onTerminal(_ flags: String) throws -> (status: Int32, out: String) {
+            try runProcess("/usr/bin/script", ["-qec", "\(wardenPath) run --allow sleep \(flags) -- sh -c '\(build)'", "/dev/null"],
+                           cwd: dir, env: baseEnvironment())
+        }
+        let pty = try onTerminal("-v")
+        #expect(pty.status == 77, "\(pty.out)")
+        #expect(pty.out.contains("\r\u{1b}[Kwarden: 1s, ") && pty.out.contains(" events, denied "), "\(pty.out)")
+        #expect(pty.out.contains("warden: denied open /var/lib/dpkg/status (other)"), "\(pty.out)")
+        let quiet = try onTerminal("--quiet")
+        #expect(quiet.status == 77 && !quiet.out.contains("\u{1b}[K") && !quiet.out.contains("warden: denied open"), "\(quiet.out)")
+        let piped = try warden(["run", "--allow", "sleep", "-v", "--", "sh", "-c", build], cwd: dir)
+        #expect(piped.status == 77)
+        #expect(!piped.stderr.contains("\u{1b}[K") && piped.stderr.contains("warden: denied open /var/lib/dpkg/status (other)"), "\(piped.stderr)")
+    }
+
     @Test func aTakenMetricsPortStopsTheRunBeforeAnything() throws {
         try Kernel.requireRoot()
         let dir = try makeProject()
