@@ -83,6 +83,12 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
         return nil
     }
 
+    /// A secret `path` would expose as a rule (a directory holding `/etc/shadow`,
+    /// `~/.config/gh`, …), or nil.
+    public static func exposedSecret(_ path: String, home: String?) -> String? {
+        SystemBaseline.secrets(home: home ?? "/nonexistent-home").first { pathIsWithin($0, path) }
+    }
+
     static func hasGitComponent(_ path: String) -> Bool {
         path.split(separator: "/").contains(".git")
     }
@@ -151,6 +157,14 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
                 leave(e, "reading \(rule2.value) itself is too wide (/, the home or above the workspace's parent)")
                 continue
             }
+            if rule2.key == "allow.fs.write_extra", e.action == .open, exposedSecret(rule2.value, home: home) != nil {
+                // Writing an existing file: the file alone, not the directory holding a secret.
+                rule2.value = e.pathOrAddr
+            }
+            if rule2.key.hasPrefix("allow.fs."), let secret = exposedSecret(rule2.value, home: home) {
+                leave(e, "\(rule2.value) holds the secret \(secret): a rule on it would expose that too")
+                continue
+            }
             needs.append(Need(rule: rule2, target: e.pathOrAddr, unit: e.unit.name, action: e.action))
         }
         // Files read in one directory: the directory when there are enough of them and it
@@ -162,6 +176,7 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
         let collapsed = Set(filesByDir.filter { dir, files in
             files.count >= collapseThreshold && !tooWide(dir, workspace: workspace, home: home)
                 && refusal(PolicyRule(key: "allow.fs.read_extra", value: dir), target: dir) == nil
+                && exposedSecret(dir, home: home) == nil && !pathIsWithin(workspace, dir)
         }.keys)
         var rules: [PolicyRule: Rule] = [:]
         var order: [PolicyRule] = []

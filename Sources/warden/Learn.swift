@@ -160,11 +160,13 @@ extension Warden.Init {
                 throw WardenFailure("cannot read \(path): \(error.localizedDescription). Nothing was changed.", code: WardenExit.usage)
             }
         }
-        let command = start.command.joined(separator: " ")
+        var command = WardenOutput.Report.printable(start.command.joined(separator: " "))
+        if command.count > 80 { command = String(command.prefix(79)) + "…" }
         let text = existing ?? """
             # warden policy learned by `warden init --from-last-run` from run \(source.run.runId)
-            # (\(WardenOutput.Report.printable(command).replacingOccurrences(of: "\n", with: " "))). Each learned entry says which part of the
-            # build needed it: review them before you commit. Reference: the README's "Policy reference".
+            # (`\(command)`).
+            # Each learned entry says which part of the build needed it: review them before you
+            # commit. Reference: the README's "Policy reference".
             \(DefaultPolicy.toml)
 
             """

@@ -52,6 +52,12 @@ struct LearnTests {
         #expect(learned.leftOut.map(\.target) == events.map(\.event.pathOrAddr))
         #expect(learned.leftOut.prefix(3).allSatisfy { $0.why.hasPrefix("a secret") })
         #expect(learned.leftOut[3...4].allSatisfy { $0.why.hasPrefix("inside .git") })
+        // Nor a directory that holds one: three files in /etc stay files; /etc itself is left out.
+        let etc = ["/etc/a.conf", "/etc/b.conf", "/etc/c.conf"].map { record(.open, $0, "allow.fs.read_extra=" + $0) }
+            + [record(.open, "/etc", "allow.fs.read_extra=/etc"), record(.open, "/home/u/.config/x", "allow.fs.write_extra=/home/u/.config")]
+        let fromEtc = LearnedPolicy.learn(from: etc, workspace: ws, home: "/home/u")
+        #expect(fromEtc.rules.map(\.rule.value) == ["/etc/a.conf", "/etc/b.conf", "/etc/c.conf", "/home/u/.config/x"])
+        #expect(fromEtc.leftOut.map(\.why) == ["/etc holds the secret /etc/shadow: a rule on it would expose that too"])
         // Collapsing never reaches a secret either: many files in ~/.ssh stay out.
         let many = (1...5).map { record(.open, "/home/u/.ssh/k\($0)", "allow.fs.read_extra=/home/u/.ssh/k\($0)") }
         #expect(LearnedPolicy.learn(from: many, workspace: ws, home: "/home/u").rules.isEmpty)
@@ -69,9 +75,12 @@ struct LearnTests {
             let files = (1...3).map { record(.open, "\(dir)/f\($0)", "allow.fs.read_extra=\(dir)/f\($0)") }
             #expect(LearnedPolicy.learn(from: files, workspace: ws, home: "/home/u").rules.map(\.rule.value) == files.map(\.event.pathOrAddr))
         }
-        // The workspace's parent is as wide as it goes.
+        // Collapsing stops below a directory holding the workspace (its parent included):
+        // siblings stay files, a directory beside the workspace is fine.
         let siblings = (1...3).map { record(.open, "/var/lib/other\($0)", "allow.fs.read_extra=/var/lib/other\($0)") }
-        #expect(LearnedPolicy.learn(from: siblings, workspace: ws, home: "/home/u").rules.map(\.rule.value) == ["/var/lib"])
+        #expect(LearnedPolicy.learn(from: siblings, workspace: ws, home: "/home/u").rules.map(\.rule.value) == siblings.map(\.event.pathOrAddr))
+        let beside = (1...3).map { record(.open, "/var/lib/data/f\($0)", "allow.fs.read_extra=/var/lib/data/f\($0)") }
+        #expect(LearnedPolicy.learn(from: beside, workspace: ws, home: "/home/u").rules.map(\.rule.value) == ["/var/lib/data"])
         // Writing a file in / or the home: the file itself; creating one there: left out.
         let writes = [
             record(.open, "/home/u/.bashrc", "allow.fs.write_extra=/home/u"),
