@@ -23,7 +23,7 @@ struct LiveOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Serve /metrics (Prometheus) and /events (recent events, JSON) on this port during the run; 0 picks a free one.", valueName: "port"))
     var metricsPort: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Address for --metrics-port: an IPv4 or IPv6 literal (default 127.0.0.1).", valueName: "ip"))
+    @Option(name: .long, help: ArgumentHelp("Address for --metrics-port: an IPv4 or IPv6 literal.", valueName: "ip"))
     var metricsAddress = "127.0.0.1"
 
     @Flag(name: .shortAndLong, help: "No status line on the terminal while the build runs.")
