@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // The exposition format (Prometheus) and the small HTTP server that serves it
+        // during a run (NIOHTTP1: lighter than a web framework, and static-link friendly).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The C ABI shared with the BPF programs (bpf/include/warden/event.h).
@@ -43,10 +47,12 @@ let package = Package(
             name: "WardenPolicy",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
-        // Event model, JSONL log, metrics snapshot, text/JSON/SARIF reports. No kernel calls.
+        // Event model, JSONL log, metrics snapshot, text/JSON/SARIF/Prometheus reports, the
+        // policy learned from a run. No kernel calls.
         .target(
             name: "WardenOutput",
-            dependencies: ["WardenPolicy", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["WardenPolicy", .product(name: "SystemPackage", package: "swift-system"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         // cgroup v2, the supervised child, signals: the confinement layer.
         .target(
@@ -57,7 +63,10 @@ let package = Package(
         .target(
             name: "WardenRun",
             dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox", "WardenBPF", "CWardenShim",
-                           .product(name: "SystemPackage", package: "swift-system")]
+                           .product(name: "SystemPackage", package: "swift-system"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .executableTarget(
             name: "warden",

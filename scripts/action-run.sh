@@ -11,6 +11,12 @@ warden=${WARDEN_BIN:-$(command -v warden)}
 as_root=()
 if [[ $(id -u) -ne 0 ]]; then as_root=(sudo env "PATH=$PATH"); fi
 args=(--mode "${INPUT_MODE:-enforce}")
+# would-deny and new-rules are warden's own --fail-on (exit 78 on drift, see the README).
+case ${INPUT_FAIL_ON:-denials} in
+  would-deny | new-rules) args+=(--fail-on "$INPUT_FAIL_ON") ;;
+  denials | never) ;;
+  *) echo "action-run: fail-on must be denials, would-deny, new-rules or never, not '$INPUT_FAIL_ON'" >&2; exit 2 ;;
+esac
 while IFS= read -r p; do [[ -n $p ]] && args+=(--policy "$p"); done <<< "${INPUT_POLICY:-}"
 # The inputs are the workflow author's own text, split as the shell would (quotes kept).
 if [[ -n ${INPUT_COMMAND:-} ]]; then
@@ -32,7 +38,5 @@ denials=$("$warden" report --format json | python3 -c 'import json, sys; print(j
 } >> "${GITHUB_OUTPUT:-/dev/null}"
 case ${INPUT_FAIL_ON:-denials} in
   never) exit 0 ;;
-  would-deny) [[ $code -eq 0 && $denials -eq 0 ]] || { echo "warden: exit code $code, $denials finding(s)" >&2; exit 1; } ;;
-  denials) [[ $code -eq 0 ]] || { echo "warden: exit code $code (77: enforce mode denied something)" >&2; exit "$code"; } ;;
-  *) echo "action-run: fail-on must be denials, would-deny or never, not '$INPUT_FAIL_ON'" >&2; exit 2 ;;
+  *) [[ $code -eq 0 ]] || { echo "warden: exit code $code (77: enforce mode denied something; 78: --fail-on found drift)" >&2; exit "$code"; } ;;
 esac

@@ -43,8 +43,8 @@ mkdir -p "$RUNNER_TEMP"
 check "action: install from the tarball" env INPUT_WARDEN_PATH="$tarball" bash scripts/action-install.sh
 export WARDEN_BIN=$RUNNER_TEMP/warden/bin/warden
 cp -R examples/make "$work/project"
-step() { # step NAME FAIL-ON COMMAND -> runs action-run.sh in the project
-  (cd "$work/project" && env GITHUB_OUTPUT="$work/$1.out" GITHUB_STEP_SUMMARY="$work/$1.md" INPUT_MODE=enforce \
+step() { # step NAME FAIL-ON COMMAND [MODE] -> runs action-run.sh in the project
+  (cd "$work/project" && env GITHUB_OUTPUT="$work/$1.out" GITHUB_STEP_SUMMARY="$work/$1.md" INPUT_MODE="${4:-enforce}" \
     INPUT_FAIL_ON="$2" INPUT_COMMAND="$3" INPUT_SARIF="$1.sarif" bash "$repo/scripts/action-run.sh" > "$work/$1.log" 2>&1)
 }
 check "action: a clean make passes" step clean denials make
@@ -55,6 +55,10 @@ check "action: a denial fails the step" refused step denied denials "sh -c 'cat 
 check "action: outputs of the denied run" bash -c "grep -qx 'exit-code=77' '$work/denied.out' && grep -qx 'denials=1' '$work/denied.out'"
 check "action: the summary names the denial" grep -q '/etc/shadow' "$work/denied.md"
 check "action: fail-on never passes anyway" step never never "sh -c 'cat /etc/shadow 2>/dev/null; true'"
+# Drift in observe mode: a read the policy lacks fails new-rules with 78; the clean build passes it.
+check "action: fail-on new-rules fails an observe run that needs a rule" refused step drift new-rules "cat /etc/debian_version /var/lib/dpkg/status" observe
+check "action: the drift run exits 78" grep -qx 'exit-code=78' "$work/drift.out"
+check "action: fail-on new-rules passes a clean observe run" step nodrift new-rules make observe
 for s in clean denied; do
   check "action: $s SARIF validates against the OASIS schema" python3 - "$work/project/$s.sarif" <<'PY'
 import json, sys, importlib.resources, jsonschema

@@ -35,7 +35,8 @@ apt_packages=(
 # and git are driven by tests; Debian's vendored serde crates feed the offline cargo
 # builds; uuid-runtime is on Ubuntu and GitHub's runners, and the presets must hold
 # with it (libuuid's clock file); qemu, Debian's kernel (CONFIG_BPF_LSM=y), busybox and
-# cpio boot the tier-1 VM matrix (scripts/vm-test.sh).
+# cpio boot the tier-1 VM matrix (scripts/vm-test.sh); prometheus brings promtool, which
+# checks the /metrics text (LearnLoopTests).
 if ((test_deps)); then
   apt_packages+=(
     clang
@@ -50,6 +51,7 @@ if ((test_deps)); then
     linux-image-amd64
     busybox-static
     cpio
+    prometheus
   )
 fi
 

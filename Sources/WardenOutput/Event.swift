@@ -171,20 +171,17 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     /// `needed_perm` as a line of TOML a user can paste at the top of warden.toml (a
     /// dotted key, valid on its own), or nil when what it would allow is a secret.
     public var suggestedPolicyLine: String? {
-        guard let eq = neededPerm.firstIndex(of: "=") else { return neededPerm }
-        let key = String(neededPerm[..<eq])
-        let value = String(neededPerm[neededPerm.index(after: eq)...])
-        switch key {
-        case "refused_by_kernel":
-            // No policy line explains it (see Report): nothing to suggest.
-            return nil
+        guard neededPerm.contains("=") else { return neededPerm }
+        // The rule comes from `allowingRule`, as `init --from-last-run` and `diff` take it.
+        guard let rule = allowingRule else { return nil }
+        switch rule.key {
         case "allow.fs.read_extra", "allow.fs.write_extra", "allow.net.unix":
-            if SystemBaseline.looksLikeSecret(value) || SystemBaseline.looksLikeSecret(pathOrAddr) { return nil }
-            return "\(key) = [\(tomlString(value))]"
+            if SystemBaseline.looksLikeSecret(rule.value) || SystemBaseline.looksLikeSecret(pathOrAddr) { return nil }
+            return rule.description
         case "allow.exec.allowed", "allow.net.hosts", "allow.env.read":
-            return "\(key) = [\(tomlString(value))]"
+            return rule.description
         default:
-            return "\(key) = \(tomlString(value))"
+            return "\(rule.key) = \(tomlString(rule.value))"
         }
     }
 }

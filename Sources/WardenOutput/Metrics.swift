@@ -88,7 +88,8 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
 /// given through the descriptor: warden is root, and the directory may be one a build
 /// wrote to, so no name in it is trusted (rename replaces a symlink at `path` itself,
 /// never what it points to).
-public func writeAtomically(_ data: Data, to path: String, owner: (uid: UInt32, gid: UInt32)? = nil) throws {
+/// `mode`, when given, replaces the default 0640 (through the descriptor, umask aside).
+public func writeAtomically(_ data: Data, to path: String, owner: (uid: UInt32, gid: UInt32)? = nil, mode: mode_t? = nil) throws {
     let tmp = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let fd = try FileDescriptor.open(
         FilePath(tmp), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
@@ -96,6 +97,7 @@ public func writeAtomically(_ data: Data, to path: String, owner: (uid: UInt32, 
     do {
         _ = try data.withUnsafeBytes { try fd.writeAll($0) }
         if let owner, fchown(fd.rawValue, owner.uid, owner.gid) != 0 { throw Errno(rawValue: errno) }
+        if let mode, fchmod(fd.rawValue, mode) != 0 { throw Errno(rawValue: errno) }
         if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
         try fd.close()
     } catch {

@@ -15,6 +15,8 @@ final class RunAudit: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshot: MetricsSnapshot
     private var lastMetricsWrite = Date.distantPast
+    /// Sees every batch that reaches the log (live metrics, --fail-on).
+    var watch: RunWatch?
 
     init(log: EventLog, runId: String, mode: String, metricsPath: String, owner: Identity, startedAt: String) {
         self.log = log
@@ -42,6 +44,7 @@ final class RunAudit: @unchecked Sendable {
     func add(_ records: [EventRecord]) throws {
         guard !records.isEmpty else { return }
         try log.append(records.map { try log.encode($0) })
+        watch?.recorded(records)
         lock.lock()
         for r in records { snapshot.count(r) }
         let due = Date().timeIntervalSince(lastMetricsWrite) > 0.2
@@ -83,6 +86,9 @@ final class EventAgent: @unchecked Sendable {
     /// Refused (EACCES/EPERM) file and exec records received, repeats included: compared
     /// with the kernel's own count, it shows refusals whose events were lost.
     private(set) var refusalsSeen: UInt64 = 0
+    /// Successful metadata changes and unix-socket connects received (the kernel's
+    /// `unguarded` count, seen from here).
+    private(set) var unguardedSeen: UInt64 = 0
     /// Files named like a policy file or manifest (PolicyGuard.names) the build wrote,
     /// created, renamed or removed: a later run may take them for its policy.
     private(set) var policyWrites = Set<String>()
@@ -162,8 +168,11 @@ final class EventAgent: @unchecked Sendable {
             }
         }
         let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
-        // A path the kernel could not name whole ("?…") cannot be checked against the rules.
-        let mismatch = !d.allowed && e.result == 0 && enforce && !e.pathOrAddr.hasPrefix("?")
+        // A path the kernel could not name whole ("?…") cannot be checked against the rules;
+        // where Landlock stood in the way (opens, creations, renames) it decided. Metadata
+        // changes and unix-socket connects it does not decide: one unnamed counts.
+        let unguarded = op == .attr || op == .unixConnect
+        let mismatch = !d.allowed && e.result == 0 && enforce && (unguarded || !e.pathOrAddr.hasPrefix("?"))
         if mismatch { mismatches += 1 }
         e.verdict = denied ? .denied : .allowed
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
@@ -229,6 +238,9 @@ final class EventAgent: @unchecked Sendable {
             if !network, bytes.count >= WardenEvent.Offset.result + 4 {
                 let result = bytes.loadUnaligned(fromByteOffset: WardenEvent.Offset.result, as: Int32.self)
                 if result == -EACCES || result == -EPERM { refusalsSeen += 1 }
+                if result >= 0, action == WardenEvent.Action.attr.rawValue || action == WardenEvent.Action.connect.rawValue {
+                    unguardedSeen += 1
+                }
             }
             let dedupable = action != WardenEvent.Action.connect.rawValue && action != WardenEvent.Action.exec.rawValue
             let key = dedupable ? EventAgent.rawKey(bytes) : nil
@@ -277,14 +289,19 @@ final class EventAgent: @unchecked Sendable {
         stopping = true
         lock.unlock()
         if thread != nil { done.wait() }
-        let kernelRefusals = ring.kernelRefusals
+        let kernelRefusals = ring.kernelRefusals, kernelUnguarded = ring.kernelUnguarded
         audit.update {
             $0.lostEvents = ring.dropped + UInt64(decodeErrors) + UInt64(unwritten)
             $0.enforceMismatches = mismatches
-            // Refusals the kernel made whose events never arrived: in enforce mode they
-            // count as denials (a flood must not turn 77 into 0).
-            if enforce && $0.lostEvents > 0 && kernelRefusals > refusalsSeen {
+            // Refusals the kernel made whose events never arrived (a flood, a record that
+            // could not be decoded): in enforce mode they count as denials.
+            if enforce && kernelRefusals > refusalsSeen {
                 $0.unrecordedRefusals = kernelRefusals - refusalsSeen
+            }
+            // Metadata changes and unix connects whose events never arrived cannot be
+            // shown to be allowed: each counts as allowed although forbidden.
+            if enforce && kernelUnguarded > unguardedSeen {
+                $0.enforceMismatches += kernelUnguarded - unguardedSeen
             }
         }
     }

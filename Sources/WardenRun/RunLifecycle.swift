@@ -29,6 +29,7 @@ extension Runner {
         } catch {
             throw WardenFailure("cannot write the audit trail: \(error)", code: WardenExit.sandbox)
         }
+        watch?.started(record) { audit.metrics }
         var agent: EventAgent?
         if let ring = kernel.ring {
             agent = EventAgent(ring: ring, audit: audit, decider: setup.decider, enforce: state.mode == .enforce)
@@ -75,7 +76,7 @@ extension Runner {
     /// Closes the audit trail: the exit code, the run_end record, what the build changed
     /// among the policy files, and the summary lines.
     func finish(_ outcome: Result<ChildExit, SandboxError>, runId: String, started: Date, audit: RunAudit, agent: EventAgent?,
-                watch: PolicyWatch, mode: Mode) -> Int32 {
+                policyWatch: PolicyWatch, mode: Mode) -> Int32 {
         var metrics = audit.metrics
         let code: Int32
         let status: String
@@ -101,10 +102,11 @@ extension Runner {
                                setupFailure: setupFailure)
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
-        end.policyChanged = policyChanges(watch, agent: agent, runId: runId)
+        end.policyChanged = policyChanges(policyWatch, agent: agent, runId: runId)
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }
+        watch?.finished(final)
         do {
             try audit.log.append(end)
             try audit.log.sync()

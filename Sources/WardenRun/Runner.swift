@@ -16,6 +16,8 @@ public struct Runner {
     /// Enforce mode runs even when a restricted hook has no enforcing layer or a canary
     /// was not refused; said loudly, recorded, and the run's assurance is "partial".
     public var allowDegraded = false
+    /// Follows the run for live metrics and `--fail-on` (RunWatch); nil: nobody watches.
+    public var watch: RunWatch?
 
     public init(session: Session, command: [String], outputs: OutputPaths, log: @escaping (String) -> Void) {
         self.session = session
@@ -35,12 +37,12 @@ public struct Runner {
     /// on every path out of here.
     public func run() throws(WardenFailure) -> Int32 {
         try checkSuppliedObjects()
-        let watch = PolicyWatch(session: session)
+        let policyWatch = PolicyWatch(session: session)
         var state = try RunState(layers: session.layers(), mode: session.policy.effective.mode.value, runner: self)
         let program = try findProgram()
         let tmp = try makePrivateTmp()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let setup = try prepare(tmp: tmp, output: watch.output, state: &state)
+        let setup = try prepare(tmp: tmp, output: policyWatch.output, state: &state)
         defer { if let placeholder = setup.placeholder { removeUnfilledLockFile(placeholder) } }
         let eventLog = try openEventLog()
 
@@ -66,6 +68,7 @@ public struct Runner {
         let started = Date()
         let audit = RunAudit(log: eventLog, runId: runId, mode: state.mode.rawValue, metricsPath: outputs.metrics,
                              owner: session.identity, startedAt: ISO8601DateFormatter().string(from: started))
+        audit.watch = watch
         let kernel = try attachKernelLayers(setup, cgroup: cgroup, state: &state)
         let agent = try startAudit(setup, kernel: kernel, cgroup: cgroup, runId: runId, started: started, audit: audit, state: state)
         let outcome = spawnAndWait(program: program, setup: setup, kernel: kernel, cgroup: cgroup, runId: runId, audit: audit,
@@ -77,7 +80,7 @@ public struct Runner {
         do { try cgroup.destroy() } catch { cleanupError = error }
         agent?.stop()
         withExtendedLifetime(kernel) {}
-        let code = finish(outcome, runId: runId, started: started, audit: audit, agent: agent, watch: watch, mode: state.mode)
+        let code = finish(outcome, runId: runId, started: started, audit: audit, agent: agent, policyWatch: policyWatch, mode: state.mode)
         if let cleanupError {
             throw WardenFailure("the run ended but its cgroup could not be cleaned up: \(cleanupError)", code: WardenExit.sandbox)
         }

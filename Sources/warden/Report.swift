@@ -34,9 +34,9 @@ extension Warden {
     struct Report: ParsableCommand, WardenCommand {
         static let configuration = CommandConfiguration(abstract: "Summarise a run's denials as text, JSON or SARIF 2.1.0.")
 
-        enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, sarif, markdown }
+        enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, sarif, markdown, prometheus }
 
-        @Option(help: "text, json, sarif or markdown (a CI job summary).")
+        @Option(help: "text, json, sarif, markdown (a CI job summary) or prometheus (the text exposition format, one run).")
         var format: Format = .text
 
         @Option(name: .long, help: ArgumentHelp("Write here instead of standard output.", valueName: "file"))
@@ -75,6 +75,14 @@ extension Warden {
                 switch format {
                 case .text: data = Data(reports.map { $0.text() }.joined(separator: "\n").utf8)
                 case .markdown: data = Data(reports.map { $0.markdown() }.joined(separator: "\n").utf8)
+                case .prometheus:
+                    guard selected.count == 1, let r = selected[0] else {
+                        throw WardenFailure("--format prometheus needs one run (not --run all, and a log with a run in it)", code: WardenExit.usage)
+                    }
+                    // The snapshot beside the log has the run's resource counters when it is this run's.
+                    let snapshot = (path as NSString).deletingLastPathComponent + "/warden-metrics.json"
+                    let metrics = FileManager.default.contents(atPath: snapshot).flatMap { try? JSONDecoder().decode(MetricsSnapshot.self, from: $0) }
+                    data = Data(PrometheusMetrics.text(run: r, metrics: metrics).utf8)
                 case .json: data = reports.count == 1 ? try reports[0].json() : try JSONEncoder().encode(reports)
                 case .sarif:
                     // URIs relative to %SRCROOT%, the repository's top level (GitHub resolves

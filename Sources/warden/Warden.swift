@@ -15,11 +15,12 @@ struct Warden: ParsableCommand {
         abstract: "Run builds inside a kernel-enforced sandbox from a TOML policy, with an audit trail.",
         discussion: """
             Exit codes: the command's own status (128+N when killed by signal N); 2 usage or policy \
-            error; 77 enforce mode denied something but the command succeeded; 125 the sandbox could \
-            not be set up or enforced; 126 command not executable; 127 command not found.
+            error; 77 enforce mode denied something but the command succeeded; 78 --fail-on found drift; \
+            125 the sandbox (or the metrics port) could not be set up or enforced; 126 command not \
+            executable; 127 command not found.
             """,
         version: version,
-        subcommands: [Init.self, Build.self, Run.self, Status.self, Report.self, Doctor.self, Seccomp.self, Debug.self])
+        subcommands: [Init.self, Build.self, Run.self, Status.self, Report.self, Diff.self, Doctor.self, Seccomp.self, Debug.self])
 }
 
 extension Mode: ExpressibleByArgument {}
@@ -70,6 +71,8 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Run although a policy file still holds what an earlier run's build wrote into it (after you reviewed it).")
     var acceptPolicyChange = false
 
+    @OptionGroup var live: LiveOptions
+
     /// Refuses, before the policy is read, a policy file an earlier run's build changed.
     func checkPolicyIntegrity() throws(WardenFailure) {
         let cwd = FileManager.default.currentDirectoryPath
@@ -88,7 +91,7 @@ struct OutputOptions: ParsableArguments {
         var runner = Runner(session: session, command: command, outputs: outputs, log: stderrLine)
         runner.ringBytes = ringBufferMib << 20
         runner.allowDegraded = allowDegraded
-        return try runner.run()
+        return try live.run(runner, session: session)
     }
 }
 
@@ -159,7 +162,10 @@ extension Warden {
     }
 
     struct Init: ParsableCommand, WardenCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a commented starter warden.toml for this directory's build system.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write a commented starter warden.toml for this directory's build system, or learn one from a run.",
+            discussion: "With --from-last-run (or --from-events FILE), the narrowest rules that allow what the run needed are merged "
+                + "into the workspace's warden.toml (created from the built-in default when missing), keeping its comments and order.")
 
         @Option(help: "Preset to use instead of detecting one: swift, cargo or make.")
         var preset: String?
@@ -167,7 +173,31 @@ extension Warden {
         @Flag(help: "Overwrite an existing warden.toml.")
         var force = false
 
+        @Flag(name: .long, help: "Learn from the last run in this workspace's event log (or --run ID) and merge into warden.toml.")
+        var fromLastRun = false
+
+        @Option(name: .long, help: ArgumentHelp("Learn from a run in this event log instead.", valueName: "file"))
+        var fromEvents: String?
+
+        @Option(name: .long, help: "With --from-last-run/--from-events: the run to learn from (default: the last).")
+        var run: String?
+
+        @Option(name: .long, help: "With --from-last-run/--from-events: set the policy's mode (enforce or observe).")
+        var mode: Mode?
+
+        @Flag(name: .long, help: "With --from-last-run/--from-events: print the merged policy instead of writing it.")
+        var dryRun = false
+
         func execute() throws(WardenFailure) -> Int32 {
+            if fromLastRun || fromEvents != nil {
+                guard preset == nil && !force else {
+                    throw WardenFailure("--preset and --force do not go with --from-last-run/--from-events", code: WardenExit.usage)
+                }
+                return try learn()
+            }
+            guard run == nil && mode == nil && !dryRun else {
+                throw WardenFailure("--run, --mode and --dry-run need --from-last-run or --from-events", code: WardenExit.usage)
+            }
             let dir = FileManager.default.currentDirectoryPath
             let system: BuildSystem
             switch preset {
