@@ -71,6 +71,12 @@ struct pt_regs___wd {
 #define NR_connect 42
 #define NR_sendto 44
 #define NR_sendmsg 46
+#define NR_setxattr 188
+#define NR_lsetxattr 189
+#define NR_fsetxattr 190
+#define NR_removexattr 197
+#define NR_lremovexattr 198
+#define NR_fremovexattr 199
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
@@ -116,9 +122,18 @@ struct pt_regs___wd {
 #define NR_connect 203
 #define NR_sendto 206
 #define NR_sendmsg 211
+#define NR_setxattr 5
+#define NR_lsetxattr 6
+#define NR_fsetxattr 7
+#define NR_removexattr 14
+#define NR_lremovexattr 15
+#define NR_fremovexattr 16
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
+/* The same number on every architecture (the unified table, 6.13). */
+#define NR_setxattrat 463
+#define NR_removexattrat 466
 
 /* ---- maps ---- */
 #define WARDEN_WANT_RING
@@ -212,6 +227,17 @@ static __always_inline struct warden_event *new_event(__u8 action, __u32 access,
     return e;
 }
 
+/* An event whose path could not be read (the name's page unmapped under the call, a bad
+ * pointer, a closed descriptor): "?", which no rule covers. A refusal or a change must
+ * never go unrecorded because its name could not be read. */
+static __always_inline void report_unnamed(__u8 action, __u32 access, int result) {
+    struct warden_event *e = new_event(action, access, result);
+    if (!e) return;
+    e->path_or_addr[0] = '?';
+    e->path_or_addr[1] = 0;
+    submit(e);
+}
+
 /* Reports the name the process passed (user pointer), made absolute against its cwd or
  * dirfd. Used when the operation failed or removed the file, so no kernel object
  * names it any more. */
@@ -227,12 +253,18 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
             start = walk(s, BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt));
         } else {
             struct file___wd *f = fd_file(t, dfd);
-            if (!f) return;
+            if (!f) {
+                report_unnamed(action, access, result);
+                return;
+            }
             start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
         }
         s->buf[BASE] = '/';
         long n = bpf_probe_read_user_str(s->buf + BASE + 1, 256, (const void *)uptr);
-        if (n <= 0) return;
+        if (n <= 0) {
+            report_unnamed(action, access, result);
+            return;
+        }
         struct warden_event *e = new_event(action, access, result);
         if (!e) return;
         /* 256: the buffer filled up, the name may go on. */
@@ -241,7 +273,10 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
         return;
     }
     long n = bpf_probe_read_user_str(s->buf + BASE, 256, (const void *)uptr);
-    if (n <= 0) return;
+    if (n <= 0) {
+        report_unnamed(action, access, result);
+        return;
+    }
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
     put_path(e, s->buf, BASE, BASE + n - 1, n >= 256);
@@ -251,7 +286,11 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
 /* Reports an open file by what it is: the kernel's own path, symlinks resolved. */
 static __always_inline void report_file(__u8 action, __u32 access, int result, struct file___wd *f) {
     struct scratch *s = get_scratch();
-    if (!s || !f) return;
+    if (!s) return;
+    if (!f) {
+        report_unnamed(action, access, result);
+        return;
+    }
     int start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
@@ -276,9 +315,13 @@ static __always_inline int is_creation(long nr) {
            nr == NR_symlinkat || nr == NR_link || nr == NR_linkat || nr == NR_bind;
 }
 
+/* Calls that change a file's metadata: mode, owner, extended attributes (an ACL is a
+ * mode change by another name). */
 static __always_inline int is_attr(long nr) {
     return nr == NR_chmod || nr == NR_fchmod || nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_chown ||
-           nr == NR_fchown || nr == NR_lchown || nr == NR_fchownat;
+           nr == NR_fchown || nr == NR_lchown || nr == NR_fchownat || nr == NR_setxattr || nr == NR_lsetxattr ||
+           nr == NR_fsetxattr || nr == NR_removexattr || nr == NR_lremovexattr || nr == NR_fremovexattr ||
+           nr == NR_setxattrat || nr == NR_removexattrat;
 }
 
 static __always_inline int is_unix_send(long nr) { return nr == NR_connect || nr == NR_sendto || nr == NR_sendmsg; }
@@ -396,13 +439,13 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
         /* Changing a file's mode or owner writes its metadata: the file needs write. */
         p->action = WARDEN_ACTION_ATTR;
         p->access = WARDEN_ACCESS_WRITE;
-        if (nr == NR_fchmod || nr == NR_fchown) {
+        if (nr == NR_fchmod || nr == NR_fchown || nr == NR_fsetxattr || nr == NR_fremovexattr) {
             p->fd = (int)ARG0(regs); /* named by its file at exit */
             p->by_fd = 1;
-        } else if (nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_fchownat) {
+        } else if (nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_fchownat || nr == NR_setxattrat || nr == NR_removexattrat) {
             p->dfd = (int)ARG0(regs);
             p->name = ARG1(regs);
-        } else { /* chmod, chown, lchown */
+        } else { /* chmod, chown, lchown, setxattr, lsetxattr, removexattr, lremovexattr */
             p->name = ARG0(regs);
         }
     } else { /* unlink, rmdir */
@@ -434,6 +477,23 @@ struct {
     __type(value, __u64);
 } refusals SEC(".maps");
 
+/* Metadata changes and unix-socket connects that succeeded, counted the same way: Landlock
+ * does not refuse these, so on tier 2 only the agent's verdict on each event catches one
+ * outside the policy; one whose event was lost must not pass for allowed. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} unguarded SEC(".maps");
+
+static __always_inline void count_unguarded(__u8 action, long ret) {
+    if (ret < 0 || (action != WARDEN_ACTION_ATTR && action != WARDEN_ACTION_CONNECT)) return;
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&unguarded, &zero);
+    if (n) __sync_fetch_and_add(n, 1);
+}
+
 static __always_inline void count_refusal(long ret) {
     if (ret != -13 /* EACCES */ && ret != -1 /* EPERM */) return;
     __u32 zero = 0;
@@ -461,6 +521,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         if (!is_traced(nr) || !in_run() || !describe(nr, regs, &p)) return 0;
     }
     count_refusal(ret);
+    count_unguarded(p.action, ret);
     if (p.action == WARDEN_ACTION_EXEC) {
         /* A successful exec was reported by sched_process_exec with the file it ran. */
         if (ret < 0) report_name(p.action, p.access, (int)ret, p.dfd, p.name);

@@ -126,8 +126,10 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
     /* Landlock, then seccomp last, so the filter sees only the exec it must allow. */
     if (cfg->landlock_fd >= 0 && syscall(446 /* landlock_restrict_self */, cfg->landlock_fd, 0) < 0)
         report_and_exit(report_fd, WARDEN_STAGE_LANDLOCK);
-    if (cfg->seccomp) {
-        struct sock_fprog prog = {cfg->seccomp->count, (struct sock_filter *)cfg->seccomp->instructions};
+    /* Every filter applies to every call and the most restrictive answer wins, so the
+     * boundary filter holds whatever the profile's filter allows. */
+    for (int i = 0; i < cfg->seccomp_count; i++) {
+        struct sock_fprog prog = {cfg->seccomp[i].count, (struct sock_filter *)cfg->seccomp[i].instructions};
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_SECCOMP);
     }
     execve(cfg->path, cfg->argv, cfg->envp);

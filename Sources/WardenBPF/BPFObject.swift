@@ -170,6 +170,9 @@ public final class BPFObject: @unchecked Sendable {
     /// Trace object: file and exec calls of the run the kernel refused (EACCES/EPERM),
     /// counted in the kernel whether or not their events reached the ring.
     public var kernelRefusals: UInt64 { warden_bpf_counter(handle, "refusals") }
+    /// Trace object: metadata changes and unix-socket connects of the run that succeeded
+    /// (what Landlock does not refuse), counted the same way.
+    public var kernelUnguarded: UInt64 { warden_bpf_counter(handle, "unguarded") }
 }
 
 /// The tier-1 object's rules, and its canary.

@@ -33,6 +33,11 @@ public struct LoadedPolicy: Sendable {
     public var seccompProfile: SeccompProfile? {
         effective.seccompProfile(ociProfile: ociProfile, arch: DockerProfile.Target.current.arch)
     }
+
+    /// The seccomp filters the run installs, in order (see `EffectivePolicy.seccompFilters`).
+    public var seccompFilters: [SeccompProfile] {
+        effective.seccompFilters(ociProfile: ociProfile, arch: DockerProfile.Target.current.arch)
+    }
 }
 
 public enum PolicyLoader {

@@ -221,6 +221,25 @@ extension SeccompProfile {
         return out
     }
 
+    /// The profile without the boundary rules (nor the descriptor-exec rule): what goes
+    /// into the profile's own filter, beside `boundaryFilter`.
+    public func withoutBoundary() -> SeccompProfile {
+        var out = self
+        let boundary = SeccompProfile.boundaryRules + [SeccompProfile.noDescriptorExec]
+        out.syscalls = (syscalls ?? []).filter { !boundary.contains($0) }
+        return out
+    }
+
+    /// The filter installed beside every profile's: everything allowed but what the
+    /// boundary rules refuse (and, under an exec allowlist, descriptor execs). A filter of
+    /// its own because, within one filter, a profile's unconditional ALLOW of a call (an
+    /// allowlist's `chmod`) would override the conditional refusals of the same call;
+    /// across filters the kernel takes the most restrictive answer.
+    public static func boundaryFilter(execAllowlist: Bool, arch: String) -> SeccompProfile {
+        SeccompProfile(defaultAction: "SCMP_ACT_ALLOW", architectures: [arch],
+                       syscalls: boundaryRules + (execAllowlist ? [noDescriptorExec] : []))
+    }
+
     /// Adds `names` as refused (EPERM) calls, replacing whatever the profile said of them:
     /// `syscall.deny` always wins.
     public func denying(_ names: [(name: String, origin: String)]) -> SeccompProfile {
@@ -290,6 +309,8 @@ extension SeccompProfile {
     /// guard), and the terminal ioctls that inject input (TIOCSTI) or act on the console
     /// (TIOCLINUX) fail with EPERM. Masked comparisons: the kernel reads ioctl's command as 32 bits, so
     /// high bits set by the caller must not slip past an equality test.
+    /// `io_uring_setup` fails with EPERM: its operations (open, chmod, connect) reach the
+    /// kernel without a system call a filter could judge.
     /// No set-user-ID or set-group-ID bit either (`setIDRules`): a build run as root would
     /// otherwise leave a setuid-root program behind (`chmod u+s /usr/bin/X`, or a new one
     /// in its output).
@@ -305,6 +326,8 @@ extension SeccompProfile {
         }
         rules.append(SeccompRule(names: ["prlimit64"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
                                  args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")]))
+        // io_uring performs opens, chmods and connects without a system call a filter sees.
+        rules.append(SeccompRule(names: ["io_uring_setup"], action: "SCMP_ACT_ERRNO", errnoRet: eperm))
         rules += [UInt64(0x5412), 0x541C].map {  // TIOCSTI, TIOCLINUX
             SeccompRule(names: ["ioctl"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
                         args: [SeccompArg(index: 1, value: 0xFFFF_FFFF, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
@@ -352,6 +375,15 @@ extension SeccompProfile {
 }
 
 extension EffectivePolicy {
+    /// The filters a run installs: the profile's own (unless it allows everything) and the
+    /// boundary filter. `seccompProfile` is the two as one profile, for export and display.
+    public func seccompFilters(ociProfile: SeccompProfile?, arch: String) -> [SeccompProfile] {
+        let own = seccompProfile(ociProfile: ociProfile, arch: arch)?.withoutBoundary()
+        let boundary = SeccompProfile.boundaryFilter(execAllowlist: execDefault.value == .allowlist, arch: arch)
+        guard let own, own.defaultAction != "SCMP_ACT_ALLOW" || !(own.syscalls ?? []).isEmpty else { return [boundary] }
+        return [own, boundary]
+    }
+
     /// The filter this policy asks for: the OCI profile file or the built-in profile
     /// (the file wins when both are set), with `syscall.deny` added on top, and always the
     /// boundary rules (with `syscall.profile = "none"` they are the whole filter).

@@ -91,15 +91,15 @@ extension Runner {
     func confine(plan: FilesystemPlan?, allowedPrograms: [String], state: inout RunState) throws(WardenFailure) -> Confinement {
         let policy = session.policy.effective
         let confinement = Confinement()
-        var seccomp: CompiledFilter?
+        var filters: [CompiledFilter] = []
         do {
-            seccomp = try session.policy.seccompProfile?.compiled(observe: state.mode == .observe)
+            for f in session.policy.seccompFilters { filters.append(try f.compiled(observe: state.mode == .observe)) }
         } catch {
             throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
         }
         do throws(SandboxError) {
             try Confinement.checkDenyList(policy.syscallDeny)
-            if let seccomp { try confinement.applySeccomp(seccomp) }
+            for filter in filters { try confinement.applySeccomp(filter) }
             if state.mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
                let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {
                 try confinement.applyLandlock(ll, abi: abi)

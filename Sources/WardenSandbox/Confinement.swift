@@ -4,11 +4,12 @@ import SystemPackage
 import WardenPolicy
 
 /// The kernel objects of the tier-2 layers, built in the parent before the child
-/// starts: a Landlock ruleset fd and an exported seccomp program. The child applies
+/// starts: a Landlock ruleset fd and exported seccomp programs. The child applies
 /// them between no_new_privs and exec (see spawn.c).
 public final class Confinement: @unchecked Sendable {
     public private(set) var landlockFD: Int32 = -1
-    var seccomp: warden_bpf_program?
+    /// Installed in this order; each applies to every call.
+    var seccomp: [warden_bpf_program] = []
     /// Rules whose path does not exist here (skipped: nothing to allow).
     public private(set) var skippedRules: [LandlockRule] = []
 
@@ -16,7 +17,7 @@ public final class Confinement: @unchecked Sendable {
 
     deinit {
         if landlockFD >= 0 { close(landlockFD) }
-        if var p = seccomp { warden_bpf_program_free(&p) }
+        for var p in seccomp { warden_bpf_program_free(&p) }
     }
 
     /// The running kernel's Landlock ABI, or why there is none.
@@ -56,7 +57,8 @@ public final class Confinement: @unchecked Sendable {
         }
     }
 
-    /// Builds the seccomp filter (libseccomp, in this process) for the child to install.
+    /// Builds a seccomp filter (libseccomp, in this process) for the child to install, after
+    /// those built before.
     public func applySeccomp(_ filter: CompiledFilter) throws(SandboxError) {
         var rules: [warden_seccomp_rule] = []
         var argStore: [[warden_seccomp_arg]] = []
@@ -82,7 +84,7 @@ public final class Confinement: @unchecked Sendable {
             let which = failed >= 0 && Int(failed) < origins.count ? " at \(origins[Int(failed)])" : ""
             throw .confinement("build the seccomp filter\(which)", Errno(rawValue: -rc))
         }
-        seccomp = program
+        seccomp.append(program)
     }
 
     private func withArgPointers<R>(_ store: [[warden_seccomp_arg]], _ body: ([UnsafePointer<warden_seccomp_arg>?]) -> R) -> R {

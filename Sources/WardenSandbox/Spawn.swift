@@ -231,16 +231,15 @@ public enum Supervisor {
                 cArgs.withUnsafeMutableBufferPointer { argv in
                     cEnv.withUnsafeMutableBufferPointer { envp in
                         limits.withUnsafeMutableBufferPointer { rl in
-                            let hasSeccomp = spec.confinement?.seccomp != nil
-                            var filter = spec.confinement?.seccomp ?? warden_bpf_program()
-                            return withUnsafePointer(to: &filter) { fp in
+                            let filters = spec.confinement?.seccomp ?? []
+                            return filters.withUnsafeBufferPointer { fp in
                                 var cfg = warden_spawn_config(
                                     path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
                                     cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
                                     uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
                                     rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
                                     landlock_fd: spec.confinement?.landlockFD ?? -1,
-                                    seccomp: hasSeccomp ? fp : nil)
+                                    seccomp: fp.baseAddress, seccomp_count: Int32(fp.count))
                                 return warden_spawn(&cfg, &result)
                             }
                         }

@@ -56,7 +56,8 @@ struct warden_spawn_config {
     const struct warden_rlimit *rlimits;
     int rlimit_count;
     int landlock_fd;         /* ruleset to enforce, or -1 */
-    const struct warden_bpf_program *seccomp; /* filter to install last, or NULL */
+    const struct warden_bpf_program *seccomp; /* filters to install last, in order */
+    int seccomp_count;
 };
 
 struct warden_spawn_result {
