@@ -13,6 +13,7 @@
 #include <linux/securebits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -113,6 +114,23 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
     for (int i = 0; i < cfg->rlimit_count; i++) {
         struct rlimit rl = {(rlim_t)cfg->rlimits[i].soft, (rlim_t)cfg->rlimits[i].hard};
         if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) report_and_exit(report_fd, WARDEN_STAGE_RLIMIT);
+    }
+    /* Paths the build may read but never write although a write rule above covers them (a
+     * make project's .git: its hooks and configuration run later, outside any sandbox).
+     * Landlock cannot carve them out of a rule above, so they are bind-mounted read-only
+     * in a mount namespace of the build's own, before the capabilities go. */
+    if (cfg->readonly_count > 0) {
+        if (syscall(SYS_unshare, CLONE_NEWNS) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        for (int i = 0; i < cfg->readonly_count; i++) {
+            const char *p = cfg->readonly_paths[i];
+            if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                if (errno == ENOENT) continue; /* nothing there to protect */
+                report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+            }
+            if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        }
     }
     drop_capabilities(cfg, report_fd);
     /* The kernel clears the parent-death signal when the uid or gid changes: set it

@@ -197,6 +197,30 @@ public struct Report: Sendable, Codable, Equatable {
 
     // MARK: Markdown
 
+    /// `s` as a markdown code span whatever it holds: paths come from the build, and a
+    /// backtick in one would close a plain span and let the rest render as markdown or
+    /// HTML in the job summary. The fence is one backtick longer than any run inside;
+    /// table pipes are escaped; control characters shown (`printable`).
+    public static func codeSpan(_ s: String) -> String {
+        let text = printable(s).replacingOccurrences(of: "|", with: "\\|")
+        var longest = 0, run = 0
+        for c in text { run = c == "`" ? run + 1 : 0; longest = max(longest, run) }
+        let fence = String(repeating: "`", count: longest + 1)
+        let pad = text.hasPrefix("`") || text.hasSuffix("`") || text.isEmpty ? " " : ""
+        return fence + pad + text + pad + fence
+    }
+
+    /// Text from the build (package names, warnings) with markdown's active characters
+    /// escaped, so it shows as written.
+    public static func markdownText(_ s: String) -> String {
+        var out = ""
+        for c in printable(s) {
+            if "\\`*_[]<>|#!~&".contains(c) { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
     /// A job summary for CI (`$GITHUB_STEP_SUMMARY`): the run's mode, tier and assurance,
     /// the layer of each hook, the denials grouped by rule with the line that would allow
     /// each, and what may be missing (lost events, enforce mismatches).
@@ -205,7 +229,7 @@ public struct Report: Sendable, Codable, Equatable {
         let denied = mode == "observe" ? "would be denied" : "denied"
         var out = "### warden: \(violationsTotal == 0 ? "no denials" : "\(violationsTotal) \(denied)")\n\n"
         out += "| | |\n|---|---|\n"
-        out += "| command | `\(command.joined(separator: " ").replacingOccurrences(of: "|", with: "\\|"))` |\n"
+        out += "| command | \(Report.codeSpan(command.joined(separator: " "))) |\n"
         out += "| mode | \(mode ?? "unknown") |\n"
         out += "| exit code | \(exitCode.map(String.init) ?? "unknown (run did not finish)") |\n"
         let tier = layers.contains { $0.layer == "bpf-lsm" && $0.enforcing } ? "1 (BPF LSM)"
@@ -222,10 +246,10 @@ public struct Report: Sendable, Codable, Equatable {
             for l in layers { out += "| \(l.hook) | \(l.layer) | \(l.enforcing ? "yes" : "no") |\n" }
             out += "\n"
         }
-        for w in warnings { out += "> **warning:** \(Report.printable(w))\n>\n" }
+        for w in warnings { out += "> **warning:** \(Report.markdownText(w))\n>\n" }
         if !warnings.isEmpty { out += "\n" }
         for f in allowedButForbidden {
-            out += "- **allowed although forbidden** (the kernel did not refuse it): \(f.action) `\(Report.printable(f.target))`\n"
+            out += "- **allowed although forbidden** (the kernel did not refuse it): \(f.action) \(Report.codeSpan(f.target))\n"
         }
         if !allowedButForbidden.isEmpty { out += "\n" }
         var rule = ""
@@ -234,8 +258,13 @@ public struct Report: Sendable, Codable, Equatable {
                 rule = f.rule
                 out += "#### `\(f.rule)`\n\n"
             }
-            out += "- \(f.blocked ? "denied" : "would deny") \(f.action) `\(Report.printable(f.target))` ×\(f.count) (\(Report.printable(f.by)))"
-            out += f.advice.map { " — \(Report.printable($0))\n" } ?? " — **a secret: do not allow**\n"
+            let by = f.units.joined(separator: ", ") + (f.packages.isEmpty ? "" : "; package " + f.packages.map(Report.markdownText).joined(separator: ", "))
+            out += "- \(f.blocked ? "denied" : "would deny") \(f.action) \(Report.codeSpan(f.target)) ×\(f.count) (\(by))"
+            if f.rule == "refused_by_kernel", let advice = f.advice {
+                out += " — \(advice)\n"
+            } else {
+                out += f.suggestedLine.map { " — allow with \(Report.codeSpan($0))\n" } ?? " — **a secret: do not allow**\n"
+            }
         }
         return out
     }

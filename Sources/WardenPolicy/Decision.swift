@@ -16,12 +16,15 @@ public struct FileDecider: Sendable, Equatable {
     /// Unix sockets (and directories of them) that may be connected to beyond the write
     /// paths; nil: any (net.default = "allow").
     public var unix: [String]?
+    /// Paths under a write rule that stay read-only (FilesystemPlan.protected).
+    public var protected: [String] = []
 
-    public init(read: [String]?, write: [String]?, exec: [String]?, unix: [String]? = nil) {
+    public init(read: [String]?, write: [String]?, exec: [String]?, unix: [String]? = nil, protected: [String] = []) {
         self.read = read
         self.write = write
         self.exec = exec
         self.unix = unix
+        self.protected = protected
     }
 
     /// From a strict plan (nil: fs unrestricted) and the exec allowlist's files (nil:
@@ -33,6 +36,7 @@ public struct FileDecider: Sendable, Equatable {
         write = writes
         exec = executables?.map(realPath)
         unix = unixSockets?.map(realPath)
+        protected = plan?.protected.map { realPath($0.path) } ?? []
     }
 
     /// Whether the operation is allowed, and the policy line that would allow it.
@@ -50,20 +54,21 @@ public struct FileDecider: Sendable, Equatable {
         // the allowlist.
         if !path.hasPrefix("/") && op != .exec { return (true, "") }
         func covered(_ list: [String]?) -> Bool { list.map { $0.contains { pathIsWithin(path, $0) } } ?? true }
+        let writable = covered(write) && !protected.contains { pathIsWithin(path, $0) }
         let parent = FileDecider.parent(path)
         switch op {
         case .exec:
             if let exec { return (exec.contains { pathIsWithin(path, $0) }, "allow.exec.allowed=\(path)") }
             return (covered(read), "allow.fs.read_extra=\(path)")
         case .rename, .unlink, .create, .attr:
-            return (covered(write), "allow.fs.write_extra=\(parent)")
+            return (writable, "allow.fs.write_extra=\(parent)")
         case .unixConnect:
             // The build's own sockets live in its write paths; anything else must be named.
             guard let unix else { return (true, "") }
-            let own = write.map { w in w.contains { pathIsWithin(path, $0) } } ?? false
+            let own = write != nil && writable
             return (own || unix.contains { pathIsWithin(path, $0) }, "allow.net.unix=\(path)")
         case .open:
-            if wantsWrite && !covered(write) { return (false, "allow.fs.write_extra=\(parent)") }
+            if wantsWrite && !writable { return (false, "allow.fs.write_extra=\(parent)") }
             if wantsRead && !covered(read) { return (false, "allow.fs.read_extra=\(path)") }
             return (true, "")
         }

@@ -3,13 +3,24 @@
 public struct FilesystemPlan: Sendable, Equatable, Codable {
     public var read: [PathRule]
     public var write: [PathRule]
+    /// Readable, never writable, although a write rule above covers them: a workspace's
+    /// `.git` and policy files when the whole workspace is the build's output (make).
+    public var protected: [PathRule] = []
+
+    public init(read: [PathRule], write: [PathRule], protected: [PathRule] = []) {
+        self.read = read
+        self.write = write
+        self.protected = protected
+    }
 
     public func allowsRead(_ path: String) -> PathRule? {
         read.first { pathIsWithin(path, $0.path) } ?? allowsWrite(path)
+            ?? protected.first { pathIsWithin(path, $0.path) }
     }
 
     public func allowsWrite(_ path: String) -> PathRule? {
-        write.first { pathIsWithin(path, $0.path) }
+        guard !protected.contains(where: { pathIsWithin(path, $0.path) }) else { return nil }
+        return write.first { pathIsWithin(path, $0.path) }
     }
 }
 
@@ -58,7 +69,15 @@ extension EffectivePolicy {
         read += SystemBaseline.git(ctx.buildSystem, home: ctx.home, named: ctx.gitNamedFiles)
         read += fsReadExtra.map { PathRule($0.value, "allow.fs.read_extra (\($0.origin))") }
         write += fsWriteExtra.map { PathRule($0.value, "allow.fs.write_extra (\($0.origin))") }
-        return FilesystemPlan(read: read, write: write)
+        // Where the build may write its whole workspace, what decides the next run stays
+        // read-only: git's hooks and configuration (they run outside any sandbox) and the
+        // policy files. Kept out by a read-only bind mount on tier 2 (Landlock cannot
+        // carve a path out of a rule above it), by the trie on tier 1.
+        let protected = [".git", PolicyLoader.fileName, PolicyLoader.workspaceFileName]
+            .map { ctx.workspace + "/" + $0 }
+            .filter { p in write.contains { pathIsWithin(p, $0.path) } && !fsWriteExtra.contains { pathIsWithin($0.value, p) } }
+            .map { PathRule($0, "read-only: the workspace is writable, but \($0.split(separator: "/").last ?? "") decides what runs next") }
+        return FilesystemPlan(read: read, write: write, protected: protected)
     }
 
     /// Warnings for rules that expose a known secret (e.g. `read_extra = ["~"]`).

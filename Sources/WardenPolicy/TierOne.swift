@@ -29,8 +29,12 @@ public struct TierOneRules: Equatable, Sendable {
         for p in d.read ?? [] { own[p, default: 0] |= TierOneRules.read }
         for p in d.write ?? [] { own[p, default: 0] |= TierOneRules.read | TierOneRules.write }
         var long: [String] = []
+        // A protected path is read-only whatever the rules above it grant: the trie's longest
+        // match gives it read alone.
+        for p in d.protected { own[p] = TierOneRules.read }
         fs = own.keys.sorted().compactMap { p in
-            let rights = own.filter { pathIsWithin(p, $0.key) }.reduce(0) { $0 | $1.value }
+            let protected = d.protected.contains { pathIsWithin(p, $0) }
+            let rights = protected ? TierOneRules.read : own.filter { pathIsWithin(p, $0.key) }.reduce(0) { $0 | $1.value }
             let key = TierOneRules.key(p)
             guard key.count <= TierOneRules.maxKey else { long.append(p); return nil }
             return Rule(key: key, rights: rights)

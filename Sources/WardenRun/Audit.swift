@@ -167,7 +167,8 @@ final class EventAgent: @unchecked Sendable {
                 d = (false, EventAgent.refusedByKernel + "=" + e.pathOrAddr)
             }
         }
-        let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
+        // EROFS: a read-only bind mount (FilesystemPlan.protected) refused the write.
+        let denied = !d.allowed && (refused || e.result == -EROFS || (e.result == 0 && !enforce))
         // A path the kernel could not name whole ("?…") cannot be checked against the rules;
         // where Landlock stood in the way (opens, creations, renames) it decided. Metadata
         // changes and unix-socket connects it does not decide: one unnamed counts.

@@ -28,6 +28,9 @@ extension Runner {
             HardeningStep("fds", applied: true, "only 0, 1 and 2 cross exec"),
             HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
             HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy)),
+            HardeningStep("read_only_mounts", applied: !confinement.readOnlyPaths.isEmpty,
+                          confinement.readOnlyPaths.isEmpty ? "none needed: the build cannot write its workspace's .git or policy files"
+                              : "a mount namespace of its own with read-only bind mounts of " + confinement.readOnlyPaths.joined(separator: ", ")),
             HardeningStep("capabilities", applied: true, "bounding, ambient, effective, permitted and inheritable sets emptied; securebits locked"),
             HardeningStep("identity", applied: id.switchIDs, id.switchIDs ? "uid \(id.uid) gid \(id.gid) (sudo caller)" : "stays uid \(id.uid)"),
             HardeningStep("no_new_privs", applied: true, "PR_SET_NO_NEW_PRIVS"),

@@ -97,6 +97,7 @@ extension Runner {
         } catch {
             throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
         }
+        if state.mode == .enforce, let plan { confinement.readOnlyPaths = plan.protected.map(\.path) }
         do throws(SandboxError) {
             try Confinement.checkDenyList(policy.syscallDeny)
             for filter in filters { try confinement.applySeccomp(filter) }

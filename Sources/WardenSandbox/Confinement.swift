@@ -10,6 +10,8 @@ public final class Confinement: @unchecked Sendable {
     public private(set) var landlockFD: Int32 = -1
     /// Installed in this order; each applies to every call.
     var seccomp: [warden_bpf_program] = []
+    /// Paths bind-mounted read-only for the child (FilesystemPlan.protected).
+    public var readOnlyPaths: [String] = []
     /// Rules whose path does not exist here (skipped: nothing to allow).
     public private(set) var skippedRules: [LandlockRule] = []
 

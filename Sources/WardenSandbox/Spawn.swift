@@ -204,7 +204,7 @@ public enum Supervisor {
         Int32(WARDEN_STAGE_UID.rawValue): "setresuid", Int32(WARDEN_STAGE_CAPS.rawValue): "capset",
         Int32(WARDEN_STAGE_NO_NEW_PRIVS.rawValue): "PR_SET_NO_NEW_PRIVS", Int32(WARDEN_STAGE_CHDIR.rawValue): "chdir",
         Int32(WARDEN_STAGE_LANDLOCK.rawValue): "landlock_restrict_self", Int32(WARDEN_STAGE_SECCOMP.rawValue): "seccomp filter",
-        Int32(WARDEN_STAGE_EXEC.rawValue): "exec",
+        Int32(WARDEN_STAGE_EXEC.rawValue): "exec", Int32(WARDEN_STAGE_MOUNTS.rawValue): "read-only bind mounts",
     ]
 
     /// Highest capability number this kernel knows, so every one can be dropped.
@@ -232,16 +232,20 @@ public enum Supervisor {
                     cEnv.withUnsafeMutableBufferPointer { envp in
                         limits.withUnsafeMutableBufferPointer { rl in
                             let filters = spec.confinement?.seccomp ?? []
-                            return filters.withUnsafeBufferPointer { fp in
+                            let readOnly = (spec.confinement?.readOnlyPaths ?? []).map { strdup($0) }
+                            defer { readOnly.forEach { free($0) } }
+                            let ro = readOnly.map { UnsafePointer<CChar>($0) }
+                            return ro.withUnsafeBufferPointer { rp in filters.withUnsafeBufferPointer { fp in
                                 var cfg = warden_spawn_config(
                                     path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
                                     cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
                                     uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
                                     rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
                                     landlock_fd: spec.confinement?.landlockFD ?? -1,
-                                    seccomp: fp.baseAddress, seccomp_count: Int32(fp.count))
+                                    seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
+                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count))
                                 return warden_spawn(&cfg, &result)
-                            }
+                            } }
                         }
                     }
                 }

@@ -318,6 +318,33 @@ import WardenPolicy
         #expect(run.events.contains { $0.event.action == .attr && $0.event.pathOrAddr == target }, "\(run.events.map(\.event))")
     }
 
+    /// A make project's whole workspace is the build's output, but its `.git` (hooks and
+    /// configuration run later by the user's git, outside any sandbox) and policy files
+    /// are not: a read-only bind mount refuses the writes (EROFS), each a denial.
+    @Test func aMakeBuildCannotWriteGitOrItsPolicy() throws {
+        try Kernel.requireRoot()
+        let attack = "printf '[core]\\n\\tfsmonitor = evil\\n' >> .git/config 2>/dev/null || echo config refused >> out.txt; "
+            + "echo evil > .git/hooks/pre-commit 2>/dev/null || echo hook refused >> out.txt; "
+            + "echo 'net.default = \"allow\"' >> warden.toml 2>/dev/null || echo policy refused >> out.txt; "
+            + "echo built >> out.txt"
+        let control = try makeDir(["warden.toml": "net.default = \"allow\"\n"])
+        #expect(try sh("git init -q . && " + attack, cwd: control).status == 0)
+        #expect(read(control + "/out.txt") == "built\n" && read(control + "/.git/hooks/pre-commit") == "evil\n", "the control")
+
+        let (dir, env) = try workspace("root")
+        #expect(try sh("git init -q .", cwd: dir).status == 0)
+        let config = read(dir + "/.git/config"), policy = read(dir + "/warden.toml")
+        let r = try warden(["run", "--", "sh", "-c", attack], cwd: dir, env: env)
+        #expect(read(dir + "/out.txt") == "config refused\nhook refused\npolicy refused\nbuilt\n", "\(read(dir + "/out.txt")) \(r.stderr)")
+        #expect(read(dir + "/.git/config") == config && read(dir + "/warden.toml") == policy)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.git/hooks/pre-commit"))
+        #expect(r.status == 77, "\(r.stderr)")
+        let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
+        #expect(Set(denied.map(\.event.pathOrAddr)) == [dir + "/.git/config", dir + "/.git/hooks/pre-commit", dir + "/warden.toml"],
+                "\(denied.map(\.event))")
+        #expect(denied.allSatisfy { $0.event.result == -EROFS })
+    }
+
     /// Landlock does not cover chmod and chown: a change of mode outside the write paths
     /// is refused on tier 1 (the VM suite) and, on tier 2, caught: the run counts it as
     /// allowed although forbidden and ends in 77, and the report names it.

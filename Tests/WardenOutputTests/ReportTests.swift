@@ -265,4 +265,17 @@ func runPython(_ script: String, _ args: String...) throws -> (Int32, String) {
         }
         #expect(Report.printable("plain/path ü") == "plain/path ü")
     }
+
+    /// A path with backticks cannot close its code span in the job summary and inject
+    /// markdown or HTML; package names are escaped too.
+    @Test func markdownCannotBeInjected() {
+        var log = sampleLog()
+        let evil = "/etc/pipe|`code`*b*<img src=x>"
+        log.runs[0].events.append(EventRecord(runId: "r1", source: "tracepoint", mode: "enforce", event: WardenEvent(
+            pid: 9, tgid: 9, timeNs: 1, unit: .buildScript, action: .open, verdict: .denied, containerId: 1, caps: 0,
+            pathOrAddr: evil, neededPerm: "allow.fs.read_extra=" + evil), package: "x*y*`z`"))
+        let md = Report(run: log.lastRun, log: log).markdown()
+        #expect(md.contains("denied open ``/etc/pipe\\|`code`*b*<img src=x>`` ×1 (build_script; package x\\*y\\*\\`z\\`)"), "\(md)")
+        #expect(Report.codeSpan("`a") == "`` `a ``" && Report.codeSpan("plain") == "`plain`")
+    }
 }

@@ -29,6 +29,7 @@ enum warden_spawn_stage {
     WARDEN_STAGE_LANDLOCK,
     WARDEN_STAGE_SECCOMP,
     WARDEN_STAGE_EXEC,
+    WARDEN_STAGE_MOUNTS,
 };
 
 /* A classic BPF program (struct sock_filter[count]) as exported by libseccomp. */
@@ -58,6 +59,8 @@ struct warden_spawn_config {
     int landlock_fd;         /* ruleset to enforce, or -1 */
     const struct warden_bpf_program *seccomp; /* filters to install last, in order */
     int seccomp_count;
+    const char *const *readonly_paths; /* bind-mounted read-only in a new mount namespace */
+    int readonly_count;
 };
 
 struct warden_spawn_result {
