@@ -181,25 +181,9 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         case "allow.exec.allowed", "allow.net.hosts", "allow.env.read":
             return rule.description
         default:
-            return "\(rule.key) = \(tomlString(rule.value))"
+            return "\(rule.key) = \(tomlQuoted(rule.value))"
         }
     }
-}
-
-/// A TOML basic string literal.
-func tomlString(_ s: String) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if c.value < 0x20 || c.value == 0x7f { let hex = String(c.value, radix: 16, uppercase: true); out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex } else { out.unicodeScalars.append(c) }
-        }
-    }
-    return out + "\""
 }
 
 extension WardenEvent.Access {

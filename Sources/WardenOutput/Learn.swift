@@ -10,7 +10,7 @@ public struct PolicyRule: Sendable, Hashable, Codable, CustomStringConvertible {
         self.value = value
     }
 
-    public var description: String { "\(key) = [\(tomlString(value))]" }
+    public var description: String { "\(key) = [\(tomlQuoted(value))]" }
 
     /// The list keys a rule can be learned for.
     public static let learnableKeys: [String] = ["allow.fs.read_extra", "allow.fs.write_extra", "allow.exec.allowed", "allow.net.hosts"]

@@ -3,7 +3,7 @@
 /// directory above it. Used for observe-mode verdicts ("would be denied") and to tell a
 /// Landlock denial from an ordinary permission error in enforce mode.
 public struct FileDecider: Sendable, Equatable {
-    /// `attr`: a change of mode or owner (chmod, chown), a write to the file's metadata.
+    /// `attr`: a change of mode, owner or extended attributes, a write to the file's metadata.
     /// `unixConnect`: a connect (or an addressed send) to a unix socket named by a path.
     public enum Operation: Sendable { case open, rename, unlink, exec, create, attr, unixConnect }
 

@@ -250,12 +250,14 @@ struct ArraySpan {
 }
 
 /// A TOML basic string.
-func tomlQuoted(_ s: String) -> String {
+public func tomlQuoted(_ s: String) -> String {
     var out = "\""
     for c in s.unicodeScalars {
         switch c {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
         default:
             if c.value < 0x20 || c.value == 0x7f {
                 let hex = String(c.value, radix: 16, uppercase: true)

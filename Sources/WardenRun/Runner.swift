@@ -170,7 +170,8 @@ public struct Runner {
     /// What enforce mode cannot stop when the build itself runs as uid 0 (plain root, no
     /// SUDO_UID): said by every such run and by `warden doctor`.
     public static let plainRootGap = "the build runs as root (no SUDO_UID): without capabilities it still owns root's files, "
-        + "so it can chmod, chown, utimensat or setxattr them outside its write paths (Landlock does not cover these), "
+        + "so it can chmod, chown or setxattr them outside its write paths (Landlock does not cover these; warden catches "
+        + "each such change after the fact and the run ends in 77) or change their times with utimensat, "
         + "and without Landlock scoping (ABI < 6) signal root's processes outside the run; prefer sudo from a normal account"
 
     static func newRunId() -> String {

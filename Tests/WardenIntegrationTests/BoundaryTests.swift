@@ -425,7 +425,9 @@ import WardenPolicy
         let (dir, env) = try workspace("root")
         try "[allow.fs]\nread_extra = [\"/etc/ssh\"]\n".write(toFile: dir + "/widen", atomically: true, encoding: .utf8)
         try "exec.default = \"allow\"\n".write(toFile: dir + "/plant", atomically: true, encoding: .utf8)
-        let first = try warden(["run", "--", "sh", "-c", "cat widen >> warden.toml"], cwd: dir, env: env)
+        // Observe mode: nothing is blocked, so the build can write the file (an enforced make
+        // build cannot: aMakeBuildCannotWriteGitOrItsPolicy).
+        let first = try warden(["run", "--mode", "observe", "--", "sh", "-c", "cat widen >> warden.toml"], cwd: dir, env: env)
         #expect(first.status == 0 && first.stderr.contains("the build changed \(dir)/warden.toml"), "\(first.stderr)")
         #expect(read(dir + "/warden.toml").contains("/etc/ssh"), "the control: the build did write the policy")
         let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end)
@@ -435,9 +437,12 @@ import WardenPolicy
         #expect(try warden(["run", "--accept-policy-change", "--", "true"], cwd: dir, env: env).status == 0)
         #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 0, "accepted once, then trusted")
 
-        // A policy file the build creates, and one the user then rewrites.
+        // A policy file the build creates where none was (nothing to mount read-only), and
+        // one the user then rewrites.
         let plant = "printf '[root]\\n' > workspace.warden.toml; cat plant >> workspace.warden.toml"
-        #expect(try warden(["run", "--", "sh", "-c", plant], cwd: dir, env: env).status == 0)
+        // Nothing there to mount read-only, so the kernel lets it through; the policy forbids
+        // it, so the run ends in 77 as well.
+        #expect(try warden(["run", "--", "sh", "-c", plant], cwd: dir, env: env).status == 77)
         #expect(FileManager.default.fileExists(atPath: dir + "/workspace.warden.toml"), "the control: the build created it")
         #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 2)
         try "net.default = \"allow\"\n".write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
@@ -705,8 +710,11 @@ import WardenPolicy
         #expect(fromSub.status == 2 && fromSub.stderr.contains("src/warden.toml"), "\(fromSub.stderr)")
         #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 2, "the workspace's next run, from its root too")
         #expect(try warden(["run", "--accept-policy-change", "--", "sh", "-c", "true"], cwd: dir + "/src", env: env).status == 0)
-        // Removing the workspace's policy, so that a run from below falls back elsewhere.
-        #expect(try warden(["run", "--", "rm", "warden.toml"], cwd: dir, env: env).status == 0)
+        // Removing the workspace's policy, so that a run from below falls back elsewhere: an
+        // enforced build cannot (read-only), an observed one can, and is caught.
+        #expect(try warden(["run", "--", "rm", "warden.toml"], cwd: dir, env: env).status != 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/warden.toml"))
+        #expect(try warden(["run", "--mode", "observe", "--", "rm", "warden.toml"], cwd: dir, env: env).status == 0)
         try FileManager.default.removeItem(atPath: dir + "/src/warden.toml")
         let after = try warden(["run", "--", "true"], cwd: dir + "/src", env: env)
         #expect(after.status == 2 && after.stderr.contains("\(dir)/warden.toml"), "\(after.stderr)")
