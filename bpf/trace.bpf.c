@@ -71,6 +71,7 @@ struct pt_regs___wd {
 #define NR_connect 42
 #define NR_sendto 44
 #define NR_sendmsg 46
+#define NR_sendmmsg 307
 #define NR_setxattr 188
 #define NR_lsetxattr 189
 #define NR_fsetxattr 190
@@ -122,6 +123,7 @@ struct pt_regs___wd {
 #define NR_connect 203
 #define NR_sendto 206
 #define NR_sendmsg 211
+#define NR_sendmmsg 269
 #define NR_setxattr 5
 #define NR_lsetxattr 6
 #define NR_fsetxattr 7
@@ -324,7 +326,9 @@ static __always_inline int is_attr(long nr) {
            nr == NR_setxattrat || nr == NR_removexattrat;
 }
 
-static __always_inline int is_unix_send(long nr) { return nr == NR_connect || nr == NR_sendto || nr == NR_sendmsg; }
+static __always_inline int is_unix_send(long nr) {
+    return nr == NR_connect || nr == NR_sendto || nr == NR_sendmsg || nr == NR_sendmmsg;
+}
 
 /* Whether `nr` is one of the calls traced here. */
 static __always_inline int is_traced(long nr) {
@@ -423,17 +427,20 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
          * the tree; IP addresses are the network layer's). sendto and sendmsg count only
          * when they carry an address. */
         __u64 addr = 0;
+        p->action = WARDEN_ACTION_CONNECT;
+        p->access = WARDEN_ACCESS_WRITE;
         if (nr == NR_connect) addr = ARG1(regs);
         else if (nr == NR_sendto) addr = ARG4(regs);
-        else bpf_probe_read_user(&addr, sizeof addr, (const void *)ARG1(regs)); /* struct msghdr.msg_name */
+        /* struct msghdr.msg_name; sendmmsg: the first struct mmsghdr's, which begins with one. */
+        else if (bpf_probe_read_user(&addr, sizeof addr, (const void *)ARG1(regs)) < 0) return ARG1(regs) != 0;
         if (!addr) return 0;
         __u16 family = 0;
         char first = 0;
-        bpf_probe_read_user(&family, sizeof family, (const void *)addr);
+        /* An address warden cannot read (its page unmapped under the call) is reported
+         * unnamed ("?", name 0): the kernel may read it a moment later. */
+        if (bpf_probe_read_user(&family, sizeof family, (const void *)addr) < 0) return 1;
         bpf_probe_read_user(&first, 1, (const void *)(addr + 2));
         if (family != 1 /* AF_UNIX */ || first == 0) return 0;
-        p->action = WARDEN_ACTION_CONNECT;
-        p->access = WARDEN_ACCESS_WRITE;
         p->name = addr + 2; /* sun_path */
     } else if (attrs) {
         /* Changing a file's mode or owner writes its metadata: the file needs write. */

@@ -136,6 +136,10 @@ public struct Report: Sendable, Codable, Equatable {
             if u.value < 0x20 || u.value == 0x7f || (0x80...0x9f).contains(u.value) {
                 let hex = String(u.value, radix: 16)
                 out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            } else if (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value) || u.value == 0x200E || u.value == 0x200F {
+                // Bidirectional controls would reorder what follows them on screen: a path
+                // could show as another.
+                out += "\\u{" + String(u.value, radix: 16) + "}"
             } else {
                 out.unicodeScalars.append(u)
             }

@@ -18,6 +18,8 @@ public struct FileDecider: Sendable, Equatable {
     public var unix: [String]?
     /// Paths under a write rule that stay read-only (FilesystemPlan.protected).
     public var protected: [String] = []
+    /// Below it, every `.git` entry stays read-only too (FilesystemPlan.gitRoot).
+    public var gitRoot: String?
 
     public init(read: [String]?, write: [String]?, exec: [String]?, unix: [String]? = nil, protected: [String] = []) {
         self.read = read
@@ -37,6 +39,7 @@ public struct FileDecider: Sendable, Equatable {
         exec = executables?.map(realPath)
         unix = unixSockets?.map(realPath)
         protected = plan?.protected.map { realPath($0.path) } ?? []
+        gitRoot = plan?.gitRoot.map(realPath)
     }
 
     /// Whether the operation is allowed, and the policy line that would allow it.
@@ -54,7 +57,8 @@ public struct FileDecider: Sendable, Equatable {
         // the allowlist.
         if !path.hasPrefix("/") && op != .exec { return (true, "") }
         func covered(_ list: [String]?) -> Bool { list.map { $0.contains { pathIsWithin(path, $0) } } ?? true }
-        let writable = covered(write) && !protected.contains { pathIsWithin(path, $0) }
+        let inGit = gitRoot.map { pathIsWithin(path, $0) && path.split(separator: "/").contains(".git") } ?? false
+        let writable = covered(write) && !protected.contains { pathIsWithin(path, $0) } && !inGit
         let parent = FileDecider.parent(path)
         switch op {
         case .exec:

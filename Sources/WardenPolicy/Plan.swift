@@ -6,11 +6,22 @@ public struct FilesystemPlan: Sendable, Equatable, Codable {
     /// Readable, never writable, although a write rule above covers them: a workspace's
     /// `.git` and policy files when the whole workspace is the build's output (make).
     public var protected: [PathRule] = []
+    /// Below this directory (a writable workspace), nothing named `.git`, nor anything in
+    /// one, is writable, existing or not: a nested repository's or submodule's git
+    /// directory or gitfile is read by the user's git as much as the top one.
+    public var gitRoot: String?
 
-    public init(read: [PathRule], write: [PathRule], protected: [PathRule] = []) {
+    public init(read: [PathRule], write: [PathRule], protected: [PathRule] = [], gitRoot: String? = nil) {
         self.read = read
         self.write = write
         self.protected = protected
+        self.gitRoot = gitRoot
+    }
+
+    /// Whether `path` is a `.git` entry, or inside one, below `gitRoot`.
+    public func isGitPath(_ path: String) -> Bool {
+        guard let gitRoot, pathIsWithin(path, gitRoot) else { return false }
+        return path.split(separator: "/").contains(".git")
     }
 
     public func allowsRead(_ path: String) -> PathRule? {
@@ -19,7 +30,7 @@ public struct FilesystemPlan: Sendable, Equatable, Codable {
     }
 
     public func allowsWrite(_ path: String) -> PathRule? {
-        guard !protected.contains(where: { pathIsWithin(path, $0.path) }) else { return nil }
+        guard !protected.contains(where: { pathIsWithin(path, $0.path) }), !isGitPath(path) else { return nil }
         return write.first { pathIsWithin(path, $0.path) }
     }
 }
@@ -77,7 +88,8 @@ extension EffectivePolicy {
             .map { ctx.workspace + "/" + $0 }
             .filter { p in write.contains { pathIsWithin(p, $0.path) } && !fsWriteExtra.contains { pathIsWithin($0.value, p) } }
             .map { PathRule($0, "read-only: the workspace is writable, but \($0.split(separator: "/").last ?? "") decides what runs next") }
-        return FilesystemPlan(read: read, write: write, protected: protected)
+        let workspaceWritable = write.contains { pathIsWithin(ctx.workspace, $0.path) }
+        return FilesystemPlan(read: read, write: write, protected: protected, gitRoot: workspaceWritable ? ctx.workspace : nil)
     }
 
     /// Warnings for rules that expose a known secret (e.g. `read_extra = ["~"]`).

@@ -168,6 +168,17 @@ final class EventAgent: @unchecked Sendable {
             }
         }
         // EROFS: a read-only bind mount (FilesystemPlan.protected) refused the write.
+        if e.result == 0 && d.allowed && (op == .attr || op == .unixConnect) && e.pathOrAddr.hasPrefix("/") {
+            // Landlock does not decide these, and the kernel followed the name: a link in
+            // the write paths to a file (or a directory above one) outside them names
+            // what the call really changed or reached. Judge that.
+            let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))
+            let r = decider.decide(op, normalized: resolved, read: e.access.contains(.read), write: e.access.contains(.write))
+            if !r.allowed {
+                e.pathOrAddr = resolved
+                d = r
+            }
+        }
         let denied = !d.allowed && (refused || e.result == -EROFS || (e.result == 0 && !enforce))
         // A path the kernel could not name whole ("?…") cannot be checked against the rules;
         // where Landlock stood in the way (opens, creations, renames) it decided. Metadata

@@ -62,6 +62,10 @@ public struct PolicyGuard: Sendable {
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }
                 switch st.st_mode & S_IFMT {
+                // Git's configuration and hooks, in every repository of the workspace
+                // (excluded trees included: the top .git is one).
+                case S_IFDIR where name == ".git": gitRecords(path, into: &out)
+                case S_IFREG where name == ".git": gitRecords(path, into: &out)
                 case S_IFDIR where !excluded.contains(path): walk(path, depth + 1)
                 case S_IFREG where names.contains(name): out[path] = FileManager.default.contents(atPath: path)
                 default: continue
@@ -70,6 +74,53 @@ public struct PolicyGuard: Sendable {
         }
         walk(workspace, 0)
         return out
+    }
+
+    /// Every entry named `.git` (directory or gitfile) below `root`, without following
+    /// symlinks or entering one; bounded like `scan`.
+    public static func gitEntries(_ root: String) -> [String] {
+        var out: [String] = []
+        var visited = 0
+        func walk(_ dir: String, _ depth: Int) {
+            guard depth <= 12, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for name in entries {
+                visited += 1
+                if visited > 200_000 { return }
+                let path = dir + "/" + name
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                let kind = st.st_mode & S_IFMT
+                if name == ".git", kind == S_IFDIR || kind == S_IFREG { out.append(path); continue }
+                if kind == S_IFDIR { walk(path, depth + 1) }
+            }
+        }
+        walk(root, 0)
+        return out.sorted()
+    }
+
+    /// What git runs from a `.git` entry: a gitfile's target line, and in a git directory
+    /// its `config` and hooks, its submodules' (`modules/…`) too. Keyed by path, for `scan`.
+    static func gitRecords(_ entry: String, into out: inout [String: Data?]) {
+        var st = stat()
+        guard lstat(entry, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFREG {
+            out[entry] = FileManager.default.contents(atPath: entry)
+            return
+        }
+        func walk(_ dir: String, _ depth: Int) {
+            guard depth <= 6, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for name in entries where !["objects", "refs", "logs", "lfs"].contains(name) {
+                let path = dir + "/" + name
+                guard lstat(path, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: walk(path, depth + 1)
+                case S_IFREG where name == "config" || (dir as NSString).lastPathComponent == "hooks":
+                    out[path] = FileManager.default.contents(atPath: path)
+                default: continue
+                }
+            }
+        }
+        walk(entry, 0)
     }
 
     /// What the state directory keeps of a run that changed policy files.

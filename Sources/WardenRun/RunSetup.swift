@@ -25,7 +25,14 @@ extension Runner {
     /// child's layers (seccomp, Landlock), proving Landlock by its canary.
     func prepare(tmp: String, output: String, state: inout RunState) throws(WardenFailure) -> Setup {
         let policy = session.policy.effective
-        let plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
+        var plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
+        if let root = plan?.gitRoot {
+            // Nested repositories and submodules: their git directories and gitfiles are
+            // mounted read-only like the top one.
+            let top = root + "/.git"
+            plan?.protected += PolicyGuard.gitEntries(root).filter { $0 != top }
+                .map { PathRule($0, "read-only: a nested git directory or gitfile") }
+        }
         let placeholder = try prepareWorkspace(plan: plan, output: output, mode: state.mode)
         let allow = session.resolvedAllowlist()
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))

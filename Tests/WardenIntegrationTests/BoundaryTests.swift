@@ -326,23 +326,54 @@ import WardenPolicy
         let attack = "printf '[core]\\n\\tfsmonitor = evil\\n' >> .git/config 2>/dev/null || echo config refused >> out.txt; "
             + "echo evil > .git/hooks/pre-commit 2>/dev/null || echo hook refused >> out.txt; "
             + "echo 'net.default = \"allow\"' >> warden.toml 2>/dev/null || echo policy refused >> out.txt; "
+            + "printf 'gitdir: ../evil\\n' > sub/.git 2>/dev/null || echo gitfile refused >> out.txt; "
+            + "echo evil >> vendor/.git/config 2>/dev/null || echo nested refused >> out.txt; "
             + "echo built >> out.txt"
+        // A submodule's gitfile and a vendored repository's own .git, as a checkout has them.
+        let repos = "git init -q . && mkdir -p sub vendor/.git && printf 'gitdir: ../.git/modules/sub\\n' > sub/.git && touch vendor/.git/config && "
         let control = try makeDir(["warden.toml": "net.default = \"allow\"\n"])
-        #expect(try sh("git init -q . && " + attack, cwd: control).status == 0)
+        #expect(try sh(repos + attack, cwd: control).status == 0)
         #expect(read(control + "/out.txt") == "built\n" && read(control + "/.git/hooks/pre-commit") == "evil\n", "the control")
 
         let (dir, env) = try workspace("root")
-        #expect(try sh("git init -q .", cwd: dir).status == 0)
+        #expect(try sh(repos + "true", cwd: dir).status == 0)
         let config = read(dir + "/.git/config"), policy = read(dir + "/warden.toml")
         let r = try warden(["run", "--", "sh", "-c", attack], cwd: dir, env: env)
-        #expect(read(dir + "/out.txt") == "config refused\nhook refused\npolicy refused\nbuilt\n", "\(read(dir + "/out.txt")) \(r.stderr)")
+        #expect(read(dir + "/out.txt") == "config refused\nhook refused\npolicy refused\ngitfile refused\nnested refused\nbuilt\n",
+                "\(read(dir + "/out.txt")) \(r.stderr)")
         #expect(read(dir + "/.git/config") == config && read(dir + "/warden.toml") == policy)
+        #expect(read(dir + "/sub/.git") == "gitdir: ../.git/modules/sub\n" && read(dir + "/vendor/.git/config").isEmpty)
         #expect(!FileManager.default.fileExists(atPath: dir + "/.git/hooks/pre-commit"))
         #expect(r.status == 77, "\(r.stderr)")
         let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
-        #expect(Set(denied.map(\.event.pathOrAddr)) == [dir + "/.git/config", dir + "/.git/hooks/pre-commit", dir + "/warden.toml"],
-                "\(denied.map(\.event))")
+        #expect(Set(denied.map(\.event.pathOrAddr)) == [dir + "/.git/config", dir + "/.git/hooks/pre-commit", dir + "/warden.toml",
+                                                        dir + "/sub/.git", dir + "/vendor/.git/config"], "\(denied.map(\.event))")
         #expect(denied.allSatisfy { $0.event.result == -EROFS })
+
+        // A new repository the build makes (nothing there to mount): caught, 77.
+        let planted = try warden(["run", "--", "sh", "-c", "mkdir -p newrepo/.git && echo '[core]' > newrepo/.git/config"], cwd: dir, env: env)
+        #expect(planted.status == 77 && planted.stderr.contains("policy forbids were allowed"), "\(planted.stderr)")
+    }
+
+    /// A chmod or setxattr through a symlink in the write paths (to a file, or to a
+    /// directory above one) outside them is judged by what the kernel reached.
+    @Test func attributeChangesThroughLinksAreCaught() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let target = try victim()
+        let targetDir = (target as NSString).deletingLastPathComponent
+        let scripts = [("file", "ln -s \(target) lnk && chmod 600 lnk"),
+                       ("dir", "ln -s \(targetDir) ld && chmod 600 ld/victim"),
+                       ("xattr", "ln -s \(target) lx && /usr/bin/python3 -c \"import os; os.setxattr('lx', 'user.w', b'x')\"")]
+        for (name, script) in scripts {
+            chmod(target, 0o644)
+            let r = try warden(["run", "--", "sh", "-c", script], cwd: dir, env: env)
+            #expect(r.status == 77, "\(name): \(r.stderr)")
+            let events = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events
+            #expect(events.contains { $0.event.action == .attr && $0.event.pathOrAddr == target && !$0.event.neededPerm.isEmpty },
+                    "\(name): \(events.filter { $0.event.action == .attr }.map(\.event))")
+            for link in ["lnk", "ld", "lx"] { try? FileManager.default.removeItem(atPath: dir + "/" + link) }
+        }
     }
 
     /// Landlock does not cover chmod and chown: a change of mode outside the write paths

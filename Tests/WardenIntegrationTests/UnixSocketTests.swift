@@ -61,6 +61,15 @@ import WardenOutput
             g.sendto(b"x", sys.argv[2]); out.append("datagram sent")
         except OSError as e:
             out.append("datagram errno %d" % e.errno)
+        if len(sys.argv) > 3:
+            # Through a link in the workspace: the connect reaches the daemon all the same.
+            import os
+            os.symlink(sys.argv[1], "link.sock")
+            l = socket.socket(socket.AF_UNIX)
+            try:
+                l.connect("link.sock"); out.append("link " + l.recv(5).decode())
+            except OSError as e:
+                out.append("link errno %d" % e.errno)
         print(" ".join(out))
         """
 
@@ -85,6 +94,11 @@ import WardenOutput
         let r = try warden(["run", "--", "/usr/bin/python3", "client.py", daemon.stream, daemon.datagram], cwd: dir, env: env)
         #expect(r.status == 77, "\(r.stdout) \(r.stderr)")
         let events = try connects(dir)
+        // Through a link in the workspace: judged by the socket it reached.
+        let (linked, linkedEnv) = try workspace(identity: identity)
+        let l = try warden(["run", "--", "/usr/bin/python3", "client.py", daemon.stream, daemon.datagram, "link"], cwd: linked, env: linkedEnv)
+        #expect(l.status == 77 && l.stdout.hasSuffix("link hello\n"), "\(l.stdout) \(l.stderr)")
+        #expect(try connects(linked).contains { $0.event.pathOrAddr == daemon.stream && !$0.event.neededPerm.isEmpty && $0.event.verdict == .allowed })
         for socket in [daemon.stream, daemon.datagram] {
             let e = events.filter { $0.event.pathOrAddr == socket }
             #expect(e.count == 1 && e.first?.event.neededPerm == "allow.net.unix=\(socket)" && e.first?.source == "tracepoint", "\(events)")

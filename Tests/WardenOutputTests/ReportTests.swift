@@ -264,6 +264,7 @@ func runPython(_ script: String, _ args: String...) throws -> (Int32, String) {
             #expect(text.contains("/tmp/x\\x0d\\x1b[1A\\x1b[2Kclean"))
         }
         #expect(Report.printable("plain/path ü") == "plain/path ü")
+        #expect(Report.printable("/tmp/\u{202E}txt.exe") == "/tmp/\\u{202e}txt.exe", "a right-to-left override is shown, not applied")
     }
 
     /// A path with backticks cannot close its code span in the job summary and inject
