@@ -167,7 +167,6 @@ final class EventAgent: @unchecked Sendable {
                 d = (false, EventAgent.refusedByKernel + "=" + e.pathOrAddr)
             }
         }
-        // EROFS: a read-only bind mount (FilesystemPlan.protected) refused the write.
         if e.result == 0 && d.allowed && (op == .attr || op == .unixConnect) && e.pathOrAddr.hasPrefix("/") {
             // Landlock does not decide these, and the kernel followed the name: a link in
             // the write paths to a file (or a directory above one) outside them names
@@ -179,6 +178,7 @@ final class EventAgent: @unchecked Sendable {
                 d = r
             }
         }
+        // EROFS: a read-only bind mount (FilesystemPlan.protected) refused the write.
         let denied = !d.allowed && (refused || e.result == -EROFS || (e.result == 0 && !enforce))
         // A path the kernel could not name whole ("?…") cannot be checked against the rules;
         // where Landlock stood in the way (opens, creations, renames) it decided. Metadata
