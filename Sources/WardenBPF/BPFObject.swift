@@ -58,6 +58,9 @@ public final class BPFObject: @unchecked Sendable {
     public static func load(_ kind: Kind, ringBytes: UInt32 = defaultRingBytes, sharing owner: BPFObject? = nil,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(BPFError) -> BPFObject
     {
+        // An object `probe` already loaded and verified, unused: take it instead of loading
+        // and verifying it again (the verifier is most of a run's fixed cost).
+        if owner == nil, ringBytes == 0 || ringBytes == defaultRingBytes, let probed = takeProbed(kind) { return probed }
         warden_bpf_route_logs()
         // Most kernels refuse BPF LSM programs; the error says so without libbpf's advice.
         warden_bpf_quiet_logs(kind == .lsm ? 1 : 0)
@@ -108,13 +111,28 @@ public final class BPFObject: @unchecked Sendable {
     }
 
     /// Whether this object loads here (root, BPF, BTF for CO-RE, the verifier).
+    /// The object stays loaded for the next `load` of the same kind in this process.
     public static func probe(_ kind: Kind) -> Result<Void, BPFError> {
         do {
-            _ = try load(kind, ringBytes: 0)
+            let object = try load(kind, ringBytes: 0)
+            probedLock.lock()
+            probed[kind] = object
+            probedLock.unlock()
             return .success(())
         } catch {
             return .failure(error)
         }
+    }
+
+    /// Objects `probe` loaded (the object's own ring size, no shared maps), each handed
+    /// out once.
+    private static let probedLock = NSLock()
+    nonisolated(unsafe) private static var probed: [Kind: BPFObject] = [:]
+
+    private static func takeProbed(_ kind: Kind) -> BPFObject? {
+        probedLock.lock()
+        defer { probedLock.unlock() }
+        return probed.removeValue(forKey: kind)
     }
 
     private init(kind: Kind, handle: OpaquePointer, owner: BPFObject?, image: [UInt8]?) {
