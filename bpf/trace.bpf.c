@@ -608,12 +608,55 @@ int warden_fork(struct bpf_raw_tracepoint_args *ctx) {
     return 0;
 }
 
+/* ---- per-unit resource use, taken at each thread's exit ---- */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 5); /* enum warden_unit */
+    __type(key, __u32);
+    __type(value, struct warden_unit_usage);
+} unit_usage SEC(".maps");
+
+struct sched_entity___wd {
+    __u64 sum_exec_runtime;
+} __attribute__((preserve_access_index));
+struct task_io_accounting___wd {
+    __u64 read_bytes;
+    __u64 write_bytes;
+} __attribute__((preserve_access_index));
+struct signal_struct___wd {
+    unsigned long maxrss; /* pages; set from the mm before the exit tracepoint runs */
+} __attribute__((preserve_access_index));
+struct task_struct___acct {
+    struct sched_entity___wd se;
+    unsigned long min_flt, maj_flt;
+    struct task_io_accounting___wd ioac; /* CONFIG_TASK_IO_ACCOUNTING */
+    struct signal_struct___wd *signal;
+} __attribute__((preserve_access_index));
+
+static __always_inline void account(struct task_struct___acct *t, __u32 unit, int leader) {
+    if (unit > WARDEN_UNIT_LINKER) unit = WARDEN_UNIT_OTHER;
+    struct warden_unit_usage *u = bpf_map_lookup_elem(&unit_usage, &unit);
+    if (!u) return;
+    __sync_fetch_and_add(&u->cpu_ns, BPF_CORE_READ(t, se.sum_exec_runtime));
+    __sync_fetch_and_add(&u->faults, BPF_CORE_READ(t, min_flt) + BPF_CORE_READ(t, maj_flt));
+    if (bpf_core_field_exists(t->ioac)) {
+        __sync_fetch_and_add(&u->read_bytes, BPF_CORE_READ(t, ioac.read_bytes));
+        __sync_fetch_and_add(&u->write_bytes, BPF_CORE_READ(t, ioac.write_bytes));
+    }
+    if (leader) {
+        __u64 rss = BPF_CORE_READ(t, signal, maxrss);
+        if (rss > u->max_rss_pages) u->max_rss_pages = rss; /* a lost race only loses a peak */
+    }
+}
+
 SEC("raw_tracepoint/sched_process_exit")
 int warden_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (!in_run()) return 0;
     struct task_struct___wd *t = (void *)ctx->args[0];
     __u32 pid = BPF_CORE_READ(t, pid);
     __u32 tgid = BPF_CORE_READ(t, tgid);
+    struct warden_unit_state *state = bpf_map_lookup_elem(&units, &tgid);
+    account((void *)t, state ? state->unit : WARDEN_UNIT_OTHER, pid == tgid);
     bpf_map_delete_elem(&pending, &pid);
     if (pid == tgid) bpf_map_delete_elem(&units, &tgid);
     return 0;

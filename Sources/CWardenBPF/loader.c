@@ -157,6 +157,12 @@ uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map) {
     return v;
 }
 
+int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value) {
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
+    if (fd < 0) return -ENOENT;
+    return bpf_map_lookup_elem(fd, &key, value) < 0 ? -errno : 0;
+}
+
 uint64_t warden_bpf_dropped(struct warden_bpf *b) {
     return warden_bpf_counter(b, "drops");
 }

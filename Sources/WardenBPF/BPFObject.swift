@@ -191,6 +191,16 @@ public final class BPFObject: @unchecked Sendable {
     /// Trace object: metadata changes and unix-socket connects of the run that succeeded
     /// (what Landlock does not refuse), counted the same way.
     public var kernelUnguarded: UInt64 { warden_bpf_counter(handle, "unguarded") }
+
+    /// Trace object: what each unit's processes used (struct warden_unit_usage, by enum
+    /// warden_unit): on-CPU ns, storage read and write bytes, page faults, peak pages.
+    public func unitUsage() -> [[UInt64]] {
+        (0..<5).map { unit in
+            var values = [UInt64](repeating: 0, count: 5)
+            let rc = values.withUnsafeMutableBytes { warden_bpf_read(handle, "unit_usage", UInt32(unit), $0.baseAddress) }
+            return rc == 0 ? values : [UInt64](repeating: 0, count: 5)
+        }
+    }
 }
 
 /// The tier-1 object's rules, and its canary.

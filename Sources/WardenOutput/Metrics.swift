@@ -32,6 +32,8 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     /// overflowed). Counted as denials: the run ends in 77 when the command succeeded.
     public var unrecordedRefusals: UInt64 = 0
     public var perUnit: [String: UnitCounts] = [:]
+    /// What each unit's processes used (from the kernel, when the run ends).
+    public var perUnitUsage: [String: UnitUsage]?
     public var perAction: [String: UInt64] = [:]
     public var cpuTimeMs: UInt64 = 0
     public var ioReadBytes: UInt64 = 0
@@ -69,7 +71,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
         case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged", enforceMismatches = "enforce_mismatches"
         case expectedRefusals = "expected_refusals", unrecordedRefusals = "unrecorded_refusals"
-        case perUnit = "per_unit", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
+        case perUnit = "per_unit", perUnitUsage = "per_unit_usage", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }
 
@@ -80,6 +82,39 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
         var data = try encoder.encode(self)
         data.append(UInt8(ascii: "\n"))
         try writeAtomically(data, to: path, owner: owner)
+    }
+}
+
+/// The resources one unit's processes used (build scripts, macros, compilers, linkers,
+/// the rest), summed by the kernel as each of their threads exits.
+public struct UnitUsage: Sendable, Codable, Equatable {
+    public var cpuTimeMs: UInt64 = 0
+    public var ioReadBytes: UInt64 = 0
+    public var ioWriteBytes: UInt64 = 0
+    public var pageFaults: UInt64 = 0
+    /// The largest process's peak resident set.
+    public var peakMemoryBytes: UInt64 = 0
+
+    public init(cpuTimeMs: UInt64 = 0, ioReadBytes: UInt64 = 0, ioWriteBytes: UInt64 = 0, pageFaults: UInt64 = 0, peakMemoryBytes: UInt64 = 0) {
+        self.cpuTimeMs = cpuTimeMs
+        self.ioReadBytes = ioReadBytes
+        self.ioWriteBytes = ioWriteBytes
+        self.pageFaults = pageFaults
+        self.peakMemoryBytes = peakMemoryBytes
+    }
+
+    public var isEmpty: Bool { self == UnitUsage() }
+
+    /// One line: "cpu 1.20 s, peak memory 45.0 MiB, read 3.0 MiB, written 1.0 MiB, 1234 page faults".
+    public var summary: String {
+        func mib(_ b: UInt64) -> String { String(format: "%.1f MiB", Double(b) / 1_048_576) }
+        return String(format: "cpu %.2f s", Double(cpuTimeMs) / 1000) + ", peak memory \(mib(peakMemoryBytes)), read \(mib(ioReadBytes)), "
+            + "written \(mib(ioWriteBytes)), \(pageFaults) page faults"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cpuTimeMs = "cpu_time_ms", ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults"
+        case peakMemoryBytes = "peak_memory_bytes"
     }
 }
 

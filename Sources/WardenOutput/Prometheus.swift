@@ -102,6 +102,20 @@ public enum PrometheusMetrics {
         counter("io_read_bytes", "Bytes the command read from storage.", m.ioReadBytes)
         counter("io_write_bytes", "Bytes the command wrote to storage.", m.ioWriteBytes)
         counter("page_faults", "Page faults of the command and its children.", m.pageFaults)
+        // The same by unit (a build script or macro hogging the machine shows here).
+        for (unit, u) in (m.perUnitUsage ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let c = registry.makeCounter(descriptor: MetricNameDescriptor(
+                namespace: "warden", metricName: "unit_cpu_seconds", unitName: "total", helpText: "On-CPU time of a unit's processes."),
+                labels: [("unit", unit)])
+            c.increment(by: Double(u.cpuTimeMs) / 1000)
+            counter("unit_io_read_bytes", "Bytes a unit's processes read from storage.", u.ioReadBytes, [("unit", unit)])
+            counter("unit_io_write_bytes", "Bytes a unit's processes wrote to storage.", u.ioWriteBytes, [("unit", unit)])
+            counter("unit_page_faults", "Page faults of a unit's processes.", u.pageFaults, [("unit", unit)])
+            let g = registry.makeGauge(descriptor: MetricNameDescriptor(
+                namespace: "warden", metricName: "unit_peak_memory", unitName: "bytes", helpText: "The largest peak resident set of a unit's processes."),
+                labels: [("unit", unit)])
+            g.set(to: Double(u.peakMemoryBytes))
+        }
         return registry.emitToString()
     }
 

@@ -96,6 +96,8 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var enforceMismatches: UInt64?
     /// Enforce mode: refusals the kernel counted whose events were lost (denials).
     public var unrecordedRefusals: UInt64?
+    /// What each unit's processes used (UnitUsage), by unit name.
+    public var perUnitUsage: [String: UnitUsage]?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -110,6 +112,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
+        case perUnitUsage = "per_unit_usage"
     }
 }
 

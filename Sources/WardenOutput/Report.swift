@@ -63,6 +63,8 @@ public struct Report: Sendable, Codable, Equatable {
     public var enforceMismatches: UInt64?
     /// Enforce mode: refusals whose events were lost (counted as denials).
     public var unrecordedRefusals: UInt64?
+    /// What each unit's processes used, by unit name (units that ran).
+    public var perUnitUsage: [String: UnitUsage]?
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
@@ -70,6 +72,7 @@ public struct Report: Sendable, Codable, Equatable {
         case findings, expectedRefusals = "expected_refusals", allowedButForbidden = "allowed_but_forbidden"
         case incompleteLog = "incomplete_log"
         case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
+        case perUnitUsage = "per_unit_usage"
     }
 
     public init(run: EventLogContents.Run?, log: EventLogContents) {
@@ -80,6 +83,7 @@ public struct Report: Sendable, Codable, Equatable {
         lostEvents = run?.end?.lostEvents ?? 0
         enforceMismatches = run?.end?.enforceMismatches
         unrecordedRefusals = run?.end?.unrecordedRefusals
+        perUnitUsage = run?.end?.perUnitUsage?.filter { !$0.value.isEmpty }
         layers = run?.start?.layers ?? []
         hardening = run?.start?.hardening ?? []
         assurance = run?.start?.assurance
@@ -159,6 +163,10 @@ public struct Report: Sendable, Codable, Equatable {
             for l in layers { out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
         }
         if let assurance { out += "assurance: \(assurance)\n" }
+        if let usage = perUnitUsage, !usage.isEmpty {
+            out += "resources by unit:\n"
+            for (unit, u) in usage.sorted(by: { $0.value.cpuTimeMs > $1.value.cpuTimeMs }) { out += "  \(unit): \(u.summary)\n" }
+        }
         if !hardening.isEmpty {
             out += "hardening: " + hardening.map { "\($0.primitive) \($0.state)" }.joined(separator: ", ") + "\n"
         }
@@ -245,6 +253,11 @@ public struct Report: Sendable, Codable, Equatable {
         if let m = enforceMismatches { out += "| enforce mismatches | \(m) |\n" }
         if let n = unrecordedRefusals, n > 0 { out += "| refusals whose events were lost (denials) | \(n) |\n" }
         out += "| run | `\(runId)` |\n\n"
+        if let usage = perUnitUsage, !usage.isEmpty {
+            out += "| unit | resources |\n|---|---|\n"
+            for (unit, u) in usage.sorted(by: { $0.value.cpuTimeMs > $1.value.cpuTimeMs }) { out += "| \(unit) | \(u.summary) |\n" }
+            out += "\n"
+        }
         if !layers.isEmpty {
             out += "| hook | layer | enforcing |\n|---|---|---|\n"
             for l in layers { out += "| \(l.hook) | \(l.layer) | \(l.enforcing ? "yes" : "no") |\n" }

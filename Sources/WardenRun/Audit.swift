@@ -302,7 +302,15 @@ final class EventAgent: @unchecked Sendable {
         lock.unlock()
         if thread != nil { done.wait() }
         let kernelRefusals = ring.kernelRefusals, kernelUnguarded = ring.kernelUnguarded
+        let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        var usage: [String: UnitUsage] = [:]
+        for (i, v) in ring.unitUsage().enumerated() {
+            guard let unit = WardenEvent.Unit(rawValue: UInt8(i)) else { continue }
+            usage[unit.name] = UnitUsage(cpuTimeMs: v[0] / 1_000_000, ioReadBytes: v[1], ioWriteBytes: v[2], pageFaults: v[3],
+                                         peakMemoryBytes: v[4] * pageSize)
+        }
         audit.update {
+            $0.perUnitUsage = usage
             $0.lostEvents = ring.dropped + UInt64(decodeErrors) + UInt64(unwritten)
             $0.enforceMismatches = mismatches
             // Refusals the kernel made whose events never arrived (a flood, a record that

@@ -102,6 +102,7 @@ extension Runner {
                                setupFailure: setupFailure)
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
+        end.perUnitUsage = metrics.perUnitUsage
         end.policyChanged = policyChanges(policyWatch, agent: agent, runId: runId)
         metrics.finished = true
         let final = metrics

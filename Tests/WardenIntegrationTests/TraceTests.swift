@@ -115,6 +115,32 @@ import WardenOutput
         #expect((metrics.perUnit["build_script"]?.allowed ?? 0) > 0 && (metrics.perUnit["linker"]?.allowed ?? 0) > 0)
     }
 
+    /// Resources are accounted per unit: a build script that allocates 96 MiB and spins
+    /// shows as the build_script unit's peak memory and CPU, not as the rest's.
+    @Test func resourcesAreAccountedPerUnit() throws {
+        try Kernel.requireRoot()
+        let dir = try makeDir(["warden.toml": Self.open])
+        let buildDir = dir + "/target/debug/build/hog-0123456789abcdef"
+        try FileManager.default.createDirectory(atPath: buildDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        let sh = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path
+        try FileManager.default.copyItem(atPath: sh, toPath: buildDir + "/build-script-build")
+        let hog = "x = bytearray(96 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\ns = 0\nfor i in range(2000000): s += i\n"
+        try hog.write(toFile: dir + "/hog.py", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\n\(buildDir)/build-script-build -c '/usr/bin/python3 \(dir)/hog.py'\n".write(toFile: dir + "/bin/cargo", atomically: true, encoding: .utf8)
+        chmod(dir + "/bin/cargo", 0o755)
+        let r = try warden(["run", "--mode", "observe", "--", dir + "/bin/cargo"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let metrics = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
+        let script = try #require(metrics.perUnitUsage?["build_script"]), other = try #require(metrics.perUnitUsage?["other"])
+        #expect(script.peakMemoryBytes >= 96 << 20 && other.peakMemoryBytes < 96 << 20, "\(script) \(other)")
+        #expect(script.cpuTimeMs >= 50 && script.cpuTimeMs > other.cpuTimeMs && script.pageFaults >= (96 << 20) / 4096, "\(script) \(other)")
+        let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end)
+        #expect(end.perUnitUsage?["build_script"] == script)
+        #expect(try warden(["report"], cwd: dir).stdout.contains("  build_script: cpu "))
+        #expect(try warden(["report", "--format", "prometheus"], cwd: dir).stdout.contains("warden_unit_peak_memory_bytes{unit=\"build_script\"}"))
+    }
+
     /// Two runs at once: each has its own programs, maps and ring, filtered on its own
     /// cgroup, so neither sees the other's events and each is judged by its own policy.
     @Test func concurrentRunsKeepTheirOwnEventsAndPolicies() throws {

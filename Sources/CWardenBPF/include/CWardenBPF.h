@@ -39,6 +39,8 @@ int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn fn, vo
 /* Records the ring buffer could not take (counted in the kernel). */
 uint64_t warden_bpf_dropped(struct warden_bpf *b);
 /* Index 0 of a one-slot u64 array map of the object (0 when it has none). */
+/* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */
+int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value);
 uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map);
 /* Detaches everything and frees the object. */
 void warden_bpf_close(struct warden_bpf *b);

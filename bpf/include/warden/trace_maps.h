@@ -16,4 +16,14 @@ struct warden_pending {
     int32_t fd;
 };
 
+/* What the processes of one unit used, summed at each thread's exit (`unit_usage`, indexed
+ * by enum warden_unit). Peak memory is the largest process's. */
+struct warden_unit_usage {
+    uint64_t cpu_ns;        /* on-CPU time (sum_exec_runtime) */
+    uint64_t read_bytes;    /* storage I/O (task_io_accounting) */
+    uint64_t write_bytes;
+    uint64_t faults;        /* minor + major page faults */
+    uint64_t max_rss_pages; /* the largest process's peak resident set */
+};
+
 #endif
