@@ -189,6 +189,48 @@ int BPF_PROG(warden_path_rename, const struct path___wd *old_dir, struct dentry_
     return r ? r : check_change(new_dir, new);
 }
 
+/* Connecting to a unix socket named by a path (stream connect, datagram send): allowed to
+ * the build's own sockets (write) and those allow.net.unix and the built-in list name
+ * (connect), judged on the socket the kernel found, so no link in the name misleads. */
+struct sock___wd;
+struct socket___wd {
+    struct sock___wd *sk;
+} __attribute__((preserve_access_index));
+struct unix_sock___wd {
+    struct path___wd path;
+} __attribute__((preserve_access_index));
+
+static __always_inline int check_unix(struct unix_sock___wd *u) {
+    if (!in_run()) return 0;
+    struct warden_lsm_settings *set = settings();
+    struct scratch *s = get_scratch();
+    if (!set || !s || !set->unix_strict || !u) return 0;
+    struct dentry___wd *d = BPF_CORE_READ(u, path.dentry);
+    if (!d) return 0; /* abstract or unnamed: Landlock's scoping */
+    int start = walk(s, d, BPF_CORE_READ(u, path.mnt));
+    if (s->buf[start & MASK] != '/') return -EPERM;
+    __u64 len = start == BASE - 1 ? 0 : (__u64)(BASE - start);
+    if (len + 1 > WARDEN_LPM_DATA) return -EPERM;
+    __u64 from = start;
+    asm volatile("%0 &= 255" : "+r"(len));
+    asm volatile("%0 &= 4095" : "+r"(from));
+    bpf_probe_read_kernel(s->key.data, len, s->buf + from);
+    s->key.data[len] = '/';
+    s->key.prefixlen = (__u32)(len + 1) * 8;
+    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
+    if (!r || !(r->rights & (WARDEN_ACCESS_WRITE | WARDEN_ACCESS_CONNECT))) return -EPERM;
+    return 0;
+}
+
+/* The listening socket itself (a struct sock, which a unix_sock begins with). */
+SEC("lsm/unix_stream_connect")
+int BPF_PROG(warden_unix_stream_connect, void *sock, struct unix_sock___wd *other, void *newsk) { return check_unix(other); }
+
+SEC("lsm/unix_may_send")
+int BPF_PROG(warden_unix_may_send, struct socket___wd *sock, struct socket___wd *other) {
+    return check_unix((void *)BPF_CORE_READ(other, sk));
+}
+
 /* Mode and owner changes (chmod, chown and their fd and *at forms). */
 SEC("lsm/path_chmod")
 int BPF_PROG(warden_path_chmod, const struct path___wd *path, unsigned short mode) { return check_attr(path); }

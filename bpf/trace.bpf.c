@@ -300,6 +300,47 @@ static __always_inline void report_file(__u8 action, __u32 access, int result, s
     submit(e);
 }
 
+/* A connected unix socket names its peer: the listener's bound path, as the kernel found
+ * it, whatever link or name the build passed (and swapped since). 0 when there is none. */
+struct file___peer {
+    void *private_data; /* struct socket */
+} __attribute__((preserve_access_index));
+struct socket___peer {
+    void *sk;
+} __attribute__((preserve_access_index));
+struct sock_common___peer {
+    unsigned short skc_family;
+} __attribute__((preserve_access_index));
+struct sock___peer {
+    struct sock_common___peer __sk_common;
+} __attribute__((preserve_access_index));
+struct unix_sock___peer {
+    struct path___wd path;
+    struct unix_sock___peer *peer; /* struct sock, which a unix_sock begins with */
+} __attribute__((preserve_access_index));
+
+static __always_inline int report_peer(int fd) {
+    struct task_struct___wd *t = (void *)bpf_get_current_task();
+    struct file___peer *f = (void *)fd_file(t, fd);
+    if (!f) return 0;
+    struct socket___peer *sock = BPF_CORE_READ(f, private_data);
+    if (!sock) return 0;
+    struct unix_sock___peer *u = BPF_CORE_READ(sock, sk);
+    if (!u || BPF_CORE_READ((struct sock___peer *)u, __sk_common.skc_family) != 1 /* AF_UNIX */) return 0;
+    struct unix_sock___peer *peer = BPF_CORE_READ(u, peer);
+    if (!peer) return 0;
+    struct dentry___wd *d = BPF_CORE_READ(peer, path.dentry);
+    if (!d) return 0;
+    struct scratch *s = get_scratch();
+    if (!s) return 0;
+    int start = walk(s, d, BPF_CORE_READ(peer, path.mnt));
+    struct warden_event *e = new_event(WARDEN_ACTION_CONNECT, WARDEN_ACCESS_WRITE, 0);
+    if (!e) return 1;
+    put_path(e, s->buf, start, BASE, 0);
+    submit(e);
+    return 1;
+}
+
 static __always_inline __u32 open_access(__u64 flags) {
     /* O_PATH: a handle for *at() calls and fstat, no read or write; the access mode is
        ignored and neither Landlock nor file_open is asked. */
@@ -429,7 +470,28 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
         __u64 addr = 0;
         p->action = WARDEN_ACTION_CONNECT;
         p->access = WARDEN_ACCESS_WRITE;
-        if (nr == NR_connect) addr = ARG1(regs);
+        if (nr == NR_sendmmsg && ARG2(regs) > 1) {
+            /* Several messages, each may name another socket: one with a unix path among
+             * the first eight makes the call unnamed ("?"), which no rule covers. */
+            __u64 vec = ARG1(regs);
+            for (int i = 0; i < 8; i++) {
+                if ((__u64)i >= ARG2(regs)) break;
+                __u64 name = 0;
+                __u16 fam = 0;
+                char c = 0;
+                if (bpf_probe_read_user(&name, sizeof name, (const void *)(vec + i * 64)) < 0) return 1; /* struct mmsghdr */
+                if (!name) continue;
+                if (bpf_probe_read_user(&fam, sizeof fam, (const void *)name) < 0) return 1;
+                bpf_probe_read_user(&c, 1, (const void *)(name + 2));
+                if (fam == 1 && c != 0) return 1;
+            }
+            return 0;
+        }
+        if (nr == NR_connect) {
+            addr = ARG1(regs);
+            p->fd = (int)ARG0(regs);
+            p->peer = 1;
+        }
         else if (nr == NR_sendto) addr = ARG4(regs);
         /* struct msghdr.msg_name; sendmmsg: the first struct mmsghdr's, which begins with one. */
         else if (bpf_probe_read_user(&addr, sizeof addr, (const void *)ARG1(regs)) < 0) return ARG1(regs) != 0;
@@ -539,6 +601,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         report_file(p.action, p.access, 0, fd_file(t, (int)ret));
         return 0;
     }
+    if (p.peer && ret == 0 && report_peer(p.fd)) return 0;
     if (p.by_fd) {
         /* fchmod, fchown: the descriptor still names the file at exit. */
         struct task_struct___wd *t = (void *)bpf_get_current_task();

@@ -146,6 +146,26 @@ case $expect in
     ;;
 esac
 
+# A unix socket outside the write paths: tier 1 refuses the connect (unix_stream_connect,
+# judged on the socket found); on tier 2 the kernel lets it through and warden catches it.
+python3 -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+if os.fork(): sys.exit(0)
+while True: s.accept()[0].close()' "$secret/d.sock"
+"$W" run -- python3 -c 'import socket, sys
+c = socket.socket(socket.AF_UNIX)
+try:
+    c.connect(sys.argv[1]); print("unix 0")
+except OSError as e:
+    print("unix", e.errno)' "$secret/d.sock" > unix.out 2> unix.err
+echo "unix-exit $?" >> unix.out
+cat unix.out
+check "a connect to a unix socket outside ends the run in 77" hasline unix.out "unix-exit 77"
+case $expect in
+  tier1-*) check "the unix connect refused by the BPF LSM (EPERM)" hasline unix.out "unix 1" ;;
+  tier2) check "the unix connect caught as allowed although forbidden" has unix.err "policy forbids were allowed" ;;
+esac
+
 # A real build under this tier: the make preset building C.
 mkdir -p "$work/build" && cd "$work/build" || exit 125
 printf 'int main(void) { return 0; }\n' > hello.c

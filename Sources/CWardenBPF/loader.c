@@ -202,8 +202,8 @@ int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t por
     return update(b, "allow6", &k, &one, err, errlen);
 }
 
-int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, char *err, size_t errlen) {
-    struct warden_lsm_settings s = {(uint32_t)fs_strict, (uint32_t)exec_allowlist};
+int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, int unix_strict, char *err, size_t errlen) {
+    struct warden_lsm_settings s = {(uint32_t)fs_strict, (uint32_t)exec_allowlist, (uint32_t)unix_strict};
     uint32_t zero = 0;
     return update(b, "lsm_settings", &zero, &s, err, errlen);
 }

@@ -206,7 +206,7 @@ public final class BPFObject: @unchecked Sendable {
 /// The tier-1 object's rules, and its canary.
 extension BPFObject {
     public func configureLSM(_ rules: TierOneRules) throws(BPFError) {
-        try check { warden_lsm_configure(raw, rules.fsStrict ? 1 : 0, rules.execAllowlist ? 1 : 0, $0, $1) }
+        try check { warden_lsm_configure(raw, rules.fsStrict ? 1 : 0, rules.execAllowlist ? 1 : 0, rules.unixStrict ? 1 : 0, $0, $1) }
         for rule in rules.fs {
             try rule.key.withUnsafeBufferPointer { k throws(BPFError) in
                 try check { warden_lsm_add_rule(raw, 0, k.baseAddress, k.count, rule.rights, $0, $1) }

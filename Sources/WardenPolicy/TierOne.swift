@@ -7,6 +7,7 @@
 public struct TierOneRules: Equatable, Sendable {
     public static let read: UInt32 = 1   // WARDEN_ACCESS_READ
     public static let write: UInt32 = 2  // WARDEN_ACCESS_WRITE
+    public static let connect: UInt32 = 8  // WARDEN_ACCESS_CONNECT
     /// The key size of the tries (WARDEN_LPM_DATA).
     public static let maxKey = 256
 
@@ -17,6 +18,8 @@ public struct TierOneRules: Equatable, Sendable {
 
     public var fsStrict: Bool
     public var execAllowlist: Bool
+    /// Unix sockets need write or connect rights (net.default = "deny").
+    public var unixStrict: Bool
     public var fs: [Rule]
     public var exec: [[UInt8]]
     /// Rule paths too long for a key: left out, so what lies beneath is refused.
@@ -25,7 +28,9 @@ public struct TierOneRules: Equatable, Sendable {
     public init(_ d: FileDecider) {
         fsStrict = d.read != nil
         execAllowlist = d.exec != nil
+        unixStrict = d.unix != nil
         var own: [String: UInt32] = [:]
+        for p in d.unix ?? [] { own[p, default: 0] |= TierOneRules.connect }
         for p in d.read ?? [] { own[p, default: 0] |= TierOneRules.read }
         for p in d.write ?? [] { own[p, default: 0] |= TierOneRules.read | TierOneRules.write }
         var long: [String] = []

@@ -46,7 +46,7 @@ public struct PolicyGuard: Sendable {
 
     /// Every file with one of `names` below `workspace` and what it holds, without
     /// following symlinks and leaving out `excluded` trees (the build's separate output
-    /// directory, .git). Bounded (depth 12, 200,000 entries) so a huge tree costs a
+    /// directory, .git). Bounded (depth 64, 200,000 entries) so a huge tree costs a
     /// bounded walk. Taken before and after a run: a manifest the build changed through a
     /// hard link or swapped in by renaming a directory shows up even though no event
     /// named it.
@@ -54,7 +54,7 @@ public struct PolicyGuard: Sendable {
         var out: [String: Data?] = [:]
         var visited = 0
         func walk(_ dir: String, _ depth: Int) {
-            guard depth <= 12, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            guard depth <= 64, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in entries {
                 visited += 1
                 if visited > 200_000 { return }
@@ -63,15 +63,19 @@ public struct PolicyGuard: Sendable {
                 guard lstat(path, &st) == 0 else { continue }
                 switch st.st_mode & S_IFMT {
                 // Git's configuration and hooks, in every repository of the workspace
-                // (excluded trees included: the top .git is one).
+                // (excluded trees included: the top .git is one), named `.git` or not.
                 case S_IFDIR where name == ".git": gitRecords(path, into: &out)
                 case S_IFREG where name == ".git": gitRecords(path, into: &out)
-                case S_IFDIR where !excluded.contains(path): walk(path, depth + 1)
+                case S_IFDIR where !excluded.contains(path):
+                    if looksLikeGitDirectory(path) { gitRecords(path, into: &out) }
+                    walk(path, depth + 1)
                 case S_IFREG where names.contains(name): out[path] = FileManager.default.contents(atPath: path)
                 default: continue
                 }
             }
         }
+        // The workspace itself made into a repository (git looks there first from inside).
+        if looksLikeGitDirectory(workspace) { gitRecords(workspace, into: &out) }
         walk(workspace, 0)
         return out
     }
@@ -82,7 +86,7 @@ public struct PolicyGuard: Sendable {
         var out: [String] = []
         var visited = 0
         func walk(_ dir: String, _ depth: Int) {
-            guard depth <= 12, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            guard depth <= 64, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in entries {
                 visited += 1
                 if visited > 200_000 { return }
@@ -96,6 +100,21 @@ public struct PolicyGuard: Sendable {
         }
         walk(root, 0)
         return out.sorted()
+    }
+
+    /// Whether a `scan` record is git's (a gitfile, a repository's config or hook) rather
+    /// than a policy file or manifest.
+    public static func isGitRecord(_ path: String) -> Bool {
+        !names.contains((path as NSString).lastPathComponent)
+    }
+
+    /// A directory git would take for a repository whatever its name: `HEAD` with
+    /// `objects/` and `refs/` beside it (git's own test), the shape a build can give any
+    /// directory it may write.
+    static func looksLikeGitDirectory(_ dir: String) -> Bool {
+        var st = stat()
+        guard lstat(dir + "/HEAD", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
+        return ["objects", "refs"].allSatisfy { lstat(dir + "/" + $0, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR }
     }
 
     /// What git runs from a `.git` entry: a gitfile's target line, and in a git directory

@@ -78,6 +78,15 @@ extension Runner {
     func finish(_ outcome: Result<ChildExit, SandboxError>, runId: String, started: Date, audit: RunAudit, agent: EventAgent?,
                 policyWatch: PolicyWatch, mode: Mode) -> Int32 {
         var metrics = audit.metrics
+        let policyChanged = policyChanges(policyWatch, agent: agent, runId: runId)
+        // A repository's configuration or hooks the build changed (what the user's git runs
+        // later, outside any sandbox) broke the policy whatever the name it used.
+        let gitChanges = (policyChanged ?? []).filter(PolicyGuard.isGitRecord).count
+        if mode == .enforce && gitChanges > 0 {
+            metrics.enforceMismatches += UInt64(gitChanges)
+            log("warning: the build changed git configuration or hooks: \((policyChanged ?? []).filter(PolicyGuard.isGitRecord).joined(separator: ", "))"
+                + "; do not run git there before reviewing them")
+        }
         let code: Int32
         let status: String
         switch outcome {
@@ -103,7 +112,7 @@ extension Runner {
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         end.perUnitUsage = metrics.perUnitUsage
-        end.policyChanged = policyChanges(policyWatch, agent: agent, runId: runId)
+        end.policyChanged = policyChanged
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }

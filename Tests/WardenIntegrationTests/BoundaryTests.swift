@@ -353,6 +353,14 @@ import WardenPolicy
         // A new repository the build makes (nothing there to mount): caught, 77.
         let planted = try warden(["run", "--", "sh", "-c", "mkdir -p newrepo/.git && echo '[core]' > newrepo/.git/config"], cwd: dir, env: env)
         #expect(planted.status == 77 && planted.stderr.contains("policy forbids were allowed"), "\(planted.stderr)")
+
+        // A repository by shape, not by name (HEAD, objects/, refs/ and a config git would
+        // run from): caught by the comparison before and after, 77, and the next run refused.
+        let shaped = "mkdir -p src/objects src/refs && echo 'ref: refs/heads/main' > src/HEAD && printf '[core]\\n\\tfsmonitor = evil\\n' > src/config"
+        // (The new repository above is a change the next run refuses too: accepted here.)
+        let bare = try warden(["run", "--accept-policy-change", "--", "sh", "-c", shaped], cwd: dir, env: env)
+        #expect(bare.status == 77 && bare.stderr.contains("changed git configuration or hooks: \(dir)/src/config"), "\(bare.stderr)")
+        #expect(try warden(["run", "--", "true"], cwd: dir, env: env).status == 2, "the next run refuses what the build left")
     }
 
     /// A chmod or setxattr through a symlink in the write paths (to a file, or to a

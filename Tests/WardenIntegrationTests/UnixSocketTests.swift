@@ -70,6 +70,9 @@ import WardenOutput
                 l.connect("link.sock"); out.append("link " + l.recv(5).decode())
             except OSError as e:
                 out.append("link errno %d" % e.errno)
+            if sys.argv[3] == "race":
+                # The link swapped at once: warden names the socket the kernel reached.
+                os.unlink("link.sock"); os.symlink("/dev/null", "link.sock")
         print(" ".join(out))
         """
 
@@ -99,6 +102,10 @@ import WardenOutput
         let l = try warden(["run", "--", "/usr/bin/python3", "client.py", daemon.stream, daemon.datagram, "link"], cwd: linked, env: linkedEnv)
         #expect(l.status == 77 && l.stdout.hasSuffix("link hello\n"), "\(l.stdout) \(l.stderr)")
         #expect(try connects(linked).contains { $0.event.pathOrAddr == daemon.stream && !$0.event.neededPerm.isEmpty && $0.event.verdict == .allowed })
+        let (raced, racedEnv) = try workspace(identity: identity)
+        let race = try warden(["run", "--", "/usr/bin/python3", "client.py", daemon.stream, daemon.datagram, "race"], cwd: raced, env: racedEnv)
+        #expect(race.status == 77 && race.stdout.hasSuffix("link hello\n"), "\(race.stdout) \(race.stderr)")
+        #expect(try connects(raced).contains { $0.event.pathOrAddr == daemon.stream && !$0.event.neededPerm.isEmpty })
         for socket in [daemon.stream, daemon.datagram] {
             let e = events.filter { $0.event.pathOrAddr == socket }
             #expect(e.count == 1 && e.first?.event.neededPerm == "allow.net.unix=\(socket)" && e.first?.source == "tracepoint", "\(events)")
@@ -106,6 +113,39 @@ import WardenOutput
         }
         let report = try warden(["report"], cwd: dir, env: env).stdout
         #expect(report.contains("ALLOWED ALTHOUGH FORBIDDEN (the kernel did not refuse it): connect \(daemon.stream)"), "\(report)")
+    }
+
+    /// sendmmsg: each message may name another socket; a second message to a daemon's
+    /// socket, after one to the build's own, is caught as well.
+    @Test func everyMessageOfSendmmsgCounts() throws {
+        try Kernel.requireRoot()
+        let daemon = try Daemon()
+        let (dir, env) = try workspace()
+        try """
+            #define _GNU_SOURCE
+            #include <stdio.h>
+            #include <string.h>
+            #include <sys/socket.h>
+            #include <sys/un.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                int own = socket(AF_UNIX, SOCK_DGRAM, 0), s = socket(AF_UNIX, SOCK_DGRAM, 0);
+                struct sockaddr_un a = {AF_UNIX}, b = {AF_UNIX};
+                strcpy(a.sun_path, "own.sock");
+                strcpy(b.sun_path, argv[1]);
+                unlink("own.sock");
+                if (bind(own, (struct sockaddr *)&a, sizeof a) < 0) return 2;
+                char x = 'x';
+                struct iovec io = {&x, 1};
+                struct mmsghdr m[2] = {{{&a, sizeof a, &io, 1, 0, 0, 0}}, {{&b, sizeof b, &io, 1, 0, 0, 0}}};
+                printf("sent %d\\n", sendmmsg(s, m, 2, 0));
+                return 0;
+            }
+            """.write(toFile: dir + "/mmsg.c", atomically: true, encoding: .utf8)
+        #expect(try runProcess("/usr/bin/cc", ["-o", dir + "/mmsg", dir + "/mmsg.c"]).status == 0)
+        #expect(try runProcess(dir + "/mmsg", [daemon.datagram], cwd: dir).out == "sent 2\n", "the control: both messages go")
+        let r = try warden(["run", "--", "./mmsg", daemon.datagram], cwd: dir, env: env)
+        #expect(r.stdout == "sent 2\n" && r.status == 77, "\(r.stdout) \(r.stderr)")
     }
 
     @Test func aNamedSocketIsAllowed() throws {

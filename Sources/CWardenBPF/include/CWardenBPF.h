@@ -52,7 +52,7 @@ int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t por
 
 /* The tier-1 object's settings and path rules (see bpf/include/warden/lsm_maps.h: the key
  * is the path with a trailing '/', rights already accumulated from the rules above). */
-int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, char *err, size_t errlen);
+int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, int unix_strict, char *err, size_t errlen);
 int warden_lsm_add_rule(struct warden_bpf *b, int exec, const uint8_t *key, size_t len, uint32_t rights, char *err,
                         size_t errlen);
 

@@ -67,6 +67,7 @@ enum warden_access {
     WARDEN_ACCESS_READ = 1,
     WARDEN_ACCESS_WRITE = 2,   /* write, create, truncate, remove, rename */
     WARDEN_ACCESS_EXECUTE = 4,
+    WARDEN_ACCESS_CONNECT = 8, /* tier-1 rules only: a unix socket that may be connected to */
 };
 
 #ifndef __bpf__

@@ -23,6 +23,7 @@ struct warden_fs_rule {
 struct warden_lsm_settings {
     uint32_t fs_strict;      /* 1: opens need a rule */
     uint32_t exec_allowlist; /* 1: executing needs an exec rule, not just read */
+    uint32_t unix_strict;    /* 1: connecting to a unix socket by path needs write or connect */
 };
 
 #endif

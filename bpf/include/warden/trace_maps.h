@@ -12,7 +12,7 @@ struct warden_pending {
     uint8_t action;  /* WARDEN_ACTION_* */
     uint8_t no_fd;   /* an open-like call that returns no descriptor (truncate) */
     uint8_t by_fd;   /* fchmod, fchown: the file is `fd`'s */
-    uint8_t pad;
+    uint8_t peer;    /* connect: name the socket `fd` reached, not the name passed */
     int32_t fd;
 };
 
