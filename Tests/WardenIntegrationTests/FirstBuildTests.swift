@@ -96,7 +96,7 @@ import WardenOutput
     }
 
     /// libuuid's clock file (uuid-runtime, on Ubuntu and GitHub's runners) is refused and
-    /// logged as expected: the run does not end in 77 for it, and the file is untouched.
+    /// logged as expected: the run does not end in 77 for it, and the open is refused.
     /// The control writes the same name in another directory and is a real denial.
     @Test func libuuidsClockFileIsRefusedAsExpected() throws {
         try Kernel.requireRoot()
@@ -105,7 +105,6 @@ import WardenOutput
         if made { try FileManager.default.createDirectory(atPath: uuidDir, withIntermediateDirectories: true) }
         defer { if made { try? FileManager.default.removeItem(atPath: uuidDir) } }
         let clock = uuidDir + "/clock.txt"
-        let before = read(clock)
         let dir = try makeDir()
         // `<>` opens read-write and creates, as libuuid does.
         let r = try warden(["run", "--", "sh", "-c", "(: <> \(clock)) 2>/dev/null; true"], cwd: dir)
@@ -114,7 +113,8 @@ import WardenOutput
         #expect(refused.count == 1 && refused.allSatisfy { $0.isExpectedRefusal && $0.event.result == -13 }, "\(refused)")
         let m = try metrics(dir)
         #expect(m.expectedRefusals == 1 && m.violationsTotal == 0 && m.blockedTotal == 0)
-        #expect(read(clock) == before && (made ? !FileManager.default.fileExists(atPath: clock) : true))
+        // The refusal (EACCES above) is what shows the build did not write it: the file's
+        // bytes are no proof, since any process on the host using libuuid rewrites them.
         #expect(try warden(["report"], cwd: dir).stdout.contains("refused as expected: open \(clock)"))
         let other = try scratchDir("notuuid")
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
