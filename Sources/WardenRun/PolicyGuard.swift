@@ -52,31 +52,24 @@ public struct PolicyGuard: Sendable {
     /// named it.
     public static func scan(_ workspace: String, excluding excluded: [String]) -> [String: Data?] {
         var out: [String: Data?] = [:]
-        var visited = 0
-        func walk(_ dir: String, _ depth: Int) {
-            guard depth <= 64, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-            for name in entries {
-                visited += 1
-                if visited > 200_000 { return }
-                let path = dir + "/" + name
-                var st = stat()
-                guard lstat(path, &st) == 0 else { continue }
-                switch st.st_mode & S_IFMT {
-                // Git's configuration and hooks, in every repository of the workspace
-                // (excluded trees included: the top .git is one), named `.git` or not.
-                case S_IFDIR where name == ".git": gitRecords(path, into: &out)
-                case S_IFREG where name == ".git": gitRecords(path, into: &out)
-                case S_IFDIR where !excluded.contains(path):
-                    if looksLikeGitDirectory(path) { gitRecords(path, into: &out) }
-                    walk(path, depth + 1)
-                case S_IFREG where names.contains(name): out[path] = FileManager.default.contents(atPath: path)
-                default: continue
-                }
-            }
-        }
         // The workspace itself made into a repository (git looks there first from inside).
         if looksLikeGitDirectory(workspace) { gitRecords(workspace, into: &out) }
-        walk(workspace, 0)
+        walk(workspace) { path, name, kind in
+            switch kind {
+            // Git's configuration and hooks, in every repository of the workspace
+            // (excluded trees included: the top .git is one), named `.git` or not.
+            case S_IFDIR where name == ".git", S_IFREG where name == ".git":
+                gitRecords(path, into: &out)
+                return false
+            case S_IFDIR where !excluded.contains(path):
+                if looksLikeGitDirectory(path) { gitRecords(path, into: &out) }
+                return true
+            case S_IFREG where names.contains(name):
+                out[path] = FileManager.default.contents(atPath: path)
+            default: break
+            }
+            return false
+        }
         return out
     }
 
@@ -84,6 +77,20 @@ public struct PolicyGuard: Sendable {
     /// symlinks or entering one; bounded like `scan`.
     public static func gitEntries(_ root: String) -> [String] {
         var out: [String] = []
+        walk(root) { path, name, kind in
+            if name == ".git", kind == S_IFDIR || kind == S_IFREG {
+                out.append(path)
+                return false
+            }
+            return kind == S_IFDIR
+        }
+        return out.sorted()
+    }
+
+    /// Visits what lies below `root` without following symlinks (lstat), descending where
+    /// `visit` says so; bounded (depth 64, 200,000 entries) so a huge tree costs a bounded
+    /// walk.
+    static func walk(_ root: String, _ visit: (_ path: String, _ name: String, _ kind: mode_t) -> Bool) {
         var visited = 0
         func walk(_ dir: String, _ depth: Int) {
             guard depth <= 64, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
@@ -93,13 +100,10 @@ public struct PolicyGuard: Sendable {
                 let path = dir + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }
-                let kind = st.st_mode & S_IFMT
-                if name == ".git", kind == S_IFDIR || kind == S_IFREG { out.append(path); continue }
-                if kind == S_IFDIR { walk(path, depth + 1) }
+                if visit(path, name, st.st_mode & S_IFMT) { walk(path, depth + 1) }
             }
         }
         walk(root, 0)
-        return out.sorted()
     }
 
     /// Whether a `scan` record is git's (a gitfile, a repository's config or hook) rather
