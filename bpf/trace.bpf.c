@@ -300,6 +300,16 @@ static __always_inline void report_file(__u8 action, __u32 access, int result, s
     submit(e);
 }
 
+/* A refused connect to an abstract unix socket, named "@name" (the name up to its first
+ * NUL, as `ss` shows it). */
+static __always_inline void report_abstract(int result, __u64 uptr) {
+    struct warden_event *e = new_event(WARDEN_ACTION_CONNECT, WARDEN_ACCESS_WRITE, result);
+    if (!e) return;
+    e->path_or_addr[0] = '@';
+    if (bpf_probe_read_user_str(e->path_or_addr + 1, 107, (const void *)uptr) <= 0) e->path_or_addr[1] = 0;
+    submit(e);
+}
+
 /* A connected unix socket names its peer: the listener's bound path, as the kernel found
  * it, whatever link or name the build passed (and swapped since). 0 when there is none. */
 struct file___peer {
@@ -502,7 +512,14 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
          * unnamed ("?", name 0): the kernel may read it a moment later. */
         if (bpf_probe_read_user(&family, sizeof family, (const void *)addr) < 0) return 1;
         bpf_probe_read_user(&first, 1, (const void *)(addr + 2));
-        if (family != 1 /* AF_UNIX */ || first == 0) return 0;
+        if (family != 1 /* AF_UNIX */) return 0;
+        if (first == 0) {
+            /* Abstract: only a refusal is reported (Landlock's scoping refuses one outside
+             * the run); the build's own abstract sockets are not events. */
+            p->abstract = 1;
+            p->name = addr + 3;
+            return 1;
+        }
         p->name = addr + 2; /* sun_path */
     } else if (attrs) {
         /* Changing a file's mode or owner writes its metadata: the file needs write. */
@@ -599,6 +616,10 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (p.action == WARDEN_ACTION_OPEN && ret >= 0 && !p.no_fd) {
         struct task_struct___wd *t = (void *)bpf_get_current_task();
         report_file(p.action, p.access, 0, fd_file(t, (int)ret));
+        return 0;
+    }
+    if (p.abstract) {
+        if (ret == -EPERM || ret == -EACCES) report_abstract((int)ret, p.name);
         return 0;
     }
     if (p.peer && ret == 0 && report_peer(p.fd)) return 0;

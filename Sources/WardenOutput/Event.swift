@@ -159,8 +159,11 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     public var isUnixSocketConnect: Bool { action == .connect && WardenEvent.namesAPath(pathOrAddr.utf8.first ?? 0) }
 
     /// Whether a `path_or_addr` whose first byte is `first` names a path ('/', or '?' for
-    /// one the kernel could not name whole) rather than an address.
-    public static func namesAPath(_ first: UInt8) -> Bool { first == UInt8(ascii: "/") || first == UInt8(ascii: "?") }
+    /// one the kernel could not name whole, or '@' for an abstract unix socket) rather than
+    /// an address.
+    public static func namesAPath(_ first: UInt8) -> Bool {
+        first == UInt8(ascii: "/") || first == UInt8(ascii: "?") || first == UInt8(ascii: "@")
+    }
 
     /// The policy key a denial is about: the part of `needed_perm` before '='.
     public var ruleKey: String {

@@ -136,6 +136,14 @@ final class EventAgent: @unchecked Sendable {
         // The name as the build passed it: `..` after a symlink goes up from the link's
         // target, which only resolving (not the lexical normalization) gets right.
         let raw = e.pathOrAddr
+        if e.action == .connect && raw.hasPrefix("@") {
+            // An abstract unix socket: reported only when refused (Landlock's scoping keeps
+            // the build from those outside the run). No rule names one: the refusal is it.
+            let refused = e.result == -EACCES || e.result == -EPERM
+            e.verdict = refused ? .denied : .allowed
+            e.neededPerm = refused ? EventAgent.refusedByKernel + "=" + raw : ""
+            return nil
+        }
         e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
         let op: FileDecider.Operation
         switch e.action {

@@ -122,6 +122,10 @@ import WardenOutput
         #expect(try runProcess("/usr/bin/python3", ["-c", client], cwd: dir).out == "ok\n", "the control, without warden")
         let r = try warden(["run", "--", "/usr/bin/python3", "-c", client], cwd: dir)
         #expect(r.stdout == "errno 1\n", "\(r.stdout) \(r.stderr)")
+        // The refusal is recorded: one denial, named as `ss` shows it, and the run ends in 77.
+        #expect(r.status == 77, "\(r.stderr)")
+        let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
+        #expect(denied.map(\.event.pathOrAddr) == ["@" + name] && denied.first?.event.action == .connect, "\(denied.map(\.event))")
     }
 
     /// SIGTERM or SIGINT to warden: the command's process group gets it, and everything

@@ -14,6 +14,8 @@ struct warden_pending {
     uint8_t by_fd;   /* fchmod, fchown: the file is `fd`'s */
     uint8_t peer;    /* connect: name the socket `fd` reached, not the name passed */
     int32_t fd;
+    uint8_t abstract; /* a unix socket in the abstract namespace: `name` follows its NUL */
+    uint8_t pad2[3];
 };
 
 /* What the processes of one unit used, summed at each thread's exit (`unit_usage`, indexed
