@@ -57,8 +57,7 @@ public struct FileDecider: Sendable, Equatable {
         // the allowlist.
         if !path.hasPrefix("/") && op != .exec { return (true, "") }
         func covered(_ list: [String]?) -> Bool { list.map { $0.contains { pathIsWithin(path, $0) } } ?? true }
-        let inGit = gitRoot.map { pathIsWithin(path, $0) && path.split(separator: "/").contains(".git") } ?? false
-        let writable = covered(write) && !protected.contains { pathIsWithin(path, $0) } && !inGit
+        let writable = covered(write) && !protected.contains { pathIsWithin(path, $0) } && !FilesystemPlan.isGitPath(path, below: gitRoot)
         let parent = FileDecider.parent(path)
         switch op {
         case .exec:

@@ -19,8 +19,11 @@ public struct FilesystemPlan: Sendable, Equatable, Codable {
     }
 
     /// Whether `path` is a `.git` entry, or inside one, below `gitRoot`.
-    public func isGitPath(_ path: String) -> Bool {
-        guard let gitRoot, pathIsWithin(path, gitRoot) else { return false }
+    public func isGitPath(_ path: String) -> Bool { FilesystemPlan.isGitPath(path, below: gitRoot) }
+
+    /// The same for any root (the decider keeps the root resolved).
+    public static func isGitPath(_ path: String, below root: String?) -> Bool {
+        guard let root, pathIsWithin(path, root) else { return false }
         return path.split(separator: "/").contains(".git")
     }
 
