@@ -79,6 +79,8 @@ let package = Package(
         .target(name: "CWardenLSMHost", path: "Tests/CWardenLSMHost"),
         .testTarget(name: "WardenPolicyTests", dependencies: ["WardenPolicy", "CWardenLSMHost"]),
         .testTarget(name: "WardenOutputTests", dependencies: ["WardenOutput", "WardenPolicy", "CWardenABI"]),
+        .testTarget(name: "WardenSandboxTests", dependencies: ["WardenSandbox", "WardenPolicy", "CWardenShim"]),
+        .testTarget(name: "WardenRunTests", dependencies: ["WardenRun", "WardenPolicy", "WardenOutput"]),
         .testTarget(
             name: "WardenIntegrationTests",
             dependencies: ["WardenSandbox", "WardenRun", "WardenOutput", "WardenPolicy", "WardenBPF", "CWardenShim", "warden"]

@@ -36,6 +36,37 @@ struct warden_ll_path_beneath {
 #define WARDEN_LL_RULE_PATH_BENEATH 1
 #define WARDEN_LL_CREATE_VERSION (1U << 0)
 
+/* Where the build machine's header knows a right, our copy must agree with it. */
+#if __has_include(<linux/landlock.h>)
+#include <linux/landlock.h>
+_Static_assert(WARDEN_LL_EXECUTE == LANDLOCK_ACCESS_FS_EXECUTE, "Landlock EXECUTE");
+_Static_assert(WARDEN_LL_WRITE_FILE == LANDLOCK_ACCESS_FS_WRITE_FILE, "Landlock WRITE_FILE");
+_Static_assert(WARDEN_LL_READ_FILE == LANDLOCK_ACCESS_FS_READ_FILE, "Landlock READ_FILE");
+_Static_assert(WARDEN_LL_READ_DIR == LANDLOCK_ACCESS_FS_READ_DIR, "Landlock READ_DIR");
+_Static_assert(WARDEN_LL_REMOVE_DIR == LANDLOCK_ACCESS_FS_REMOVE_DIR, "Landlock REMOVE_DIR");
+_Static_assert(WARDEN_LL_REMOVE_FILE == LANDLOCK_ACCESS_FS_REMOVE_FILE, "Landlock REMOVE_FILE");
+_Static_assert(WARDEN_LL_MAKE_CHAR == LANDLOCK_ACCESS_FS_MAKE_CHAR, "Landlock MAKE_CHAR");
+_Static_assert(WARDEN_LL_MAKE_DIR == LANDLOCK_ACCESS_FS_MAKE_DIR, "Landlock MAKE_DIR");
+_Static_assert(WARDEN_LL_MAKE_REG == LANDLOCK_ACCESS_FS_MAKE_REG, "Landlock MAKE_REG");
+_Static_assert(WARDEN_LL_MAKE_SOCK == LANDLOCK_ACCESS_FS_MAKE_SOCK, "Landlock MAKE_SOCK");
+_Static_assert(WARDEN_LL_MAKE_FIFO == LANDLOCK_ACCESS_FS_MAKE_FIFO, "Landlock MAKE_FIFO");
+_Static_assert(WARDEN_LL_MAKE_BLOCK == LANDLOCK_ACCESS_FS_MAKE_BLOCK, "Landlock MAKE_BLOCK");
+_Static_assert(WARDEN_LL_MAKE_SYM == LANDLOCK_ACCESS_FS_MAKE_SYM, "Landlock MAKE_SYM");
+#ifdef LANDLOCK_ACCESS_FS_REFER
+_Static_assert(WARDEN_LL_REFER == LANDLOCK_ACCESS_FS_REFER, "Landlock REFER");
+#endif
+#ifdef LANDLOCK_ACCESS_FS_TRUNCATE
+_Static_assert(WARDEN_LL_TRUNCATE == LANDLOCK_ACCESS_FS_TRUNCATE, "Landlock TRUNCATE");
+#endif
+#ifdef LANDLOCK_ACCESS_FS_IOCTL_DEV
+_Static_assert(WARDEN_LL_IOCTL_DEV == LANDLOCK_ACCESS_FS_IOCTL_DEV, "Landlock IOCTL_DEV");
+#endif
+#ifdef LANDLOCK_SCOPE_SIGNAL
+_Static_assert(WARDEN_LL_SCOPE_ABSTRACT_UNIX_SOCKET == LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, "Landlock scope");
+_Static_assert(WARDEN_LL_SCOPE_SIGNAL == LANDLOCK_SCOPE_SIGNAL, "Landlock scope");
+#endif
+#endif
+
 int warden_landlock_abi(void) {
     long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, WARDEN_LL_CREATE_VERSION);
     return abi < 0 ? -errno : (int)abi;

@@ -39,18 +39,11 @@ public enum PrometheusMetrics {
     }
 
     /// The layer hook an action goes through (LayerStatus.hook's names).
-    public static func hook(_ action: WardenEvent.Action) -> String {
-        switch action {
-        case .open: return "file_open"
-        case .rename, .unlink, .create, .attr: return "rename_unlink"
-        case .exec: return "exec"
-        case .connect: return "connect"
-        }
-    }
+    public static func hook(_ action: WardenEvent.Action) -> String { Hook(action).rawValue }
 
     /// "1" (BPF LSM), "2" (Landlock, cgroup-BPF, seccomp) or "none", as the job summary says.
     public static func tier(_ layers: [LayerStatus]) -> String {
-        if layers.contains(where: { $0.layer == "bpf-lsm" && $0.enforcing }) { return "1" }
+        if layers.contains(where: { $0.layer == .bpfLSM && $0.enforcing }) { return "1" }
         if layers.contains(where: { $0.enforcing }) { return "2" }
         return "none"
     }

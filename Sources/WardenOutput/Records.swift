@@ -3,16 +3,38 @@ import WardenPolicy
 /// The lines of `warden-events.jsonl`. Each line is one JSON object whose "type" says
 /// what it is: "run" opens a run, "event" is one audited operation, "run_end" closes it.
 
+/// What a run guards, as the run record, status and metrics name it.
+public enum Hook: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case fileOpen = "file_open", renameUnlink = "rename_unlink", exec, connect, syscalls
+    public var description: String { rawValue }
+
+    /// The hook an audited action goes through.
+    public init(_ action: WardenEvent.Action) {
+        switch action {
+        case .open: self = .fileOpen
+        case .rename, .unlink, .create, .attr: self = .renameUnlink
+        case .exec: self = .exec
+        case .connect: self = .connect
+        }
+    }
+}
+
+/// The kernel mechanism that enforces or watches a hook.
+public enum Layer: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case bpfLSM = "bpf-lsm", landlock, cgroupBPF = "cgroup-bpf", seccomp, tracepoint, supervisor, none
+    public var description: String { rawValue }
+}
+
 /// How a hook is covered in a run: which layer enforces or observes it, or why none does.
 public struct LayerStatus: Sendable, Codable, Equatable {
-    public var hook: String      // file_open, rename_unlink, exec, connect, syscalls
-    public var layer: String     // e.g. "bpf-lsm", "landlock", "cgroup-bpf", "seccomp", "supervisor", "none"
+    public var hook: Hook
+    public var layer: Layer
     public var enforcing: Bool
     /// Whether the policy restricts this hook at all (enforce mode needs a layer then).
     public var restricted: Bool
     public var detail: String
 
-    public init(hook: String, layer: String, enforcing: Bool, restricted: Bool = true, detail: String) {
+    public init(hook: Hook, layer: Layer, enforcing: Bool, restricted: Bool = true, detail: String) {
         self.hook = hook
         self.layer = layer
         self.enforcing = enforcing

@@ -178,7 +178,7 @@ public enum Doctor {
         public var mode: String
         public var layers: [LayerStatus]
         public var enforcePossible: Bool
-        public var unenforcedHooks: [String]
+        public var unenforcedHooks: [Hook]
         /// What the exit status says: 0 when the policy's mode can run here.
         public var ok: Bool
         enum CodingKeys: String, CodingKey {
@@ -206,7 +206,7 @@ public enum Doctor {
         text += "\npolicy (\(doc.policySources.joined(separator: " → "))), mode \(mode.value.rawValue) (\(mode.origin)):\n"
         for l in doc.layers { text += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
         text += doc.enforcePossible ? "enforce mode can run here.\n"
-            : "enforce mode cannot run here: nothing enforces \(doc.unenforcedHooks.joined(separator: ", ")).\n"
+            : "enforce mode cannot run here: nothing enforces \(doc.unenforcedHooks.map(\.rawValue).joined(separator: ", ")).\n"
         return (text, doc.ok)
     }
 }

@@ -47,16 +47,16 @@ extension Runner {
         case .proven(let l):
             kernel.lsm = l
             kernel.lsmNote = "BPF LSM file_open on the run's cgroup, proven by a canary"
-            for i in state.layers.indices where ["file_open", "rename_unlink", "exec"].contains(state.layers[i].hook) && state.layers[i].restricted {
-                let also = state.layers[i].layer == "landlock" ? "; Landlock also applied" : ""
-                let what = state.layers[i].hook == "rename_unlink" ? "path_mknod/mkdir/symlink/link/unlink/rmdir/rename/chmod/chown decide changes to the tree"
+            for i in state.layers.indices where [Hook.fileOpen, .renameUnlink, .exec].contains(state.layers[i].hook) && state.layers[i].restricted {
+                let also = state.layers[i].layer == .landlock ? "; Landlock also applied" : ""
+                let what = state.layers[i].hook == .renameUnlink ? "path_mknod/mkdir/symlink/link/unlink/rmdir/rename/chmod/chown decide changes to the tree"
                     : "file_open decides reads, writes and execs"
-                state.layers[i] = LayerStatus(hook: state.layers[i].hook, layer: "bpf-lsm", enforcing: true,
+                state.layers[i] = LayerStatus(hook: state.layers[i].hook, layer: .bpfLSM, enforcing: true,
                                               detail: "tier 1: BPF LSM \(what) (EPERM), proven by a canary\(also)")
             }
         case .unavailable(let why):
             kernel.lsmNote = "tier 1 unavailable: \(why)"
-            guard state.layers.contains(where: { $0.layer == "bpf-lsm" && $0.restricted }) else { return }
+            guard state.layers.contains(where: { $0.layer == .bpfLSM && $0.restricted }) else { return }
             guard allowDegraded else {
                 throw WardenFailure("enforce mode relies on the BPF LSM here (no Landlock), but \(why). Nothing was run.",
                                     code: WardenExit.sandbox)
@@ -68,7 +68,7 @@ extension Runner {
     /// The connect hooks, sharing the trace object's ring buffer; proven by a canary when
     /// the policy denies by default.
     func attachNetwork(_ setup: Setup, cgroup: RunCgroup, sharing trace: BPFObject?, state: inout RunState) throws(WardenFailure) -> BPFObject? {
-        guard let status = state.layers.first(where: { $0.hook == "connect" }), status.layer == "cgroup-bpf" else { return nil }
+        guard let status = state.layers.first(where: { $0.hook == .connect }), status.layer == .cgroupBPF else { return nil }
         let policy = session.policy.effective
         let addresses = setup.hosts.flatMap(\.addresses)
         do {

@@ -7,7 +7,7 @@ import WardenPolicy
 /// where Landlock is missing and the programs load; otherwise a run upgrades the hooks to
 /// tier 1 after its canary (Runner.tierOne).
 public enum LayerProbe {
-    public static let hooks = ["file_open", "rename_unlink", "exec", "connect", "syscalls"]
+    public static let hooks = Hook.allCases
 
     /// `landlockABI` nil: Landlock unavailable, with `landlockProblem` saying why.
     /// `netProblem` nil: the cgroup-BPF network programs load here; `traceProblem` nil:
@@ -25,56 +25,56 @@ public enum LayerProbe {
         let observed = traceProblem == nil
             ? "observe mode: recorded by the tracepoints with the verdict the policy gives, nothing refused"
             : "observe mode: Landlock cannot audit and the tracepoints are unavailable (\(traceProblem!)), so no per-file events"
-        let watch = traceProblem == nil ? "tracepoint" : "none"
+        let watch: Layer = traceProblem == nil ? .tracepoint : .none
 
-        func fsLayer(_ hook: String, _ what: String) -> LayerStatus {
+        func fsLayer(_ hook: Hook, _ what: String) -> LayerStatus {
             guard fsRestricted else {
                 return LayerStatus(hook: hook, layer: watch, enforcing: false, restricted: false,
                                    detail: "fs.default = \"unrestricted\"" + (traceProblem == nil ? "; \(recorded)" : ""))
             }
             guard let abi = landlockABI else {
                 if lsmLoads && enforce { return tierOne(hook) }
-                return LayerStatus(hook: hook, layer: "none", enforcing: false, detail: noLandlock)
+                return LayerStatus(hook: hook, layer: .none, enforcing: false, detail: noLandlock)
             }
             guard enforce else { return LayerStatus(hook: hook, layer: watch, enforcing: false, detail: observed) }
-            return LayerStatus(hook: hook, layer: "landlock", enforcing: true, detail: "Landlock ABI \(abi): \(what); denials return EACCES and are \(recorded)")
+            return LayerStatus(hook: hook, layer: .landlock, enforcing: true, detail: "Landlock ABI \(abi): \(what); denials return EACCES and are \(recorded)")
         }
 
-        func tierOne(_ hook: String) -> LayerStatus {
-            LayerStatus(hook: hook, layer: "bpf-lsm", enforcing: true,
+        func tierOne(_ hook: Hook) -> LayerStatus {
+            LayerStatus(hook: hook, layer: .bpfLSM, enforcing: true,
                         detail: "tier 1: BPF LSM (loads here; proven by a canary before each run)")
         }
 
         var out = [
-            fsLayer("file_open", "read and write rules from the strict plan"),
-            fsLayer("rename_unlink", "create/remove/rename only beneath write paths"),
+            fsLayer(.fileOpen, "read and write rules from the strict plan"),
+            fsLayer(.renameUnlink, "create/remove/rename only beneath write paths"),
         ]
         if !execRestricted {
-            out.append(LayerStatus(hook: "exec", layer: traceProblem == nil ? "tracepoint" : "supervisor", enforcing: false, restricted: false,
+            out.append(LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false, restricted: false,
                                    detail: "exec.default = \"allow\"; " + (traceProblem == nil ? "every exec is \(recorded)" : "the top-level command is recorded")))
         } else if let abi = landlockABI, enforce {
-            out.append(LayerStatus(hook: "exec", layer: "landlock", enforcing: true,
+            out.append(LayerStatus(hook: .exec, layer: .landlock, enforcing: true,
                                    detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)"))
         } else if landlockABI == nil {
-            out.append(lsmLoads && enforce ? tierOne("exec") : LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, detail: noLandlock))
+            out.append(lsmLoads && enforce ? tierOne(.exec) : LayerStatus(hook: .exec, layer: .supervisor, enforcing: false, detail: noLandlock))
         } else {
-            out.append(LayerStatus(hook: "exec", layer: traceProblem == nil ? "tracepoint" : "supervisor", enforcing: false,
+            out.append(LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false,
                                    detail: traceProblem == nil ? observed : "observe mode: only the top-level command is checked and recorded"))
         }
         if let netProblem {
-            out.append(LayerStatus(hook: "connect", layer: "none", enforcing: false, restricted: netRestricted,
+            out.append(LayerStatus(hook: .connect, layer: .none, enforcing: false, restricted: netRestricted,
                                    detail: "cgroup-BPF connect hooks unavailable: \(netProblem)"))
         } else if !netRestricted {
-            out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: false, restricted: false,
+            out.append(LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: false, restricted: false,
                                    detail: "net.default = \"allow\": connects are recorded, none refused"))
         } else if enforce {
-            out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: true,
+            out.append(LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: true,
                                    detail: "cgroup/connect4, connect6, sendmsg4, sendmsg6 on the run's cgroup: EPERM unless in allow.net.hosts; proven by a canary"))
         } else {
-            out.append(LayerStatus(hook: "connect", layer: "cgroup-bpf", enforcing: false,
+            out.append(LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: false,
                                    detail: "observe mode: connects are recorded with the verdict the policy gives, none refused"))
         }
-        out.append(LayerStatus(hook: "syscalls", layer: sysRestricted ? "seccomp" : "none", enforcing: sysRestricted && enforce,
+        out.append(LayerStatus(hook: .syscalls, layer: sysRestricted ? Layer.seccomp : .none, enforcing: sysRestricted && enforce,
                                restricted: sysRestricted, detail: seccompSummary(policy, mode: mode)))
         return out
     }

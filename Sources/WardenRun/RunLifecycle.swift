@@ -65,7 +65,7 @@ extension Runner {
             }
             return .success(try Supervisor.wait(child, signalFD: signalFD))
         } catch {
-            if case .spawn(stage: "exec", .permissionDenied) = error, mode == .enforce, setup.confinement.landlockFD >= 0, kernel.trace == nil {
+            if case .spawn(stage: .exec, .permissionDenied) = error, mode == .enforce, setup.confinement.landlockFD >= 0, kernel.trace == nil {
                 // Landlock refused the top-level program itself: that is a denial.
                 record(source: "landlock", pid: 0, verdict: .denied, needed: "allow.exec.allowed=\(path)")
             }

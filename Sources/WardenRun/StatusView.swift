@@ -62,7 +62,7 @@ public struct StatusDocument: Codable, Sendable {
     public var implicitRules: [Rule]?
     public var warnings: [String]
     public var layers: [LayerStatus]
-    public var enforceBlockedBy: [String]
+    public var enforceBlockedBy: [Hook]
     public var eventLog: String
     public var lastRun: LastRun?
     public var eventLogError: String?
@@ -181,7 +181,7 @@ public enum StatusView {
         out += "\nlayers (hook: layer):\n"
         for l in doc.layers { out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : " (not enforcing)") — \(l.detail)\n" }
         if !doc.enforceBlockedBy.isEmpty {
-            out += "  enforce mode cannot run here: nothing enforces \(doc.enforceBlockedBy.joined(separator: ", ")); "
+            out += "  enforce mode cannot run here: nothing enforces \(doc.enforceBlockedBy.map(\.rawValue).joined(separator: ", ")); "
                 + "relax those rules or use `--mode observe`\n"
         }
         out += "\nrecent events (\(doc.eventLog)):\n"

@@ -8,7 +8,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
     case cgroup(String, path: String, Errno)
     case commandNotFound(String)
     case notExecutable(String, Errno)
-    case spawn(stage: String, Errno)
+    case spawn(stage: SpawnStage, Errno)
     case supervise(Errno)
     case confinement(String, Errno)
     case unknownSyscall(String, String)
@@ -45,9 +45,42 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
         case .commandNotFound: return 127
         case .unknownSyscall: return 2
         case .notExecutable: return 126
-        case .spawn(let stage, let e) where stage == "exec":
+        case .spawn(.exec, let e):
             return e == .noSuchFileOrDirectory ? 127 : 126
         default: return 125
+        }
+    }
+}
+
+/// The step of the child's way to exec that failed (`enum warden_stage` in CWardenShim.h;
+/// SpawnStageTests ties the two).
+public enum SpawnStage: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case none = 0, pipe, clone, pdeathsig, signals, pgrp, stdio, rlimit, securebits, bounding, ambient,
+         groups, gid, uid, caps, noNewPrivs, chdir, landlock, seccomp, exec, mounts
+
+    public var description: String {
+        switch self {
+        case .none: return "unknown stage"
+        case .pipe: return "pipe"
+        case .clone: return "clone3 into the run's cgroup"
+        case .pdeathsig: return "PR_SET_PDEATHSIG"
+        case .signals: return "signal reset"
+        case .pgrp: return "setsid"
+        case .stdio: return "stdio"
+        case .rlimit: return "setrlimit"
+        case .securebits: return "securebits"
+        case .bounding: return "capability bounding set"
+        case .ambient: return "ambient capabilities"
+        case .groups: return "setgroups"
+        case .gid: return "setresgid"
+        case .uid: return "setresuid"
+        case .caps: return "capset"
+        case .noNewPrivs: return "PR_SET_NO_NEW_PRIVS"
+        case .chdir: return "chdir"
+        case .landlock: return "landlock_restrict_self"
+        case .seccomp: return "seccomp filter"
+        case .exec: return "exec"
+        case .mounts: return "read-only bind mounts"
         }
     }
 }

@@ -194,19 +194,6 @@ public struct ChildExit: Sendable, Equatable {
 }
 
 public enum Supervisor {
-    static let stageNames: [Int32: String] = [
-        Int32(WARDEN_STAGE_PIPE.rawValue): "pipe", Int32(WARDEN_STAGE_CLONE.rawValue): "clone3 into the run's cgroup",
-        Int32(WARDEN_STAGE_PDEATHSIG.rawValue): "PR_SET_PDEATHSIG", Int32(WARDEN_STAGE_SIGNALS.rawValue): "signal reset",
-        Int32(WARDEN_STAGE_PGRP.rawValue): "setsid", Int32(WARDEN_STAGE_STDIO.rawValue): "stdio",
-        Int32(WARDEN_STAGE_RLIMIT.rawValue): "setrlimit", Int32(WARDEN_STAGE_SECUREBITS.rawValue): "securebits",
-        Int32(WARDEN_STAGE_BOUNDING.rawValue): "capability bounding set", Int32(WARDEN_STAGE_AMBIENT.rawValue): "ambient capabilities",
-        Int32(WARDEN_STAGE_GROUPS.rawValue): "setgroups", Int32(WARDEN_STAGE_GID.rawValue): "setresgid",
-        Int32(WARDEN_STAGE_UID.rawValue): "setresuid", Int32(WARDEN_STAGE_CAPS.rawValue): "capset",
-        Int32(WARDEN_STAGE_NO_NEW_PRIVS.rawValue): "PR_SET_NO_NEW_PRIVS", Int32(WARDEN_STAGE_CHDIR.rawValue): "chdir",
-        Int32(WARDEN_STAGE_LANDLOCK.rawValue): "landlock_restrict_self", Int32(WARDEN_STAGE_SECCOMP.rawValue): "seccomp filter",
-        Int32(WARDEN_STAGE_EXEC.rawValue): "exec", Int32(WARDEN_STAGE_MOUNTS.rawValue): "read-only bind mounts",
-    ]
-
     /// Highest capability number this kernel knows, so every one can be dropped.
     static func capLastCap() -> Int32 {
         if let s = try? String(contentsOfFile: "/proc/sys/kernel/cap_last_cap", encoding: .utf8),
@@ -252,12 +239,12 @@ public enum Supervisor {
             }
         }
         guard rc == 0 else {
-            let stage = stageNames[result.stage] ?? "stage \(result.stage)"
+            let stage = SpawnStage(rawValue: result.stage) ?? .none
             let e = Errno(rawValue: result.error)
-            if result.stage == Int32(WARDEN_STAGE_CLONE.rawValue) && (e == .notPermitted || e == .permissionDenied) {
+            if stage == .clone && (e == .notPermitted || e == .permissionDenied) {
                 throw .notPrivileged("the kernel refused to start a process in \(cgroup.path) (\(e))")
             }
-            throw .spawn(stage: result.stage == Int32(WARDEN_STAGE_EXEC.rawValue) ? "exec" : stage, e)
+            throw .spawn(stage: stage, e)
         }
         return Child(pid: result.pid, pidfd: result.pidfd)
     }

@@ -88,3 +88,9 @@ int warden_host_file_open_refused(const struct warden_host_tries *t, unsigned in
     memset(&key, 0, sizeof key);
     return warden_lsm_refuses(t, &t->set, warden_lsm_need(f_mode), exec, name, n, &key);
 }
+
+struct warden_host_abi warden_host_abi(void) {
+    struct warden_host_abi a = {WARDEN_ACCESS_READ, WARDEN_ACCESS_WRITE, WARDEN_ACCESS_EXECUTE, WARDEN_ACCESS_CONNECT,
+                                WARDEN_LPM_DATA};
+    return a;
+}

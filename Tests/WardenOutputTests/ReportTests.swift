@@ -8,7 +8,7 @@ func sampleLog(mode: String = "enforce") -> EventLogContents {
     var run = EventLogContents.Run(runId: "r1")
     run.start = RunRecord(runId: "r1", startedAt: "t", command: ["cargo", "build"], workspace: "/w", mode: mode, buildSystem: "cargo",
                           policySources: ["built-in default", "/w/warden.toml"], policyFile: "/w/warden.toml", cgroup: "/cg", uid: 0,
-                          layers: [LayerStatus(hook: "exec", layer: "supervisor", enforcing: false, detail: "d")], warnings: [])
+                          layers: [LayerStatus(hook: .exec, layer: .supervisor, enforcing: false, detail: "d")], warnings: [])
     let events = [
         sampleEvent(1), sampleEvent(2),
         WardenEvent(pid: 5, tgid: 5, timeNs: 9, unit: .buildScript, action: .exec, verdict: .denied, containerId: 1, caps: 0,

@@ -107,3 +107,14 @@ import Testing
         #expect(t.tooLong == [long] && t.fs.count == 1)
     }
 }
+
+/// TierOneRules writes the rights and keys lsm.bpf.c reads: the same numbers on both sides.
+@Suite struct TierOneABITests {
+    @Test func rightsAndKeySizeMatchTheBPFHeaders() {
+        let abi = warden_host_abi()
+        #expect(TierOneRules.read == abi.access_read)
+        #expect(TierOneRules.write == abi.access_write)
+        #expect(TierOneRules.connect == abi.access_connect)
+        #expect(TierOneRules.maxKey == Int(abi.lpm_data))
+    }
+}

@@ -19,4 +19,10 @@ int warden_host_tries_add(struct warden_host_tries *_Nonnull t, int exec, const 
 int warden_host_file_open_refused(const struct warden_host_tries *_Nonnull t, unsigned int f_mode, unsigned int f_flags,
                                   const char *_Nonnull path);
 
+/* The BPF-side constants TierOneRules mirrors, for a test that ties the two. */
+struct warden_host_abi {
+    uint32_t access_read, access_write, access_execute, access_connect, lpm_data;
+};
+struct warden_host_abi warden_host_abi(void);
+
 #endif

@@ -1,7 +1,7 @@
+import CWardenShim
 import Foundation
 import Testing
 import WardenPolicy
-import WardenRun
 @testable import WardenSandbox
 
 @Suite struct CgroupDiscoveryTests {
@@ -37,33 +37,6 @@ import WardenRun
     }
 }
 
-@Suite struct LayerProbeTests {
-    func policy(_ text: String) throws -> EffectivePolicy {
-        EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try PolicyParser(source: "t", home: nil).parse(text)])
-    }
-
-    @Test func aRestrictedHookWithoutALayerIsUnenforced() throws {
-        let p = try policy("exec.default = \"allowlist\"\n[syscall]\ndeny = [\"ptrace\"]\n")
-        let none = LayerProbe.layers(policy: p, mode: .enforce, landlockABI: nil, landlockProblem: "off", netProblem: "no BPF")
-        #expect(Set(LayerProbe.unenforced(none).map(\.hook)) == ["file_open", "rename_unlink", "exec", "connect"])
-        let all = LayerProbe.layers(policy: p, mode: .enforce, landlockABI: 7, netProblem: nil)
-        #expect(LayerProbe.unenforced(all).isEmpty)
-        #expect(all.first { $0.hook == "syscalls" }?.layer == "seccomp")
-    }
-
-    @Test func unrestrictedHooksNeedNoLayer() throws {
-        let p = try policy("fs.default = \"unrestricted\"\nnet.default = \"allow\"\n")
-        let layers = LayerProbe.layers(policy: p, mode: .enforce, landlockABI: nil, netProblem: "no BPF")
-        #expect(LayerProbe.unenforced(layers).isEmpty)
-    }
-
-    @Test func observeModeEnforcesNothing() throws {
-        let layers = LayerProbe.layers(policy: try policy(""), mode: .observe, landlockABI: 7, netProblem: nil)
-        #expect(layers.allSatisfy { !$0.enforcing })
-        #expect(layers.first { $0.hook == "connect" }?.layer == "cgroup-bpf", "connects are still recorded")
-    }
-}
-
 /// What allowlisting a program by name brings in: its own helpers, by a fixed rule, and
 /// never a script (whose interpreter would come along) or a whole directory.
 @Suite struct ImplementationHelperTests {
@@ -89,5 +62,37 @@ import WardenRun
     @Test func otherProgramsBringNothing() throws {
         #expect(ProgramLookup.implementationHelpers("make", resolved: "/usr/bin/make", home: nil).isEmpty)
         #expect(ProgramLookup.implementationHelpers("sh", resolved: "/bin/sh", home: nil).isEmpty)
+    }
+}
+
+/// Constants defined on both sides of the C shim agree.
+@Suite struct ShimConstantTests {
+    @Test func spawnStagesMatchTheShim() {
+        let c: [(SpawnStage, warden_spawn_stage)] = [
+            (.none, WARDEN_STAGE_NONE), (.pipe, WARDEN_STAGE_PIPE), (.clone, WARDEN_STAGE_CLONE),
+            (.pdeathsig, WARDEN_STAGE_PDEATHSIG), (.signals, WARDEN_STAGE_SIGNALS), (.pgrp, WARDEN_STAGE_PGRP),
+            (.stdio, WARDEN_STAGE_STDIO), (.rlimit, WARDEN_STAGE_RLIMIT), (.securebits, WARDEN_STAGE_SECUREBITS),
+            (.bounding, WARDEN_STAGE_BOUNDING), (.ambient, WARDEN_STAGE_AMBIENT), (.groups, WARDEN_STAGE_GROUPS),
+            (.gid, WARDEN_STAGE_GID), (.uid, WARDEN_STAGE_UID), (.caps, WARDEN_STAGE_CAPS),
+            (.noNewPrivs, WARDEN_STAGE_NO_NEW_PRIVS), (.chdir, WARDEN_STAGE_CHDIR), (.landlock, WARDEN_STAGE_LANDLOCK),
+            (.seccomp, WARDEN_STAGE_SECCOMP), (.exec, WARDEN_STAGE_EXEC), (.mounts, WARDEN_STAGE_MOUNTS),
+        ]
+        #expect(c.count == SpawnStage.allCases.count)
+        for (swift, shim) in c { #expect(swift.rawValue == Int32(shim.rawValue), "\(swift)") }
+    }
+
+    /// `LandlockPlan` computes rights in Swift; the shim masks file rules with its own
+    /// copy of the kernel's bits (confine.c checks those against <linux/landlock.h>).
+    @Test func landlockRightsMatchTheShim() {
+        let pairs: [(LandlockRights, UInt64)] = [
+            (.execute, WARDEN_LL_EXECUTE), (.writeFile, WARDEN_LL_WRITE_FILE), (.readFile, WARDEN_LL_READ_FILE),
+            (.readDir, WARDEN_LL_READ_DIR), (.removeDir, WARDEN_LL_REMOVE_DIR), (.removeFile, WARDEN_LL_REMOVE_FILE),
+            (.makeChar, WARDEN_LL_MAKE_CHAR), (.makeDir, WARDEN_LL_MAKE_DIR), (.makeReg, WARDEN_LL_MAKE_REG),
+            (.makeSock, WARDEN_LL_MAKE_SOCK), (.makeFifo, WARDEN_LL_MAKE_FIFO), (.makeBlock, WARDEN_LL_MAKE_BLOCK),
+            (.makeSym, WARDEN_LL_MAKE_SYM), (.refer, WARDEN_LL_REFER), (.truncate, WARDEN_LL_TRUNCATE),
+            (.ioctlDev, WARDEN_LL_IOCTL_DEV),
+        ]
+        for (swift, shim) in pairs { #expect(swift.rawValue == shim) }
+        #expect(LandlockRights.known(abi: 7).rawValue == pairs.reduce(0) { $0 | $1.1 })
     }
 }
