@@ -13,7 +13,7 @@ public struct PolicyRule: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String { "\(key) = [\(tomlQuoted(value))]" }
 
     /// The list keys a rule can be learned for.
-    public static let learnableKeys: [String] = ["allow.fs.read_extra", "allow.fs.write_extra", "allow.exec.allowed", "allow.net.hosts"]
+    public static let learnableKeys = [PolicyKey.fsReadExtra, .fsWriteExtra, .execAllowed, .netHosts].map(\.rawValue)
 }
 
 extension WardenEvent {
@@ -22,10 +22,7 @@ extension WardenEvent {
     /// take it from. nil when no policy line explains the event (refused by the kernel
     /// through a name the policy allows) or it carries no line.
     public var allowingRule: PolicyRule? {
-        guard let eq = neededPerm.firstIndex(of: "=") else { return nil }
-        let key = String(neededPerm[..<eq])
-        guard key != "refused_by_kernel" else { return nil }
-        return PolicyRule(key: key, value: String(neededPerm[neededPerm.index(after: eq)...]))
+        PolicyKey.parseNeeded(neededPerm).map { PolicyRule(key: $0.key.rawValue, value: $0.value) }
     }
 }
 

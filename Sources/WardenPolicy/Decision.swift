@@ -61,18 +61,18 @@ public struct FileDecider: Sendable, Equatable {
         let parent = FileDecider.parent(path)
         switch op {
         case .exec:
-            if let exec { return (exec.contains { pathIsWithin(path, $0) }, "allow.exec.allowed=\(path)") }
-            return (covered(read), "allow.fs.read_extra=\(path)")
+            if let exec { return (exec.contains { pathIsWithin(path, $0) }, PolicyKey.execAllowed.needed(path)) }
+            return (covered(read), PolicyKey.fsReadExtra.needed(path))
         case .rename, .unlink, .create, .attr:
-            return (writable, "allow.fs.write_extra=\(parent)")
+            return (writable, PolicyKey.fsWriteExtra.needed(parent))
         case .unixConnect:
             // The build's own sockets live in its write paths; anything else must be named.
             guard let unix else { return (true, "") }
             let own = write != nil && writable
-            return (own || unix.contains { pathIsWithin(path, $0) }, "allow.net.unix=\(path)")
+            return (own || unix.contains { pathIsWithin(path, $0) }, PolicyKey.netUnix.needed(path))
         case .open:
-            if wantsWrite && !writable { return (false, "allow.fs.write_extra=\(parent)") }
-            if wantsRead && !covered(read) { return (false, "allow.fs.read_extra=\(path)") }
+            if wantsWrite && !writable { return (false, PolicyKey.fsWriteExtra.needed(parent)) }
+            if wantsRead && !covered(read) { return (false, PolicyKey.fsReadExtra.needed(path)) }
             return (true, "")
         }
     }

@@ -101,4 +101,14 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case limitOpenFiles = "limits.open_files"
     case limitAddressSpace = "limits.address_space_mib"
     case limitProcesses = "limits.processes"
+
+    /// The `needed_perm` of an event a line of this key would allow: "allow.fs.read_extra=/x".
+    public func needed(_ value: String) -> String { rawValue + "=" + value }
+
+    /// The key and value of a `needed_perm`; nil when it names no policy key (a refusal no
+    /// line explains is "refused_by_kernel=…").
+    public static func parseNeeded(_ text: String) -> (key: PolicyKey, value: String)? {
+        guard let eq = text.firstIndex(of: "="), let key = PolicyKey(rawValue: String(text[..<eq])) else { return nil }
+        return (key, String(text[text.index(after: eq)...]))
+    }
 }

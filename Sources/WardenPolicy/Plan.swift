@@ -125,7 +125,7 @@ extension EffectivePolicy {
     /// The exec decision for a resolved program path, with the policy line that would
     /// allow it when denied. `resolvedAllowlist` holds the allowlist's absolute paths.
     public func execDecision(_ path: String, resolvedAllowlist: Set<String>) -> (allowed: Bool, needed: String) {
-        let needed = "allow.exec.allowed=\(path)"
+        let needed = PolicyKey.execAllowed.needed(path)
         if execDefault.value == .allow { return (true, needed) }
         return (resolvedAllowlist.contains(path), needed)
     }

@@ -275,7 +275,7 @@ final class EventAgent: @unchecked Sendable {
                 var expected: String?
                 if network {
                     e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
-                    e.neededPerm = "allow.net.hosts=" + e.pathOrAddr
+                    e.neededPerm = PolicyKey.netHosts.needed(e.pathOrAddr)
                     source = "cgroup-bpf"
                 } else {
                     expected = judge(&e)

@@ -67,7 +67,7 @@ extension Runner {
         } catch {
             if case .spawn(stage: .exec, .permissionDenied) = error, mode == .enforce, setup.confinement.landlockFD >= 0, kernel.trace == nil {
                 // Landlock refused the top-level program itself: that is a denial.
-                record(source: "landlock", pid: 0, verdict: .denied, needed: "allow.exec.allowed=\(path)")
+                record(source: "landlock", pid: 0, verdict: .denied, needed: PolicyKey.execAllowed.needed(path))
             }
             return .failure(error)
         }

@@ -261,3 +261,15 @@ func makeWorkspace(_ files: [String: String]) throws -> String {
         #expect(try PolicyLoader.load(inputs).sources == ["built-in default"])
     }
 }
+
+@Suite struct NeededPermissionTests {
+    @Test func everyKeyRoundTrips() {
+        for key in PolicyKey.allCases {
+            let parsed = PolicyKey.parseNeeded(key.needed("/a=b c"))
+            #expect(parsed?.key == key && parsed?.value == "/a=b c", "\(key)")
+        }
+        #expect(PolicyKey.parseNeeded("refused_by_kernel=-13") == nil)
+        #expect(PolicyKey.parseNeeded("allow.fs.read_extra") == nil)
+        #expect(PolicyKey.parseNeeded("") == nil)
+    }
+}
