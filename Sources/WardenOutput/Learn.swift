@@ -105,76 +105,86 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
     public static func learn(from events: [EventRecord], workspace: String, home: String?,
                              covered: (PolicyRule) -> Bool = { _ in false }) -> LearnedPolicy {
         var out = LearnedPolicy()
-        struct Need { var rule: PolicyRule; var target: String; var unit: String; var action: WardenEvent.Action }
         var needs: [Need] = []
         var leftOutSeen = Set<String>()
-        func leave(_ e: WardenEvent, _ why: String) {
-            if leftOutSeen.insert(e.action.name + "\u{0}" + e.pathOrAddr).inserted {
-                out.leftOut.append(LeftOut(action: e.action.name, target: e.pathOrAddr, why: why))
-            }
-        }
         for r in events where r.isViolation {
             out.violations += 1
             let e = r.event
-            guard let rule = e.allowingRule else {
-                leave(e, "refused by the kernel through a name the policy allows: no policy line explains it")
-                continue
-            }
-            guard PolicyRule.learnableKeys.contains(rule.key) else {
-                leave(e, "\(rule.key) is not learned; add it by hand if the build needs it")
-                continue
-            }
-            if let why = refusal(rule, target: e.pathOrAddr) {
-                leave(e, why)
-                continue
-            }
-            var rule2 = rule
-            if rule.key == "allow.fs.write_extra", pathIsWithin(workspace, rule.value) {
-                // The workspace stays read-only but for the output directory (which warden
-                // creates before an enforced run): a rule on it would let the build rewrite
-                // its own sources and policy. An existing file in it may be learned alone.
-                let name = e.pathOrAddr.split(separator: "/").last.map(String.init) ?? ""
-                guard e.action == .open, e.pathOrAddr.hasPrefix("/"), e.pathOrAddr != rule.value,
-                      !policyFileNames.contains(name) else {
-                    leave(e, "would need writing the workspace \(workspace) itself, which stays read-only (the output "
-                          + "directory is writable, and warden creates it before an enforced run)")
-                    continue
+            switch narrowestRule(for: e, workspace: workspace, home: home) {
+            case .rule(let rule):
+                needs.append(Need(rule: rule, target: e.pathOrAddr, unit: e.unit.name))
+            case .leftOut(let why):
+                if leftOutSeen.insert(e.action.name + "\u{0}" + e.pathOrAddr).inserted {
+                    out.leftOut.append(LeftOut(action: e.action.name, target: e.pathOrAddr, why: why))
                 }
-                rule2.value = e.pathOrAddr
-            } else if rule.key == "allow.fs.write_extra", tooWide(rule.value, workspace: workspace, home: home) {
-                // Writing an existing file needs only a rule on the file; creating,
-                // renaming or removing needs its directory, which is too wide here.
-                guard e.action == .open, e.pathOrAddr.hasPrefix("/") else {
-                    leave(e, "would need writing all of \(rule.value), which is too wide (/, the home or above the workspace's parent)")
-                    continue
-                }
-                rule2.value = e.pathOrAddr
             }
-            if rule2.key == "allow.fs.read_extra", tooWide(rule2.value, workspace: workspace, home: home) {
-                leave(e, "reading \(rule2.value) itself is too wide (/, the home or above the workspace's parent)")
-                continue
-            }
-            if rule2.key == "allow.fs.write_extra", e.action == .open, exposedSecret(rule2.value, home: home) != nil {
-                // Writing an existing file: the file alone, not the directory holding a secret.
-                rule2.value = e.pathOrAddr
-            }
-            if rule2.key.hasPrefix("allow.fs."), let secret = exposedSecret(rule2.value, home: home) {
-                leave(e, "\(rule2.value) holds the secret \(secret): a rule on it would expose that too")
-                continue
-            }
-            needs.append(Need(rule: rule2, target: e.pathOrAddr, unit: e.unit.name, action: e.action))
         }
-        // Files read in one directory: the directory when there are enough of them and it
-        // is not too wide.
+        let (rules, order) = group(needs, collapsing: collapsedDirectories(needs, workspace: workspace, home: home))
+        out.rules = outermost(rules, order: order, covered: covered)
+        return out
+    }
+
+    struct Need { var rule: PolicyRule; var target: String; var unit: String }
+    enum Outcome { case rule(PolicyRule), leftOut(String) }
+
+    /// The narrowest rule that would have allowed one violation, or why none is learned.
+    static func narrowestRule(for e: WardenEvent, workspace: String, home: String?) -> Outcome {
+        guard var rule = e.allowingRule else {
+            return .leftOut("refused by the kernel through a name the policy allows: no policy line explains it")
+        }
+        guard PolicyRule.learnableKeys.contains(rule.key) else {
+            return .leftOut("\(rule.key) is not learned; add it by hand if the build needs it")
+        }
+        if let why = refusal(rule, target: e.pathOrAddr) { return .leftOut(why) }
+        let existingFile = e.action == .open && e.pathOrAddr.hasPrefix("/")
+        if rule.key == "allow.fs.write_extra", pathIsWithin(workspace, rule.value) {
+            // The workspace stays read-only but for the output directory (which warden
+            // creates before an enforced run): a rule on it would let the build rewrite
+            // its own sources and policy. An existing file in it may be learned alone.
+            let name = e.pathOrAddr.split(separator: "/").last.map(String.init) ?? ""
+            guard existingFile, e.pathOrAddr != rule.value, !policyFileNames.contains(name) else {
+                return .leftOut("would need writing the workspace \(workspace) itself, which stays read-only (the output "
+                                + "directory is writable, and warden creates it before an enforced run)")
+            }
+            rule.value = e.pathOrAddr
+        } else if rule.key == "allow.fs.write_extra", tooWide(rule.value, workspace: workspace, home: home) {
+            // Writing an existing file needs only a rule on the file; creating,
+            // renaming or removing needs its directory, which is too wide here.
+            guard existingFile else {
+                return .leftOut("would need writing all of \(rule.value), which is too wide (/, the home or above the workspace's parent)")
+            }
+            rule.value = e.pathOrAddr
+        }
+        if rule.key == "allow.fs.read_extra", tooWide(rule.value, workspace: workspace, home: home) {
+            return .leftOut("reading \(rule.value) itself is too wide (/, the home or above the workspace's parent)")
+        }
+        if rule.key == "allow.fs.write_extra", e.action == .open, exposedSecret(rule.value, home: home) != nil {
+            // Writing an existing file: the file alone, not the directory holding a secret.
+            rule.value = e.pathOrAddr
+        }
+        if rule.key.hasPrefix("allow.fs."), let secret = exposedSecret(rule.value, home: home) {
+            return .leftOut("\(rule.value) holds the secret \(secret): a rule on it would expose that too")
+        }
+        return .rule(rule)
+    }
+
+    /// Directories in which enough files were read to allow the directory instead, when it
+    /// is neither too wide, nor in the workspace, nor holding a secret.
+    static func collapsedDirectories(_ needs: [Need], workspace: String, home: String?) -> Set<String> {
         var filesByDir: [String: Set<String>] = [:]
         for n in needs where n.rule.key == "allow.fs.read_extra" {
             filesByDir[FileDecider.normalize(n.rule.value + "/.."), default: []].insert(n.rule.value)
         }
-        let collapsed = Set(filesByDir.filter { dir, files in
+        return Set(filesByDir.filter { dir, files in
             files.count >= collapseThreshold && !tooWide(dir, workspace: workspace, home: home)
                 && refusal(PolicyRule(key: "allow.fs.read_extra", value: dir), target: dir) == nil
                 && exposedSecret(dir, home: home) == nil && !pathIsWithin(workspace, dir)
         }.keys)
+    }
+
+    /// One learned rule per distinct rule, with its count, units and first examples, in
+    /// the order first needed.
+    static func group(_ needs: [Need], collapsing collapsed: Set<String>) -> ([PolicyRule: Rule], [PolicyRule]) {
         var rules: [PolicyRule: Rule] = [:]
         var order: [PolicyRule] = []
         for n in needs {
@@ -193,8 +203,13 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
                 rules[rule] = Rule(rule: rule, units: [n.unit], count: 1, examples: [n.target])
             }
         }
-        // A rule inside another learned one of the same kind (or a read inside a learned
-        // write: writing implies reading) adds nothing.
+        return (rules, order)
+    }
+
+    /// The rules not inside another learned one of the same kind (or a read inside a
+    /// learned write: writing implies reading) and not already `covered`, each counting
+    /// the ones it absorbs.
+    static func outermost(_ rules: [PolicyRule: Rule], order: [PolicyRule], covered: (PolicyRule) -> Bool) -> [Rule] {
         func within(_ a: PolicyRule, _ b: PolicyRule) -> Bool {
             guard a != b, a.key.hasPrefix("allow.fs."), b.key.hasPrefix("allow.fs.") else { return false }
             guard a.key == b.key || (a.key == "allow.fs.read_extra" && b.key == "allow.fs.write_extra") else { return false }
@@ -210,8 +225,7 @@ public struct LearnedPolicy: Sendable, Equatable, Codable {
             }
             kept.append(r)
         }
-        out.rules = kept.sorted { ($0.rule.key, $0.rule.value) < ($1.rule.key, $1.rule.value) }
-        return out
+        return kept.sorted { ($0.rule.key, $0.rule.value) < ($1.rule.key, $1.rule.value) }
     }
 }
 

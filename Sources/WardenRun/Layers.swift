@@ -49,34 +49,43 @@ public enum LayerProbe {
             fsLayer(.fileOpen, "read and write rules from the strict plan"),
             fsLayer(.renameUnlink, "create/remove/rename only beneath write paths"),
         ]
-        if !execRestricted {
-            out.append(LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false, restricted: false,
-                                   detail: "exec.default = \"allow\"; " + (traceProblem == nil ? "every exec is \(recorded)" : "the top-level command is recorded")))
-        } else if let abi = landlockABI, enforce {
-            out.append(LayerStatus(hook: .exec, layer: .landlock, enforcing: true,
-                                   detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)"))
-        } else if landlockABI == nil {
-            out.append(lsmLoads && enforce ? tierOne(.exec) : LayerStatus(hook: .exec, layer: .supervisor, enforcing: false, detail: noLandlock))
-        } else {
-            out.append(LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false,
-                                   detail: traceProblem == nil ? observed : "observe mode: only the top-level command is checked and recorded"))
-        }
-        if let netProblem {
-            out.append(LayerStatus(hook: .connect, layer: .none, enforcing: false, restricted: netRestricted,
-                                   detail: "cgroup-BPF connect hooks unavailable: \(netProblem)"))
-        } else if !netRestricted {
-            out.append(LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: false, restricted: false,
-                                   detail: "net.default = \"allow\": connects are recorded, none refused"))
-        } else if enforce {
-            out.append(LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: true,
-                                   detail: "cgroup/connect4, connect6, sendmsg4, sendmsg6 on the run's cgroup: EPERM unless in allow.net.hosts; proven by a canary"))
-        } else {
-            out.append(LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: false,
-                                   detail: "observe mode: connects are recorded with the verdict the policy gives, none refused"))
-        }
+        out.append(execLayer(restricted: execRestricted, enforce: enforce, landlockABI: landlockABI, traceProblem: traceProblem,
+                             tierOne: lsmLoads && enforce ? tierOne(.exec) : nil, noLandlock: noLandlock, observed: observed))
+        out.append(connectLayer(restricted: netRestricted, enforce: enforce, netProblem: netProblem))
         out.append(LayerStatus(hook: .syscalls, layer: sysRestricted ? Layer.seccomp : .none, enforcing: sysRestricted && enforce,
                                restricted: sysRestricted, detail: seccompSummary(policy, mode: mode)))
         return out
+    }
+
+    static func execLayer(restricted: Bool, enforce: Bool, landlockABI: Int?, traceProblem: String?, tierOne: LayerStatus?,
+                          noLandlock: String, observed: String) -> LayerStatus {
+        let recorded = traceProblem == nil ? "recorded by the tracepoints" : "not recorded (tracepoints unavailable: \(traceProblem!))"
+        if !restricted {
+            return LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false, restricted: false,
+                               detail: "exec.default = \"allow\"; " + (traceProblem == nil ? "every exec is \(recorded)" : "the top-level command is recorded"))
+        } else if let abi = landlockABI, enforce {
+            return LayerStatus(hook: .exec, layer: .landlock, enforcing: true,
+                               detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)")
+        } else if landlockABI == nil {
+            return tierOne ?? LayerStatus(hook: .exec, layer: .supervisor, enforcing: false, detail: noLandlock)
+        }
+        return LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false,
+                           detail: traceProblem == nil ? observed : "observe mode: only the top-level command is checked and recorded")
+    }
+
+    static func connectLayer(restricted: Bool, enforce: Bool, netProblem: String?) -> LayerStatus {
+        if let netProblem {
+            return LayerStatus(hook: .connect, layer: .none, enforcing: false, restricted: restricted,
+                               detail: "cgroup-BPF connect hooks unavailable: \(netProblem)")
+        } else if !restricted {
+            return LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: false, restricted: false,
+                               detail: "net.default = \"allow\": connects are recorded, none refused")
+        } else if enforce {
+            return LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: true,
+                               detail: "cgroup/connect4, connect6, sendmsg4, sendmsg6 on the run's cgroup: EPERM unless in allow.net.hosts; proven by a canary")
+        }
+        return LayerStatus(hook: .connect, layer: .cgroupBPF, enforcing: false,
+                           detail: "observe mode: connects are recorded with the verdict the policy gives, none refused")
     }
 
     /// What the seccomp filter does, in a line.

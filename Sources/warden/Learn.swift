@@ -148,28 +148,8 @@ extension Warden.Init {
         if !extra.isEmpty {
             notes.append("the run also used \(extra.joined(separator: ", ")); its rules are not copied into \(path)")
         }
-        var existing: String?
-        var st = stat()
-        if lstat(path, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFREG else {
-                throw WardenFailure("\(path) is not a regular file (a link?); not writing through it. Nothing was changed.", code: WardenExit.usage)
-            }
-            do {
-                existing = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw WardenFailure("cannot read \(path): \(error.localizedDescription). Nothing was changed.", code: WardenExit.usage)
-            }
-        }
-        var command = WardenOutput.Report.printable(start.command.joined(separator: " "))
-        if command.count > 80 { command = String(command.prefix(79)) + "…" }
-        let text = existing ?? """
-            # warden policy learned by `warden init --from-last-run` from run \(source.run.runId)
-            # (`\(command)`).
-            # Each learned entry says which part of the build needed it: review them before you
-            # commit. Reference: the README's "Policy reference".
-            \(DefaultPolicy.toml)
-
-            """
+        let existing = try ExistingPolicy.read(path)
+        let text = existing?.text ?? Self.newPolicyText(source)
         let fragment: PolicyFragment
         do {
             fragment = try PolicyParser(source: path, home: identity.home).parse(text)
@@ -181,11 +161,8 @@ extension Warden.Init {
             PolicyEditor.Addition(key: PolicyKey(rawValue: $0.rule.key)!, value: $0.rule.value, comment: $0.comment)
         }
         let modeChanges = mode.map { $0 != fragment.mode?.value } ?? false
-        var out = ""
-        for n in notes { out += "note: \(n)\n" }
-        for l in learned.leftOut {
-            out += "left out: \(l.action) \(WardenOutput.Report.printable(l.target)) — \(l.why)\n"
-        }
+        var out = notes.map { "note: \($0)\n" }.joined()
+            + learned.leftOut.map { "left out: \($0.action) \(WardenOutput.Report.printable($0.target)) — \($0.why)\n" }.joined()
         if additions.isEmpty && !modeChanges && existing != nil {
             out += "\(path) already allows everything run \(source.run.runId) needed; nothing to change\n"
             print(out, terminator: "")
@@ -205,10 +182,9 @@ extension Warden.Init {
             return WardenExit.success
         }
         // Keep an existing file's owner and mode; a new one belongs to the user (sudo's caller).
-        let owner: (uid: UInt32, gid: UInt32)? = existing != nil ? (st.st_uid, st.st_gid)
-            : identity.switchIDs ? (identity.uid, identity.gid) : nil
+        let owner: (uid: UInt32, gid: UInt32)? = existing.map { ($0.uid, $0.gid) } ?? (identity.switchIDs ? (identity.uid, identity.gid) : nil)
         do {
-            try writeAtomically(Data(merged.utf8), to: path, owner: owner, mode: existing != nil ? st.st_mode & 0o7777 : 0o644)
+            try writeAtomically(Data(merged.utf8), to: path, owner: owner, mode: existing?.mode ?? 0o644)
         } catch {
             throw WardenFailure("cannot write \(path): \(error). Nothing was changed.", code: WardenExit.usage)
         }
@@ -218,6 +194,41 @@ extension Warden.Init {
         for r in learned.rules { out += "  + \(r.rule)  # \(r.comment)\n" }
         print(out, terminator: "")
         return WardenExit.success
+    }
+
+    /// The header and default policy a learned warden.toml starts from.
+    static func newPolicyText(_ source: RunSource) -> String {
+        var command = WardenOutput.Report.printable((source.run.start?.command ?? []).joined(separator: " "))
+        if command.count > 80 { command = String(command.prefix(79)) + "…" }
+        return """
+            # warden policy learned by `warden init --from-last-run` from run \(source.run.runId)
+            # (`\(command)`).
+            # Each learned entry says which part of the build needed it: review them before you
+            # commit. Reference: the README's "Policy reference".
+            \(DefaultPolicy.toml)
+
+            """
+    }
+}
+
+/// The warden.toml being merged into: its text, and the owner and mode it keeps.
+struct ExistingPolicy {
+    var text: String
+    var uid: UInt32, gid: UInt32, mode: mode_t
+
+    /// nil when there is no file; a link or other non-file is refused, not followed.
+    static func read(_ path: String) throws(WardenFailure) -> ExistingPolicy? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw WardenFailure("\(path) is not a regular file (a link?); not writing through it. Nothing was changed.", code: WardenExit.usage)
+        }
+        do {
+            return ExistingPolicy(text: try String(contentsOfFile: path, encoding: .utf8), uid: st.st_uid, gid: st.st_gid,
+                                  mode: st.st_mode & 0o7777)
+        } catch {
+            throw WardenFailure("cannot read \(path): \(error.localizedDescription). Nothing was changed.", code: WardenExit.usage)
+        }
     }
 }
 

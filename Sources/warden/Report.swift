@@ -59,16 +59,7 @@ extension Warden {
             } catch {
                 throw WardenFailure("cannot read the event log \(path): \(error.localizedDescription)", code: WardenExit.usage)
             }
-            let selected: [EventLogContents.Run?]
-            switch run {
-            case "all"?: selected = log.runs.isEmpty ? [nil] : log.runs
-            case let id?:
-                guard let r = log.runs.first(where: { $0.runId == id }) else {
-                    throw WardenFailure("run '\(id)' is not in \(path)", code: WardenExit.usage)
-                }
-                selected = [r]
-            case nil: selected = [log.lastRun]
-            }
+            let selected = try selectRuns(log, path: path)
             let reports = selected.map { WardenOutput.Report(run: $0, log: log) }
             let data: Data
             do {
@@ -84,22 +75,7 @@ extension Warden {
                     let metrics = FileManager.default.contents(atPath: snapshot).flatMap { try? JSONDecoder().decode(MetricsSnapshot.self, from: $0) }
                     data = Data(PrometheusMetrics.text(run: r, metrics: metrics).utf8)
                 case .json: data = reports.count == 1 ? try reports[0].json() : try JSONEncoder().encode(reports)
-                case .sarif:
-                    // URIs relative to %SRCROOT%, the repository's top level (GitHub resolves
-                    // them against the checkout), else the workspace.
-                    let workspace = selected.last??.start?.workspace ?? cwd
-                    let root = Warden.repositoryRoot(from: workspace) ?? workspace
-                    func relative(_ file: String) -> String { file.hasPrefix(root + "/") ? String(file.dropFirst(root.count + 1)) : file }
-                    let policy = (selected.last??.start?.policyFile).flatMap { file -> SarifWriter.PolicyText? in
-                        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
-                        return SarifWriter.PolicyText(uri: relative(file), text: text)
-                    }
-                    // With the built-in default there is no policy file: point at the
-                    // workspace's build file, which exists, rather than a phantom warden.toml.
-                    let buildFile = ["Package.swift", "Cargo.toml", "Makefile", "makefile", "GNUmakefile"]
-                        .map { workspace + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
-                    let fallback = relative(buildFile ?? workspace + "/warden.toml")
-                    data = try SarifWriter(toolVersion: Warden.version, policy: policy, fallbackURI: fallback).document(reports)
+                case .sarif: data = try sarif(reports, last: selected.last ?? nil, cwd: cwd)
                 }
             } catch {
                 throw WardenFailure("cannot render the report: \(error)", code: WardenExit.usage)
@@ -114,6 +90,37 @@ extension Warden {
                 try? FileHandle.standardOutput.write(contentsOf: data)
             }
             return WardenExit.success
+        }
+
+        /// The runs `--run` names: the last, one by id, or all.
+        func selectRuns(_ log: EventLogContents, path: String) throws(WardenFailure) -> [EventLogContents.Run?] {
+            switch run {
+            case "all"?: return log.runs.isEmpty ? [nil] : log.runs
+            case let id?:
+                guard let r = log.runs.first(where: { $0.runId == id }) else {
+                    throw WardenFailure("run '\(id)' is not in \(path)", code: WardenExit.usage)
+                }
+                return [r]
+            case nil: return [log.lastRun]
+            }
+        }
+
+        /// SARIF with URIs relative to %SRCROOT%, the repository's top level (GitHub resolves
+        /// them against the checkout), else the workspace.
+        func sarif(_ reports: [WardenOutput.Report], last: EventLogContents.Run?, cwd: String) throws -> Data {
+            let workspace = last?.start?.workspace ?? cwd
+            let root = Warden.repositoryRoot(from: workspace) ?? workspace
+            func relative(_ file: String) -> String { file.hasPrefix(root + "/") ? String(file.dropFirst(root.count + 1)) : file }
+            let policy = (last?.start?.policyFile).flatMap { file -> SarifWriter.PolicyText? in
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+                return SarifWriter.PolicyText(uri: relative(file), text: text)
+            }
+            // With the built-in default there is no policy file: point at the workspace's
+            // build file, which exists, rather than a phantom warden.toml.
+            let buildFile = ["Package.swift", "Cargo.toml", "Makefile", "makefile", "GNUmakefile"]
+                .map { workspace + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+            let fallback = relative(buildFile ?? workspace + "/warden.toml")
+            return try SarifWriter(toolVersion: Warden.version, policy: policy, fallbackURI: fallback).document(reports)
         }
     }
 
