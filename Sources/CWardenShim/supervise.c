@@ -239,3 +239,7 @@ int warden_is_cgroup2(const char *path) {
     if (statfs(path, &fs) < 0) return -1;
     return fs.f_type == CGROUP2_SUPER_MAGIC ? 1 : 0;
 }
+
+int warden_reserve_space(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}

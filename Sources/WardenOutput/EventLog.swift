@@ -14,8 +14,12 @@ public final class EventLog: @unchecked Sendable {
     /// Opens (or creates) the log. `O_NOFOLLOW`: warden runs as root and the log may sit
     /// where a build wrote before, so a symlink in its place is refused (ELOOP), never
     /// followed to a file elsewhere; only a regular file is taken.
-    public init(path: String) throws {
+    /// `reserve` allocates space past the end of the file without changing its size (the
+    /// kernel's fallocate KEEP_SIZE, supplied by the caller: this layer makes no such
+    /// call); nil: no reserve.
+    public init(path: String, reserve: (@Sendable (_ fd: Int32, _ offset: Int64, _ length: Int64) -> Int32)? = nil) throws {
         self.path = path
+        preallocate = reserve
         fd = try FileDescriptor.open(
             FilePath(path), .readWrite, options: [.append, .create, .closeOnExec, .noFollow],
             permissions: [.ownerReadWrite, .groupRead])
@@ -28,6 +32,29 @@ public final class EventLog: @unchecked Sendable {
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try repairTail()
+        try reserveSpace(for: 0)
+    }
+
+    /// Bytes kept allocated past the end of the log for the records that close a run: a
+    /// build that fills the disk can stop events from being written, never the run_end.
+    /// The next run reuses the same blocks, so a log holds at most this much (plus its
+    /// last batch) allocated beyond its size.
+    public static let reserveBytes: Int64 = 1 << 20
+    private let preallocate: (@Sendable (Int32, Int64, Int64) -> Int32)?
+    /// false where the file system cannot preallocate (the reserve is then best effort).
+    private var preallocates = true
+
+    /// Allocates `bytes` plus the reserve past the end of the file without changing its
+    /// size (FALLOC_FL_KEEP_SIZE), so writing that much cannot fail with ENOSPC.
+    private func reserveSpace(for bytes: Int) throws {
+        guard preallocates, let preallocate else { return }
+        var st = stat()
+        guard fstat(fd.rawValue, &st) == 0 else { throw Errno(rawValue: errno) }
+        if preallocate(fd.rawValue, Int64(st.st_size), Int64(bytes) + Self.reserveBytes) != 0 {
+            let e = Errno(rawValue: errno)
+            guard e == .notSupported || e == .invalidArgument else { throw e }
+            preallocates = false
+        }
     }
 
     /// The file's device and inode, to tell later whether `path` still names it.
@@ -74,18 +101,22 @@ public final class EventLog: @unchecked Sendable {
         return data
     }
 
-    /// Writes the lines of one batch. Each line must end in "\n".
-    public func append(_ lines: [Data]) throws {
+    /// Writes the lines of one batch. Each line must end in "\n". The batch is written
+    /// only once its space and the reserve behind it are allocated: on a full disk it
+    /// fails whole (ENOSPC) and the reserve stays. `closing` records (the run_end) write
+    /// into the reserve instead.
+    public func append(_ lines: [Data], closing: Bool = false) throws {
         guard !lines.isEmpty else { return }
         var batch = Data()
         for l in lines { batch.append(l) }
         lock.lock()
         defer { lock.unlock() }
+        if !closing { try reserveSpace(for: batch.count) }
         _ = try batch.withUnsafeBytes { try fd.writeAll($0) }
     }
 
-    public func append<T: Encodable>(_ record: T) throws {
-        try append([encode(record)])
+    public func append<T: Encodable>(_ record: T, closing: Bool = false) throws {
+        try append([encode(record)], closing: closing)
     }
 
     public func sync() throws {

@@ -31,6 +31,10 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     /// Enforce mode: refusals the kernel counted whose events were lost (the ring
     /// overflowed). Counted as denials: the run ends in 77 when the command succeeded.
     public var unrecordedRefusals: UInt64 = 0
+    /// Events counted but not written to the log (it could not take them: a full disk),
+    /// and the first error; nil when every event was written.
+    public var unwrittenEvents: UInt64?
+    public var writeError: String?
     public var perUnit: [String: UnitCounts] = [:]
     /// What each unit's processes used (from the kernel, when the run ends).
     public var perUnitUsage: [String: UnitUsage]?
@@ -71,6 +75,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
         case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged", enforceMismatches = "enforce_mismatches"
         case expectedRefusals = "expected_refusals", unrecordedRefusals = "unrecorded_refusals"
+        case unwrittenEvents = "unwritten_events", writeError = "write_error"
         case perUnit = "per_unit", perUnitUsage = "per_unit_usage", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance
     }

@@ -120,6 +120,10 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var unrecordedRefusals: UInt64?
     /// What each unit's processes used (UnitUsage), by unit name.
     public var perUnitUsage: [String: UnitUsage]?
+    /// Events counted (in the exit code and the totals) but not written to this log, and
+    /// the first error (a full disk).
+    public var unwrittenEvents: UInt64?
+    public var writeError: String?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -134,7 +138,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
-        case perUnitUsage = "per_unit_usage"
+        case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error"
     }
 }
 

@@ -65,6 +65,9 @@ public struct Report: Sendable, Codable, Equatable {
     public var unrecordedRefusals: UInt64?
     /// What each unit's processes used, by unit name (units that ran).
     public var perUnitUsage: [String: UnitUsage]?
+    /// Events counted but not written to the log (a full disk), and why.
+    public var unwrittenEvents: UInt64?
+    public var writeError: String?
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
@@ -72,7 +75,7 @@ public struct Report: Sendable, Codable, Equatable {
         case findings, expectedRefusals = "expected_refusals", allowedButForbidden = "allowed_but_forbidden"
         case incompleteLog = "incomplete_log"
         case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
-        case perUnitUsage = "per_unit_usage"
+        case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error"
     }
 
     public init(run: EventLogContents.Run?, log: EventLogContents) {
@@ -84,6 +87,8 @@ public struct Report: Sendable, Codable, Equatable {
         enforceMismatches = run?.end?.enforceMismatches
         unrecordedRefusals = run?.end?.unrecordedRefusals
         perUnitUsage = run?.end?.perUnitUsage?.filter { !$0.value.isEmpty }
+        unwrittenEvents = run?.end?.unwrittenEvents
+        writeError = run?.end?.writeError
         layers = run?.start?.layers ?? []
         hardening = run?.start?.hardening ?? []
         assurance = run?.start?.assurance
@@ -173,6 +178,10 @@ public struct Report: Sendable, Codable, Equatable {
         for w in warnings { out += "warning: \(Report.printable(w))\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
         if lostEvents > 0 { out += "warning: \(lostEvents) event(s) were lost; the denials below may be incomplete\n" }
+        if let n = unwrittenEvents {
+            out += "warning: \(n) event(s) could not be written to the log (\(Report.printable(writeError ?? "?"))): counted in the "
+                + "totals and the exit code, not listed below\n"
+        }
         if let n = unrecordedRefusals, n > 0 {
             out += "warning: the kernel refused \(n) call(s) whose events were lost: counted as denials, not listed below\n"
         }
@@ -252,6 +261,9 @@ public struct Report: Sendable, Codable, Equatable {
         out += "| lost events | \(lostEvents)\(lostEvents > 0 ? " — the denials below may be incomplete" : "") |\n"
         if let m = enforceMismatches { out += "| enforce mismatches | \(m) |\n" }
         if let n = unrecordedRefusals, n > 0 { out += "| refusals whose events were lost (denials) | \(n) |\n" }
+        if let n = unwrittenEvents {
+            out += "| events that could not be written to the log | \(n) (\(Report.markdownText(writeError ?? "?"))) — counted, not listed |\n"
+        }
         out += "| run | `\(runId)` |\n\n"
         if let usage = perUnitUsage, !usage.isEmpty {
             out += "| unit | resources |\n|---|---|\n"

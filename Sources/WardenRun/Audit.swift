@@ -41,15 +41,24 @@ final class RunAudit: @unchecked Sendable {
 
     /// Appends one batch and counts it; the snapshot is rewritten at most every 200 ms
     /// while events stream in (and always by `writeMetrics`).
-    func add(_ records: [EventRecord]) throws {
+    /// Records are counted before they are written: a log the disk cannot take (a build
+    /// that filled it) loses lines, never denials from the counts and the exit code.
+    func add(_ records: [EventRecord]) {
         guard !records.isEmpty else { return }
-        try log.append(records.map { try log.encode($0) })
         watch?.recorded(records)
         lock.lock()
         for r in records { snapshot.count(r) }
         let due = Date().timeIntervalSince(lastMetricsWrite) > 0.2
         lock.unlock()
-        if due { try writeMetrics() }
+        do {
+            try log.append(records.map { try log.encode($0) })
+        } catch {
+            update {
+                $0.unwrittenEvents = ($0.unwrittenEvents ?? 0) + UInt64(records.count)
+                if $0.writeError == nil { $0.writeError = "\(error)" }
+            }
+        }
+        if due { try? writeMetrics() }
     }
 
     func writeMetrics() throws {
@@ -79,7 +88,6 @@ final class EventAgent: @unchecked Sendable {
     private var seen = Set<Int>()
     private(set) var decodeErrors = 0
     /// Events decoded but not written because appending to the log failed.
-    private(set) var unwritten = 0
     /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
     /// decider does not model, or a path it could not name exactly).
     private(set) var mismatches: UInt64 = 0
@@ -295,12 +303,7 @@ final class EventAgent: @unchecked Sendable {
             }
         }
         if repeats > 0 { audit.update { $0.repeatsNotLogged += repeats } }
-        do {
-            try audit.add(batch)
-        } catch {
-            // The log could not take them (disk full, …): they count as lost, never silently.
-            unwritten += batch.count
-        }
+        audit.add(batch)
         return n
     }
 
@@ -319,7 +322,7 @@ final class EventAgent: @unchecked Sendable {
         }
         audit.update {
             $0.perUnitUsage = usage
-            $0.lostEvents = ring.dropped + UInt64(decodeErrors) + UInt64(unwritten)
+            $0.lostEvents = ring.dropped + UInt64(decodeErrors)
             $0.enforceMismatches = mismatches
             // Refusals the kernel made whose events never arrived (a flood, a record that
             // could not be decoded): in enforce mode they count as denials.

@@ -55,7 +55,7 @@ extension Runner {
         func record(source: String, pid: Int32, verdict: WardenEvent.Verdict, needed: String) {
             let e = WardenEvent(pid: UInt32(pid), tgid: UInt32(pid), timeNs: Runner.monotonicNs(), unit: .other, action: .exec,
                                 verdict: verdict, containerId: cgroup.id, caps: 0, pathOrAddr: path, neededPerm: needed)
-            try? audit.add([EventRecord(runId: runId, source: source, mode: mode.rawValue, event: e)])
+            audit.add([EventRecord(runId: runId, source: source, mode: mode.rawValue, event: e)])
         }
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
@@ -78,7 +78,8 @@ extension Runner {
     func finish(_ outcome: Result<ChildExit, SandboxError>, runId: String, started: Date, audit: RunAudit, agent: EventAgent?,
                 policyWatch: PolicyWatch, mode: Mode) -> Int32 {
         var metrics = audit.metrics
-        let policyChanged = policyChanges(policyWatch, agent: agent, runId: runId)
+        let (policyChanged, remembered) = policyChanges(policyWatch, agent: agent, runId: runId)
+        if mode == .enforce && !remembered { metrics.enforceMismatches += 1 }
         // A repository's configuration or hooks the build changed (what the user's git runs
         // later, outside any sandbox) broke the policy whatever the name it used.
         let gitChanges = (policyChanged ?? []).filter(PolicyGuard.isGitRecord).count
@@ -110,26 +111,37 @@ extension Runner {
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
         end.enforceMismatches = metrics.enforceMismatches
+        if let n = metrics.unwrittenEvents {
+            log("warning: \(n) event(s) could not be written to the log (\(metrics.writeError ?? "?")); they are counted, "
+                + "and the exit code reflects them, but the log does not list them")
+        }
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         end.perUnitUsage = metrics.perUnitUsage
+        end.unwrittenEvents = metrics.unwrittenEvents
+        end.writeError = metrics.writeError
         end.policyChanged = policyChanged
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }
         watch?.finished(final)
         do {
-            try audit.log.append(end)
+            try audit.log.append(end, closing: true)
             try audit.log.sync()
+        } catch {
+            log("error: cannot write the run record to \(audit.log.path): \(error)")
+        }
+        do {
             try audit.writeMetrics()
         } catch {
-            log("error: cannot finish the audit trail: \(error)")
+            log("error: cannot write the metrics snapshot: \(error) (the run record in the log is complete)")
         }
         summarize(metrics, runId: runId, status: status, mode: mode, logStillThere: audit.log.stillAtPath)
         return code
     }
 
     /// Policy and manifest files the build changed, remembered for the next run; nil: none.
-    func policyChanges(_ watch: PolicyWatch, agent: EventAgent?, runId: String) -> [String]? {
+    /// `remembered` is false when the change could not be recorded for the next run.
+    func policyChanges(_ watch: PolicyWatch, agent: EventAgent?, runId: String) -> (changed: [String]?, remembered: Bool) {
         var after = watch.policyGuard.snapshot()
         var changed = PolicyGuard.changes(watch.before, after)
         // Policy and manifest files the build wrote elsewhere (a warden.toml planted in a
@@ -145,9 +157,9 @@ extension Runner {
             after[path] = FileManager.default.contents(atPath: path)
             changed.append(path)
         }
-        guard !changed.isEmpty else { return nil }
-        rememberPolicyChange(PolicyGuard.marker(runId: runId, after: after, changed: changed), in: watch.stateDirectory)
-        return changed
+        guard !changed.isEmpty else { return (nil, true) }
+        let remembered = rememberPolicyChange(PolicyGuard.marker(runId: runId, after: after, changed: changed), in: watch.stateDirectory)
+        return (changed, remembered)
     }
 
     /// The run's last lines on stderr; the very last names the log.

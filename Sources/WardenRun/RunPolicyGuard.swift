@@ -37,15 +37,20 @@ extension Runner {
     }
 
     /// Keeps the change in the state directory (for the next run) and says so now.
-    func rememberPolicyChange(_ marker: PolicyGuard.Marker, in stateDirectory: String) {
+    /// false when the marker could not be written (a full disk): the next run would not
+    /// know, so this one must not end well.
+    @discardableResult
+    func rememberPolicyChange(_ marker: PolicyGuard.Marker, in stateDirectory: String) -> Bool {
         log("warning: the build changed \(marker.files.keys.sorted().joined(separator: ", ")) during the run; "
             + "the next run in this workspace will refuse it until you review it (--accept-policy-change)")
         do {
             try StateDirectory.prepare(stateDirectory, environment: session.environment)
             let data = try JSONEncoder().encode(marker)
             try writeAtomically(data, to: stateDirectory + "/" + PolicyGuard.markerName, owner: (0, 0))
+            return true
         } catch {
-            log("error: cannot record the policy change in \(stateDirectory): \(error)")
+            log("error: cannot record the policy change in \(stateDirectory): \(error); the next run will not refuse it")
+            return false
         }
     }
 }

@@ -127,7 +127,8 @@ extension Runner {
     func openEventLog() throws(WardenFailure) -> EventLog {
         if let state = outputs.stateDirectory { try StateDirectory.prepare(state, environment: session.environment) }
         do {
-            let eventLog = try EventLog(path: outputs.events)
+            // 1 MiB kept allocated past the end for the run_end (EventLog.reserveBytes).
+            let eventLog = try EventLog(path: outputs.events, reserve: { warden_reserve_space($0, $1, $2) })
             try eventLog.chown(uid: 0, gid: session.identity.gid)
             if outputs.logAlias { try makeAlias() }
             return eventLog
@@ -135,6 +136,9 @@ extension Runner {
             throw WardenFailure("the event log \(outputs.events) is a symbolic link or not a regular file; warden runs as root "
                                 + "and does not write through a name a build may have planted: remove it or pass --events",
                                 code: WardenExit.sandbox)
+        } catch Errno.noSpace {
+            throw WardenFailure("no space for the event log \(outputs.events): warden keeps \(EventLog.reserveBytes >> 20) MiB "
+                                + "free behind it for the run's record. Nothing was run.", code: WardenExit.sandbox)
         } catch {
             throw WardenFailure("cannot open the event log \(outputs.events): \(error)", code: WardenExit.sandbox)
         }

@@ -157,5 +157,8 @@ int warden_set_nondumpable(void);
 long warden_capget_effective(pid_t pid, uint64_t *effective, uint64_t *permitted);
 /* 1 if `path` is on a cgroup2 filesystem, 0 if not, -1 with errno. */
 int warden_is_cgroup2(const char *path);
+/* Allocates [offset, offset+length) of `fd` without changing its size (fallocate with
+ * FALLOC_FL_KEEP_SIZE); 0 or -1 with errno. */
+int warden_reserve_space(int fd, int64_t offset, int64_t length);
 
 #endif
