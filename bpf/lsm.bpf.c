@@ -114,14 +114,15 @@ static __always_inline int check_change(const struct path___wd *dir, struct dent
     return 0;
 }
 
-/* Changing the mode or owner of `p` needs write on it, as an open for writing would
- * (Landlock does not cover these: tier 1 is the only layer that refuses them). */
-static __always_inline int check_attr(const struct path___wd *p) {
+/* Changing the mode or owner of a file needs write on it, as an open for writing would
+ * (Landlock does not cover these: tier 1 is the only layer that refuses them); so does
+ * giving it a new name by a hard link, through which it could then be written. */
+static __always_inline int check_written(struct dentry___wd *dentry, struct vfsmount___wd *mnt) {
     if (!in_run()) return 0;
     struct warden_lsm_settings *set = settings();
     struct scratch *s = get_scratch();
     if (!set || !s || !set->fs_strict) return 0;
-    int start = walk(s, BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt));
+    int start = walk(s, dentry, mnt);
     char first = s->buf[start & MASK];
     if (first == '?') return -EPERM; /* not nameable whole: never covered */
     if (first != '/') return 0;      /* a pipe or socket: no place in the tree */
@@ -179,7 +180,9 @@ int BPF_PROG(warden_path_rmdir, const struct path___wd *dir, struct dentry___wd 
 
 SEC("lsm/path_link")
 int BPF_PROG(warden_path_link, struct dentry___wd *old, const struct path___wd *dir, struct dentry___wd *dentry) {
-    return check_change(dir, dentry);
+    /* A link stays on one mount (else EXDEV before this hook): the file is named there. */
+    int r = check_written(old, BPF_CORE_READ(dir, mnt));
+    return r ? r : check_change(dir, dentry);
 }
 
 SEC("lsm/path_rename")
@@ -233,9 +236,13 @@ int BPF_PROG(warden_unix_may_send, struct socket___wd *sock, struct socket___wd 
 
 /* Mode and owner changes (chmod, chown and their fd and *at forms). */
 SEC("lsm/path_chmod")
-int BPF_PROG(warden_path_chmod, const struct path___wd *path, unsigned short mode) { return check_attr(path); }
+int BPF_PROG(warden_path_chmod, const struct path___wd *path, unsigned short mode) {
+    return check_written(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt));
+}
 
 SEC("lsm/path_chown")
-int BPF_PROG(warden_path_chown, const struct path___wd *path, unsigned int uid, unsigned int gid) { return check_attr(path); }
+int BPF_PROG(warden_path_chown, const struct path___wd *path, unsigned int uid, unsigned int gid) {
+    return check_written(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt));
+}
 
 char LICENSE[] SEC("license") = "GPL";

@@ -26,6 +26,7 @@ typedef __u64 uint64_t;
 
 #define EACCES 13
 #define EPERM 1
+#define EXDEV 18
 #define AT_FDCWD -100
 
 #if defined(__TARGET_ARCH_x86)
@@ -459,7 +460,12 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
         } else if (nr == NR_linkat) {
             p->dfd = (int)ARG2(regs);
             p->name = ARG3(regs);
-        } else if (nr == NR_symlink || nr == NR_link) {
+            p->dfd2 = (int)ARG0(regs); /* the existing file, named if the link is refused */
+            p->name2 = ARG1(regs);
+        } else if (nr == NR_link) {
+            p->name = ARG1(regs);
+            p->name2 = ARG0(regs);
+        } else if (nr == NR_symlink) {
             p->name = ARG1(regs);
         } else if (nr == NR_bind) {
             /* Only a unix socket bound to a path (not an abstract or unnamed one). */
@@ -635,6 +641,11 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         /* Two events, two counts: the agent compares counts with events. */
         count_refusal(ret);
         report_name(p.action, p.access, (int)ret, p.dfd2, p.name2);
+    } else if (p.name2 && (ret == -EXDEV || ret == -EPERM || ret == -EACCES)) {
+        /* A refused hard link: Landlock answers EXDEV when the file would gain rights
+         * through its new name. The file itself tells a refusal from a cross-device link. */
+        count_refusal(ret);
+        report_name(WARDEN_ACTION_LINK, p.access, (int)ret, p.dfd2, p.name2);
     }
     return 0;
 }

@@ -146,6 +146,29 @@ case $expect in
     ;;
 esac
 
+# A hard link to a file outside the write paths would make it writable through its new
+# name: tier 1 refuses the link (path_link needs write on the file, EPERM), Landlock with
+# EXDEV; either way the run ends in 77 and the file is untouched.
+echo ORIGINAL > "$secret/victim"
+"$W" run -- python3 -c 'import os, sys
+try:
+    os.link(sys.argv[1], "victim-link"); print("link 0")
+except OSError as e:
+    print("link", e.errno)
+try:
+    open("victim-link", "a").write("CHANGED")
+except OSError:
+    pass' "$secret/victim" > link.out 2> link.err
+echo "link-exit $?" >> link.out
+cat link.out
+check "a hard link to a file outside ends the run in 77" hasline link.out "link-exit 77"
+check "the file outside did not change" test "$(cat "$secret/victim")" = ORIGINAL
+case $expect in
+  tier1-alone) check "the link refused by the BPF LSM (EPERM)" hasline link.out "link 1" ;;
+  tier1-with-landlock) check "the link refused (EPERM from the BPF LSM or EXDEV from Landlock)" grep -qx -e "link 1" -e "link 18" link.out ;;
+  tier2) check "the link refused by Landlock (EXDEV)" hasline link.out "link 18" ;;
+esac
+
 # A unix socket outside the write paths: tier 1 refuses the connect (unix_stream_connect,
 # judged on the socket found); on tier 2 the kernel lets it through and warden catches it.
 python3 -c 'import os, socket, sys

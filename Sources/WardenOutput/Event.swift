@@ -19,6 +19,8 @@ public struct WardenEvent: Sendable, Equatable, Codable {
 
     public enum Action: UInt8, Sendable, CaseIterable, Codable {
         case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4, create = 5, attr = 6
+        /// The existing file a refused hard link would have named.
+        case link = 7
         public var name: String {
             switch self {
             case .open: return "open"
@@ -28,6 +30,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
             case .connect: return "connect"
             case .create: return "create"
             case .attr: return "attr"
+            case .link: return "link"
             }
         }
     }

@@ -12,7 +12,7 @@ public enum Hook: String, Sendable, Codable, CaseIterable, CustomStringConvertib
     public init(_ action: WardenEvent.Action) {
         switch action {
         case .open: self = .fileOpen
-        case .rename, .unlink, .create, .attr: self = .renameUnlink
+        case .rename, .unlink, .create, .attr, .link: self = .renameUnlink
         case .exec: self = .exec
         case .connect: self = .connect
         }

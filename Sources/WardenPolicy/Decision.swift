@@ -5,7 +5,8 @@
 public struct FileDecider: Sendable, Equatable {
     /// `attr`: a change of mode, owner or extended attributes, a write to the file's metadata.
     /// `unixConnect`: a connect (or an addressed send) to a unix socket named by a path.
-    public enum Operation: Sendable { case open, rename, unlink, exec, create, attr, unixConnect }
+    /// `link`: the existing file a hard link names (writable through the new name).
+    public enum Operation: Sendable { case open, rename, unlink, exec, create, attr, link, unixConnect }
 
     /// Paths (real, symlinks resolved) under which reading is allowed; nil: unrestricted.
     public var read: [String]?
@@ -65,6 +66,8 @@ public struct FileDecider: Sendable, Equatable {
             return (covered(read), PolicyKey.fsReadExtra.needed(path))
         case .rename, .unlink, .create, .attr:
             return (writable, PolicyKey.fsWriteExtra.needed(parent))
+        case .link:
+            return (writable, PolicyKey.fsWriteExtra.needed(path))
         case .unixConnect:
             // The build's own sockets live in its write paths; anything else must be named.
             guard let unix else { return (true, "") }

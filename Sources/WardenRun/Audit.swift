@@ -161,14 +161,18 @@ final class EventAgent: @unchecked Sendable {
         case .exec: op = .exec
         case .create: op = .create
         case .attr: op = .attr
+        case .link: op = .link
         case .connect: op = .unixConnect  // the network layer's are judged by the kernel
         }
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
-        let refused = e.result == -EACCES || e.result == -EPERM
+        // Landlock refuses a link or rename that would give a file rights it lacks with
+        // EXDEV, which a move across file systems also returns: the policy tells them apart.
+        let permissionRefused = e.result == -EACCES || e.result == -EPERM
+        let refused = permissionRefused || (e.result == -EXDEV && (op == .rename || op == .link))
         // Resolved after the fact: the name may have been swapped since, so it proves a
         // denial but never an expected refusal.
         var resolvedLate = false
-        if refused && d.allowed && e.pathOrAddr.hasPrefix("/") {
+        if permissionRefused && d.allowed && e.pathOrAddr.hasPrefix("/") {
             // The kernel refused what the policy allows by the name the build passed: that
             // name is not the file (a symlink, /proc/PID/fd/N). Judge what it resolves to.
             let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))

@@ -175,7 +175,7 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         let c: [WardenEvent.Action: UInt32] = [
             .open: WARDEN_ACTION_OPEN.rawValue, .rename: WARDEN_ACTION_RENAME.rawValue, .unlink: WARDEN_ACTION_UNLINK.rawValue,
             .exec: WARDEN_ACTION_EXEC.rawValue, .connect: WARDEN_ACTION_CONNECT.rawValue, .create: WARDEN_ACTION_CREATE.rawValue,
-            .attr: WARDEN_ACTION_ATTR.rawValue,
+            .attr: WARDEN_ACTION_ATTR.rawValue, .link: WARDEN_ACTION_LINK.rawValue,
         ]
         #expect(c.count == WardenEvent.Action.allCases.count)
         for (swift, header) in c { #expect(UInt32(swift.rawValue) == header, "\(swift)") }

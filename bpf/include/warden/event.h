@@ -32,6 +32,7 @@ enum warden_action {
     WARDEN_ACTION_CONNECT = 4,
     WARDEN_ACTION_CREATE = 5, /* mkdir, mknod (fifo), symlink, link, bind of a unix socket path */
     WARDEN_ACTION_ATTR = 6,   /* chmod, chown (and their fd and *at forms) */
+    WARDEN_ACTION_LINK = 7,   /* the existing file a refused hard link would have named */
 };
 
 enum warden_verdict {

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import WardenOutput
+import WardenRun
+
+/// A hard link gives a file a second name: one in the workspace would make a file from
+/// outside writable through it. Landlock refuses such a link with EXDEV (the BPF LSM with
+/// EPERM on tier 1), which is recorded as a denial naming the file, while a link the policy
+/// allows that fails only because it crosses file systems stays an ordinary failure.
+@Suite(.serialized, .enabled(if: Kernel.enabled)) struct LinkTests {
+    @Test func aHardLinkToAFileOutsideIsARecordedDenial() throws {
+        try Kernel.requireRoot()
+        // Workspace and victim on one file system, so the control's link can succeed.
+        let ws = try scratchDir("ws")
+        try "net.default = \"allow\"\n".write(toFile: ws + "/warden.toml", atomically: true, encoding: .utf8)
+        let outside = try scratchDir("victim")
+        let victim = outside + "/victim"
+        try "ORIGINAL\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        let attack = "ln \(victim) link 2> /dev/null; echo \"ln $?\" > out.txt; echo PWNED >> link 2> /dev/null; exit 0"
+        let r = try warden(["run", "--", "sh", "-c", attack], cwd: ws)
+        #expect(r.status == 77, "\(r.stderr)")
+        #expect(read(ws + "/out.txt") == "ln 1\n" && read(victim) == "ORIGINAL\n")
+        let run = try #require(try EventLogContents.read(path: eventLogPath(ws)).runs.last)
+        let links = run.events.filter { $0.event.action == .link }
+        #expect(links.count == 1 && links.first?.event.verdict == .denied && links.first?.event.pathOrAddr == victim
+                    && links.first?.event.neededPerm == "allow.fs.write_extra=\(victim)", "\(links)")
+        // The control: without warden the same link succeeds and the write lands outside.
+        let control = try scratchDir("control")
+        let c = try runProcess("/bin/sh", ["-c", "ln \(victim) link && echo CHANGED >> link"], cwd: control)
+        #expect(c.status == 0 && read(victim) == "ORIGINAL\nCHANGED\n", "\(c.out)")
+    }
+
+    /// A link between two write paths on different file systems fails with EXDEV whatever
+    /// the sandbox: a build that falls back to copying is not a denial.
+    @Test func aCrossDeviceLinkTheRulesAllowIsNotADenial() throws {
+        try Kernel.requireRoot()
+        let ws = try scratchDir("ws")
+        try "net.default = \"allow\"\n".write(toFile: ws + "/warden.toml", atomically: true, encoding: .utf8)
+        let tmp = try scratchDir("tmpfs")
+        #expect(mount("tmpfs", tmp, "tmpfs", 0, "size=1m") == 0)
+        defer { umount2(tmp, Int32(MNT_DETACH)) }
+        let policy = "net.default = \"allow\"\n[allow.fs]\nwrite_extra = [\"\(tmp)\"]\n"
+        try policy.write(toFile: ws + "/warden.toml", atomically: true, encoding: .utf8)
+        let script = "echo x > \(tmp)/f && ln \(tmp)/f here 2> /dev/null; echo \"ln $?\" > out.txt; cp \(tmp)/f here"
+        let r = try warden(["run", "--", "sh", "-c", script], cwd: ws)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(read(ws + "/out.txt") == "ln 1\n" && read(ws + "/here") == "x\n")
+        let run = try #require(try EventLogContents.read(path: eventLogPath(ws)).runs.last)
+        #expect(!run.events.contains { $0.isViolation }, "\(run.events.filter(\.isViolation))")
+        #expect(run.events.contains { $0.event.action == .link && $0.event.result == -EXDEV && $0.event.verdict == .allowed })
+    }
+}
