@@ -79,6 +79,10 @@ struct pt_regs___wd {
 #define NR_removexattr 197
 #define NR_lremovexattr 198
 #define NR_fremovexattr 199
+#define NR_utime 132
+#define NR_utimes 235
+#define NR_futimesat 261
+#define NR_utimensat 280
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
@@ -131,6 +135,10 @@ struct pt_regs___wd {
 #define NR_removexattr 14
 #define NR_lremovexattr 15
 #define NR_fremovexattr 16
+#define NR_utime -1
+#define NR_utimes -1
+#define NR_futimesat -1
+#define NR_utimensat 88
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -370,12 +378,13 @@ static __always_inline int is_creation(long nr) {
 }
 
 /* Calls that change a file's metadata: mode, owner, extended attributes (an ACL is a
- * mode change by another name). */
+ * mode change by another name), timestamps. */
 static __always_inline int is_attr(long nr) {
     return nr == NR_chmod || nr == NR_fchmod || nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_chown ||
            nr == NR_fchown || nr == NR_lchown || nr == NR_fchownat || nr == NR_setxattr || nr == NR_lsetxattr ||
            nr == NR_fsetxattr || nr == NR_removexattr || nr == NR_lremovexattr || nr == NR_fremovexattr ||
-           nr == NR_setxattrat || nr == NR_removexattrat;
+           nr == NR_setxattrat || nr == NR_removexattrat || nr == NR_utime || nr == NR_utimes || nr == NR_futimesat ||
+           nr == NR_utimensat;
 }
 
 static __always_inline int is_unix_send(long nr) {
@@ -531,13 +540,15 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
         /* Changing a file's mode or owner writes its metadata: the file needs write. */
         p->action = WARDEN_ACTION_ATTR;
         p->access = WARDEN_ACCESS_WRITE;
-        if (nr == NR_fchmod || nr == NR_fchown || nr == NR_fsetxattr || nr == NR_fremovexattr) {
-            p->fd = (int)ARG0(regs); /* named by its file at exit */
+        if (nr == NR_fchmod || nr == NR_fchown || nr == NR_fsetxattr || nr == NR_fremovexattr ||
+            ((nr == NR_utimensat || nr == NR_futimesat) && !ARG1(regs))) {
+            p->fd = (int)ARG0(regs); /* named by its file at exit (futimens: no name) */
             p->by_fd = 1;
-        } else if (nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_fchownat || nr == NR_setxattrat || nr == NR_removexattrat) {
+        } else if (nr == NR_fchmodat || nr == NR_fchmodat2 || nr == NR_fchownat || nr == NR_setxattrat || nr == NR_removexattrat ||
+                   nr == NR_utimensat || nr == NR_futimesat) {
             p->dfd = (int)ARG0(regs);
             p->name = ARG1(regs);
-        } else { /* chmod, chown, lchown, setxattr, lsetxattr, removexattr, lremovexattr */
+        } else { /* chmod, chown, lchown, setxattr, lsetxattr, removexattr, lremovexattr, utime, utimes */
             p->name = ARG0(regs);
         }
     } else { /* unlink, rmdir */

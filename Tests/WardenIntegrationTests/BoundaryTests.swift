@@ -318,6 +318,26 @@ import WardenPolicy
         #expect(run.events.contains { $0.event.action == .attr && $0.event.pathOrAddr == target }, "\(run.events.map(\.event))")
     }
 
+    /// Timestamps outside the write paths (`touch -d`, and `futimens` on a descriptor opened
+    /// for reading): Landlock does not cover utimensat either; traced like chmod, caught.
+    /// The build's own files keep their times without a word.
+    @Test(arguments: identities) func timestampChangesOutsideTheWritePathsAreCaught(identity: String) throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace(identity)
+        let target = try victim()
+        if identity == "sudo" { chown(target, 65534, 65534) }
+        func mtime() -> Int { Int((try? FileManager.default.attributesOfItem(atPath: target)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) }
+        let byFD = "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.utime(fd, (1, 1)); print('set')"
+        #expect(try runProcess("/usr/bin/python3", ["-c", byFD, target]).out == "set\n" && mtime() == 1, "the control")
+        for (name, argv) in [("by name", ["touch", "-d", "2001-01-01", target, "own"]), ("by descriptor", ["/usr/bin/python3", "-c", byFD, target])] {
+            let r = try warden(["run", "--"] + argv, cwd: dir, env: env)
+            #expect(r.status == 77, "\(name): \(r.stdout) \(r.stderr)")
+            let attrs = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter { $0.event.action == .attr }
+            #expect(attrs.contains { $0.event.pathOrAddr == target && !$0.event.neededPerm.isEmpty }, "\(name): \(attrs.map(\.event))")
+            #expect(!attrs.contains { $0.event.pathOrAddr == dir + "/own" && !$0.event.neededPerm.isEmpty }, "\(name)")
+        }
+    }
+
     /// A make project's whole workspace is the build's output, but its `.git` (hooks and
     /// configuration run later by the user's git, outside any sandbox) and policy files
     /// are not: a read-only bind mount refuses the writes (EROFS), each a denial.
