@@ -180,9 +180,10 @@ int BPF_PROG(warden_path_rmdir, const struct path___wd *dir, struct dentry___wd 
 
 SEC("lsm/path_link")
 int BPF_PROG(warden_path_link, struct dentry___wd *old, const struct path___wd *dir, struct dentry___wd *dentry) {
-    /* A link stays on one mount (else EXDEV before this hook): the file is named there. */
-    int r = check_written(old, BPF_CORE_READ(dir, mnt));
-    return r ? r : check_change(dir, dentry);
+    /* A link stays on one mount (else EXDEV before this hook): the file is named there.
+     * Refused with EXDEV, as Landlock does, so that git and cp fall back to copying. */
+    if (check_written(old, BPF_CORE_READ(dir, mnt))) return -18; /* EXDEV */
+    return check_change(dir, dentry);
 }
 
 SEC("lsm/path_rename")

@@ -27,6 +27,7 @@ typedef __u64 uint64_t;
 #define EACCES 13
 #define EPERM 1
 #define EXDEV 18
+#define EAFNOSUPPORT 97
 #define AT_FDCWD -100
 
 #if defined(__TARGET_ARCH_x86)
@@ -83,6 +84,8 @@ struct pt_regs___wd {
 #define NR_utimes 235
 #define NR_futimesat 261
 #define NR_utimensat 280
+#define NR_listen 50
+#define NR_socket 41
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___wd {
     __u64 regs[31];
@@ -139,6 +142,8 @@ struct pt_regs___wd {
 #define NR_utimes -1
 #define NR_futimesat -1
 #define NR_utimensat 88
+#define NR_listen 201
+#define NR_socket 198
 #else
 #error "set __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -360,6 +365,50 @@ static __always_inline int report_peer(int fd) {
     return 1;
 }
 
+/* A listening socket, named by the address it listens on: "127.0.0.1:8080", "[::]:0";
+ * "?" for another family or a socket warden cannot read. */
+struct in6_addr___listen {
+    union {
+        __u8 u6_addr8[16];
+    } in6_u;
+} __attribute__((preserve_access_index));
+struct sock_common___listen {
+    unsigned short skc_family;
+    __u16 skc_num;
+    __u32 skc_rcv_saddr;
+    struct in6_addr___listen skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+struct sock___listen {
+    struct sock_common___listen __sk_common;
+} __attribute__((preserve_access_index));
+
+static __always_inline void report_listen(int result, int fd) {
+    struct task_struct___wd *t = (void *)bpf_get_current_task();
+    struct file___peer *f = (void *)fd_file(t, fd);
+    struct socket___peer *sock = f ? BPF_CORE_READ(f, private_data) : 0;
+    struct sock___listen *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+    unsigned short family = sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
+    if (family == 1) return; /* a unix socket: reachable only through the tree */
+    if (family != 2 && family != 10) {
+        report_unnamed(WARDEN_ACTION_LISTEN, 0, result);
+        return;
+    }
+    struct warden_event *e = new_event(WARDEN_ACTION_LISTEN, 0, result);
+    if (!e) return;
+    __u64 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+    if (family == 2) {
+        __u32 addr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+        __u64 args[] = {(__u64)&addr, port};
+        bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "%pI4:%u", args, sizeof(args));
+    } else {
+        __u8 addr[16] = {};
+        BPF_CORE_READ_INTO(&addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+        __u64 args[] = {(__u64)addr, port};
+        bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "[%pI6]:%u", args, sizeof(args));
+    }
+    submit(e);
+}
+
 static __always_inline __u32 open_access(__u64 flags) {
     /* O_PATH: a handle for *at() calls and fstat, no read or write; the access mode is
        ignored and neither Landlock nor file_open is asked. */
@@ -393,7 +442,7 @@ static __always_inline int is_unix_send(long nr) {
 
 /* Whether `nr` is one of the calls traced here. */
 static __always_inline int is_traced(long nr) {
-    return is_unix_send(nr) || nr == NR_openat || nr == NR_openat2 || nr == NR_execve || nr == NR_execveat || nr == NR_renameat2 ||
+    return is_unix_send(nr) || nr == NR_listen || nr == NR_openat || nr == NR_openat2 || nr == NR_execve || nr == NR_execveat || nr == NR_renameat2 ||
            nr == NR_renameat || nr == NR_unlinkat || nr == NR_open || nr == NR_creat || nr == NR_rename ||
            nr == NR_unlink || nr == NR_rmdir || nr == NR_truncate || is_creation(nr) || is_attr(nr);
 }
@@ -451,6 +500,9 @@ static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct w
         p->name = ARG0(regs);
         p->name2 = ARG1(regs);
         p->access = WARDEN_ACCESS_WRITE;
+    } else if (nr == NR_listen) {
+        p->action = WARDEN_ACTION_LISTEN;
+        p->fd = (int)ARG0(regs);
     } else if (nr == NR_unlinkat) {
         p->action = WARDEN_ACTION_UNLINK;
         p->dfd = (int)ARG0(regs);
@@ -604,6 +656,21 @@ static __always_inline void count_refusal(long ret) {
     if (n) __sync_fetch_and_add(n, 1);
 }
 
+/* A socket of a family the boundary filter refuses (EAFNOSUPPORT): vsock, bluetooth, …
+ * Counted with the refusals, so a flood cannot hide it either. */
+static __always_inline void report_family(__u64 family) {
+    if (family == 1 || family == 2 || family == 10 || family == 16) return; /* unix, inet, inet6, netlink */
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&refusals, &zero);
+    if (n) __sync_fetch_and_add(n, 1);
+    struct warden_event *e = new_event(WARDEN_ACTION_SOCKET, 0, -EAFNOSUPPORT);
+    if (!e) return;
+    e->verdict = WARDEN_VERDICT_DENIED;
+    __u64 args[] = {family};
+    bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "family %u", args, sizeof(args));
+    submit(e);
+}
+
 /* ---- syscall exit: report what the kernel answered ---- */
 SEC("raw_tracepoint/sys_exit")
 int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
@@ -618,9 +685,13 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         /* No entry: either not a traced call, or one seccomp refused before the entry
          * tracepoint ran (a set-ID mode, execveat of a descriptor). Its arguments are
          * still in the registers; a refusal is reported like any other. */
-        if (ret != -EPERM) return 0;
+        if (ret != -EPERM && ret != -EAFNOSUPPORT) return 0;
         struct pt_regs___wd *regs = (void *)ctx->args[0];
         long nr = SYSCALL_NR(regs);
+        if (ret == -EAFNOSUPPORT) {
+            if (nr == NR_socket && in_run()) report_family(ARG0(regs));
+            return 0;
+        }
         if (!is_traced(nr) || !in_run() || !describe(nr, regs, &p)) return 0;
     }
     count_refusal(ret);
@@ -633,6 +704,10 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (p.action == WARDEN_ACTION_OPEN && ret >= 0 && !p.no_fd) {
         struct task_struct___wd *t = (void *)bpf_get_current_task();
         report_file(p.action, p.access, 0, fd_file(t, (int)ret));
+        return 0;
+    }
+    if (p.action == WARDEN_ACTION_LISTEN) {
+        report_listen((int)ret, p.fd);
         return 0;
     }
     if (p.abstract) {
@@ -652,10 +727,10 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         /* Two events, two counts: the agent compares counts with events. */
         count_refusal(ret);
         report_name(p.action, p.access, (int)ret, p.dfd2, p.name2);
-    } else if (p.name2 && (ret == -EXDEV || ret == -EPERM || ret == -EACCES)) {
-        /* A refused hard link: Landlock answers EXDEV when the file would gain rights
-         * through its new name. The file itself tells a refusal from a cross-device link. */
-        count_refusal(ret);
+    } else if (p.name2 && ret == -EXDEV) {
+        /* A hard link refused because the file would gain rights through its new name
+         * (Landlock, and tier 1's path_link, answer EXDEV, as for another file system, so
+         * programs fall back to copying): the file tells it from a cross-device link. */
         report_name(WARDEN_ACTION_LINK, p.access, (int)ret, p.dfd2, p.name2);
     }
     return 0;

@@ -21,6 +21,10 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         case open = 0, rename = 1, unlink = 2, exec = 3, connect = 4, create = 5, attr = 6
         /// The existing file a refused hard link would have named.
         case link = 7
+        /// listen(2), named by the socket's local address.
+        case listen = 8
+        /// A socket of a family the sandbox refuses ("family 40").
+        case socket = 9
         public var name: String {
             switch self {
             case .open: return "open"
@@ -31,6 +35,8 @@ public struct WardenEvent: Sendable, Equatable, Codable {
             case .create: return "create"
             case .attr: return "attr"
             case .link: return "link"
+            case .listen: return "listen"
+            case .socket: return "socket"
             }
         }
     }

@@ -14,7 +14,8 @@ public enum Hook: String, Sendable, Codable, CaseIterable, CustomStringConvertib
         case .open: self = .fileOpen
         case .rename, .unlink, .create, .attr, .link: self = .renameUnlink
         case .exec: self = .exec
-        case .connect: self = .connect
+        case .socket: self = .syscalls
+        case .connect, .listen: self = .connect
         }
     }
 }
@@ -33,13 +34,28 @@ public struct LayerStatus: Sendable, Codable, Equatable {
     /// Whether the policy restricts this hook at all (enforce mode needs a layer then).
     public var restricted: Bool
     public var detail: String
+    /// Ways past this layer that stay open on this tier ("partial" enforcement), said by
+    /// doctor, status, the run record and the report.
+    public var openRoutes: [String]?
 
-    public init(hook: Hook, layer: Layer, enforcing: Bool, restricted: Bool = true, detail: String) {
+    public init(hook: Hook, layer: Layer, enforcing: Bool, restricted: Bool = true, detail: String, openRoutes: [String]? = nil) {
         self.hook = hook
         self.layer = layer
         self.enforcing = enforcing
         self.restricted = restricted
         self.detail = detail
+        self.openRoutes = openRoutes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case hook, layer, enforcing, restricted, detail, openRoutes = "open_routes"
+    }
+
+    /// "  hook: layer (enforcing) — detail", then a "    partial: …" line per open route.
+    public func text(notEnforcing: String = "") -> String {
+        var out = "  \(hook): \(layer)\(enforcing ? " (enforcing)" : notEnforcing) — \(detail)\n"
+        for r in openRoutes ?? [] { out += "    partial: \(r)\n" }
+        return out
     }
 }
 

@@ -165,7 +165,7 @@ public struct Report: Sendable, Codable, Equatable {
         out += "events: \(eventsTotal) (allowed \(allowedTotal), \(mode == "observe" ? "would be denied" : "denied") \(violationsTotal))\n"
         if !layers.isEmpty {
             out += "layers:\n"
-            for l in layers { out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
+            for l in layers { out += l.text() }
         }
         if let assurance { out += "assurance: \(assurance)\n" }
         if let usage = perUnitUsage, !usage.isEmpty {
@@ -272,7 +272,7 @@ public struct Report: Sendable, Codable, Equatable {
         }
         if !layers.isEmpty {
             out += "| hook | layer | enforcing |\n|---|---|---|\n"
-            for l in layers { out += "| \(l.hook) | \(l.layer) | \(l.enforcing ? "yes" : "no") |\n" }
+            for l in layers { out += "| \(l.hook) | \(l.layer) | \(l.enforcing ? (l.openRoutes == nil ? "yes" : "partial") : "no") |\n" }
             out += "\n"
         }
         for w in warnings { out += "> **warning:** \(Report.markdownText(w))\n>\n" }

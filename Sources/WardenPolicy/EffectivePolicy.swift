@@ -3,6 +3,7 @@ public struct EffectivePolicy: Sendable, Equatable {
     public var mode: Located<Mode>
     public var fsDefault: Located<FsDefault>
     public var netDefault: Located<NetDefault>
+    public var netListen = Located(NetListen.deny, .builtIn)
     public var execDefault: Located<ExecDefault>
     public var execAllowed: [Located<String>]
     public var netHosts: [Located<HostPort>]
@@ -31,6 +32,7 @@ public struct EffectivePolicy: Sendable, Equatable {
             if let v = f.mode { out.mode = v }
             if let v = f.fsDefault { out.fsDefault = v }
             if let v = f.netDefault { out.netDefault = v }
+            if let v = f.netListen { out.netListen = v }
             if let v = f.execDefault { out.execDefault = v }
             append(&out.execAllowed, f.execAllowed)
             append(&out.netHosts, f.netHosts)

@@ -13,6 +13,12 @@ public enum NetDefault: String, Sendable, CaseIterable, Codable {
     case deny, allow
 }
 
+/// Whether the build may listen for connections (listen(2)); refused by default, since
+/// an accepted connection carries data past `net.default = "deny"`.
+public enum NetListen: String, Sendable, CaseIterable, Codable {
+    case deny, allow
+}
+
 public enum ExecDefault: String, Sendable, CaseIterable, Codable {
     case allowlist, allow
 }
@@ -66,6 +72,7 @@ public struct PolicyFragment: Sendable, Equatable {
     public var mode: Located<Mode>?
     public var fsDefault: Located<FsDefault>?
     public var netDefault: Located<NetDefault>?
+    public var netListen: Located<NetListen>?
     public var execDefault: Located<ExecDefault>?
     public var execAllowed: [Located<String>] = []
     public var netHosts: [Located<HostPort>] = []
@@ -87,6 +94,7 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case mode
     case fsDefault = "fs.default"
     case netDefault = "net.default"
+    case netListen = "net.listen"
     case execDefault = "exec.default"
     case execAllowed = "allow.exec.allowed"
     case netHosts = "allow.net.hosts"

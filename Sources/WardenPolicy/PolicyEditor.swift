@@ -78,7 +78,8 @@ public struct PolicyEditor: Sendable {
         var b = before, a = after
         if let mode { b.mode = nil; a.mode = nil; guard after.mode?.value == mode else { throw EditError.verificationFailed("mode is not \(mode)") } }
         let sameScalars = b.mode?.value == a.mode?.value && b.fsDefault?.value == a.fsDefault?.value
-            && b.netDefault?.value == a.netDefault?.value && b.execDefault?.value == a.execDefault?.value
+            && b.netDefault?.value == a.netDefault?.value && b.netListen?.value == a.netListen?.value
+            && b.execDefault?.value == a.execDefault?.value
             && b.syscallProfile?.value == a.syscallProfile?.value && b.syscallOCIProfile?.value == a.syscallOCIProfile?.value
             && b.limits.mapValues(\.value) == a.limits.mapValues(\.value)
         guard sameScalars else { throw EditError.verificationFailed("a setting other than the added entries changed") }

@@ -50,6 +50,7 @@ public struct PolicyParser: Sendable {
             case .mode: out.mode = Located(try choice(value, shown, line), origin)
             case .fsDefault: out.fsDefault = Located(try choice(value, shown, line), origin)
             case .netDefault: out.netDefault = Located(try choice(value, shown, line), origin)
+            case .netListen: out.netListen = Located(try choice(value, shown, line), origin)
             case .execDefault: out.execDefault = Located(try choice(value, shown, line), origin)
             case .execAllowed:
                 out.execAllowed = try strings(value, shown, locator) { s, err throws(PolicyError) in

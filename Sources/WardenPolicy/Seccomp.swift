@@ -333,7 +333,17 @@ extension SeccompProfile {
             SeccompRule(names: ["ioctl"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
                         args: [SeccompArg(index: 1, value: 0xFFFF_FFFF, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
         }
-        return rules + setIDRules
+        return rules + setIDRules + socketFamilyRules
+    }()
+
+    /// Socket families a build has no use for — vsock (to the hypervisor), bluetooth, CAN,
+    /// packet, … — fail with EAFNOSUPPORT, as on a kernel without them; unix, inet, inet6
+    /// and netlink (getaddrinfo's address check) stay.
+    public static let socketFamilyRules: [SeccompRule] = {
+        let kept: Set<UInt64> = [1, 2, 10, 16]
+        let refused = (3...45).map(UInt64.init).filter { !kept.contains($0) }
+        return refused.map { SeccompRule(names: ["socket"], action: "SCMP_ACT_ERRNO", errnoRet: 97, args: [SeccompArg(index: 0, value: $0, op: "SCMP_CMP_EQ")]) }
+            + [SeccompRule(names: ["socket"], action: "SCMP_ACT_ERRNO", errnoRet: 97, args: [SeccompArg(index: 0, value: 46, op: "SCMP_CMP_GE")])]
     }()
 
     /// EPERM for every call that sets a mode with S_ISUID (04000) or S_ISGID (02000):

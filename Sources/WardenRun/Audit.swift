@@ -106,7 +106,11 @@ final class EventAgent: @unchecked Sendable {
     private var packages = PackageNames()
 
     /// `ring` owns the run's shared ring buffer (and counts every object's drops).
-    init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool) {
+    /// `net.listen = "allow"`.
+    private let listenAllowed: Bool
+
+    init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool, listenAllowed: Bool = false) {
+        self.listenAllowed = listenAllowed
         self.ring = ring
         self.audit = audit
         self.decider = decider
@@ -152,6 +156,24 @@ final class EventAgent: @unchecked Sendable {
             e.neededPerm = refused ? EventAgent.refusedByKernel + "=" + raw : ""
             return nil
         }
+        if e.action == .socket {
+            // The boundary filter refused the family: no policy line allows one.
+            e.verdict = .denied
+            e.neededPerm = EventAgent.refusedByKernel + "=" + e.pathOrAddr
+            return nil
+        }
+        if e.action == .listen {
+            // An inet listener (unix ones are not reported): no layer refuses it on tier 2,
+            // so under net.listen = "deny" one that succeeded is caught — a would-be denial
+            // in observe mode, allowed although forbidden (77) in enforce mode.
+            e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
+            let forbidden = !listenAllowed
+            let refused = e.result == -EACCES || e.result == -EPERM
+            if forbidden && e.result == 0 && enforce { mismatches += 1 }
+            e.verdict = forbidden && (refused || (e.result == 0 && !enforce)) ? .denied : .allowed
+            e.neededPerm = forbidden ? PolicyKey.netListen.needed("allow") : ""
+            return nil
+        }
         e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
         let op: FileDecider.Operation
         switch e.action {
@@ -162,13 +184,13 @@ final class EventAgent: @unchecked Sendable {
         case .create: op = .create
         case .attr: op = .attr
         case .link: op = .link
-        case .connect: op = .unixConnect  // the network layer's are judged by the kernel
+        case .connect, .listen, .socket: op = .unixConnect  // the network layer's are judged by the kernel
         }
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
-        // Landlock refuses a link or rename that would give a file rights it lacks with
-        // EXDEV, which a move across file systems also returns: the policy tells them apart.
+        // A hard link that would give a file rights it lacks is refused with EXDEV, which
+        // a link across file systems also gets: the policy tells them apart.
         let permissionRefused = e.result == -EACCES || e.result == -EPERM
-        let refused = permissionRefused || (e.result == -EXDEV && (op == .rename || op == .link))
+        let refused = permissionRefused || (e.result == -EXDEV && op == .link)
         // Resolved after the fact: the name may have been swapped since, so it proves a
         // denial but never an expected refusal.
         var resolvedLate = false
@@ -210,6 +232,9 @@ final class EventAgent: @unchecked Sendable {
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
         if resolvedLate { return nil }
+        if denied && op == .link {
+            return "a hard link to a file outside the write paths, refused (EXDEV); git and cp then copy instead"
+        }
         if denied && op == .create, let rule = expectedCreations.first(where: { $0.path == e.pathOrAddr }) { return rule.why }
         return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
     }
@@ -269,7 +294,7 @@ final class EventAgent: @unchecked Sendable {
                 && !WardenEvent.namesAPath(bytes[WardenEvent.Offset.pathOrAddr])
             if !network, bytes.count >= WardenEvent.Offset.result + 4 {
                 let result = bytes.loadUnaligned(fromByteOffset: WardenEvent.Offset.result, as: Int32.self)
-                if result == -EACCES || result == -EPERM { refusalsSeen += 1 }
+                if result == -EACCES || result == -EPERM || action == WardenEvent.Action.socket.rawValue { refusalsSeen += 1 }
                 if result >= 0, action == WardenEvent.Action.attr.rawValue || action == WardenEvent.Action.connect.rawValue {
                     unguardedSeen += 1
                 }

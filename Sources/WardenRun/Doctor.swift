@@ -204,7 +204,7 @@ public enum Doctor {
         }
         let mode = session.policy.effective.mode
         text += "\npolicy (\(doc.policySources.joined(separator: " → "))), mode \(mode.value.rawValue) (\(mode.origin)):\n"
-        for l in doc.layers { text += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : "") — \(l.detail)\n" }
+        for l in doc.layers { text += l.text() }
         text += doc.enforcePossible ? "enforce mode can run here.\n"
             : "enforce mode cannot run here: nothing enforces \(doc.unenforcedHooks.map(\.rawValue).joined(separator: ", ")).\n"
         return (text, doc.ok)

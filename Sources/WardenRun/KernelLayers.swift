@@ -52,7 +52,8 @@ extension Runner {
                 let what = state.layers[i].hook == .renameUnlink ? "path_mknod/mkdir/symlink/link/unlink/rmdir/rename/chmod/chown decide changes to the tree"
                     : "file_open decides reads, writes and execs"
                 state.layers[i] = LayerStatus(hook: state.layers[i].hook, layer: .bpfLSM, enforcing: true,
-                                              detail: "tier 1: BPF LSM \(what) (EPERM), proven by a canary\(also)")
+                                              detail: "tier 1: BPF LSM \(what) (EPERM), proven by a canary\(also)",
+                                              openRoutes: state.layers[i].openRoutes)
             }
         case .unavailable(let why):
             kernel.lsmNote = "tier 1 unavailable: \(why)"

@@ -65,13 +65,23 @@ public enum LayerProbe {
                                detail: "exec.default = \"allow\"; " + (traceProblem == nil ? "every exec is \(recorded)" : "the top-level command is recorded"))
         } else if let abi = landlockABI, enforce {
             return LayerStatus(hook: .exec, layer: .landlock, enforcing: true,
-                               detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)")
+                               detail: "Landlock ABI \(abi): EXECUTE only on the allowlisted files and their loaders/interpreters; denials are \(recorded)",
+                               openRoutes: execOpenRoutes)
         } else if landlockABI == nil {
-            return tierOne ?? LayerStatus(hook: .exec, layer: .supervisor, enforcing: false, detail: noLandlock)
+            guard var t = tierOne else { return LayerStatus(hook: .exec, layer: .supervisor, enforcing: false, detail: noLandlock) }
+            t.openRoutes = execOpenRoutes
+            return t
         }
         return LayerStatus(hook: .exec, layer: traceProblem == nil ? Layer.tracepoint : .supervisor, enforcing: false,
                            detail: traceProblem == nil ? observed : "observe mode: only the top-level command is checked and recorded")
     }
+
+    /// What an exec allowlist does not stop, on either tier (the README's "Not yet guaranteed").
+    public static let execOpenRoutes = [
+        "the dynamic loader run as a program (ld.so /path/to/any-readable-program) runs what it loads",
+        "LD_PRELOAD and LD_AUDIT the build sets for its own children load code into allowed programs",
+        "programs the build writes into its output directories (target/, .build/) may run",
+    ]
 
     static func connectLayer(restricted: Bool, enforce: Bool, netProblem: String?) -> LayerStatus {
         if let netProblem {

@@ -32,7 +32,8 @@ extension Runner {
         watch?.started(record) { audit.metrics }
         var agent: EventAgent?
         if let ring = kernel.ring {
-            agent = EventAgent(ring: ring, audit: audit, decider: setup.decider, enforce: state.mode == .enforce)
+            agent = EventAgent(ring: ring, audit: audit, decider: setup.decider, enforce: state.mode == .enforce,
+                               listenAllowed: session.policy.effective.netListen.value == .allow)
             agent?.expectedCreations = SystemBaseline.expectedCreations(session.policy.buildSystem, home: session.identity.home)
             agent?.start()
         }

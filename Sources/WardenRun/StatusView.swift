@@ -81,6 +81,7 @@ public enum StatusView {
         var settings = [
             value("mode", p.mode.value.rawValue, p.mode.origin), value("fs.default", p.fsDefault.value.rawValue, p.fsDefault.origin),
             value("net.default", p.netDefault.value.rawValue, p.netDefault.origin),
+            value("net.listen", p.netListen.value.rawValue, p.netListen.origin),
             value("exec.default", p.execDefault.value.rawValue, p.execDefault.origin),
             value("syscall.profile", p.syscallProfile.value.rawValue, p.syscallProfile.origin),
         ]
@@ -179,7 +180,7 @@ public enum StatusView {
         }
         for w in doc.warnings { out += "warning: \(w)\n" }
         out += "\nlayers (hook: layer):\n"
-        for l in doc.layers { out += "  \(l.hook): \(l.layer)\(l.enforcing ? " (enforcing)" : " (not enforcing)") — \(l.detail)\n" }
+        for l in doc.layers { out += l.text(notEnforcing: " (not enforcing)") }
         if !doc.enforceBlockedBy.isEmpty {
             out += "  enforce mode cannot run here: nothing enforces \(doc.enforceBlockedBy.map(\.rawValue).joined(separator: ", ")); "
                 + "relax those rules or use `--mode observe`\n"

@@ -94,8 +94,8 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
     @Test func rejectsShortAndUnknownRecords() {
         var raw = sampleEvent().rawBytes()
         #expect(throws: WardenEvent.DecodeError.short(100)) { try raw[0..<100].withUnsafeBytes { try WardenEvent(bytes: $0) } }
-        raw[WardenEvent.Offset.action] = 9
-        #expect(throws: WardenEvent.DecodeError.badEnum(field: "action", value: 9)) { try raw.withUnsafeBytes { try WardenEvent(bytes: $0) } }
+        raw[WardenEvent.Offset.action] = 10
+        #expect(throws: WardenEvent.DecodeError.badEnum(field: "action", value: 10)) { try raw.withUnsafeBytes { try WardenEvent(bytes: $0) } }
     }
 
     @Test func fullLengthPathsAreTruncatedNotOverflowed() throws {
@@ -175,7 +175,8 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         let c: [WardenEvent.Action: UInt32] = [
             .open: WARDEN_ACTION_OPEN.rawValue, .rename: WARDEN_ACTION_RENAME.rawValue, .unlink: WARDEN_ACTION_UNLINK.rawValue,
             .exec: WARDEN_ACTION_EXEC.rawValue, .connect: WARDEN_ACTION_CONNECT.rawValue, .create: WARDEN_ACTION_CREATE.rawValue,
-            .attr: WARDEN_ACTION_ATTR.rawValue, .link: WARDEN_ACTION_LINK.rawValue,
+            .attr: WARDEN_ACTION_ATTR.rawValue, .link: WARDEN_ACTION_LINK.rawValue, .listen: WARDEN_ACTION_LISTEN.rawValue,
+            .socket: WARDEN_ACTION_SOCKET.rawValue,
         ]
         #expect(c.count == WardenEvent.Action.allCases.count)
         for (swift, header) in c { #expect(UInt32(swift.rawValue) == header, "\(swift)") }

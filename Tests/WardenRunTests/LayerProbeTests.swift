@@ -31,3 +31,18 @@ import WardenRun
     }
 }
 
+
+/// An exec allowlist is partial on every tier: the routes it leaves open are said with it.
+@Suite struct ExecOpenRouteTests {
+    @Test func anAllowlistSaysWhatStaysOpen() throws {
+        let p = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try PolicyParser(source: "t", home: nil).parse("exec.default = \"allowlist\"\n")])
+        let exec = try #require(LayerProbe.layers(policy: p, mode: .enforce, landlockABI: 6, netProblem: nil).first { $0.hook == .exec })
+        #expect(exec.layer == .landlock && exec.enforcing && exec.openRoutes == LayerProbe.execOpenRoutes)
+        #expect(exec.text().contains("    partial: the dynamic loader run as a program"))
+        let tierOne = try #require(LayerProbe.layers(policy: p, mode: .enforce, landlockABI: nil, netProblem: nil, lsmLoads: true)
+            .first { $0.hook == .exec })
+        #expect(tierOne.layer == .bpfLSM && tierOne.openRoutes == LayerProbe.execOpenRoutes)
+        let open = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try PolicyParser(source: "t", home: nil).parse("exec.default = \"allow\"\n")])
+        #expect(LayerProbe.layers(policy: open, mode: .enforce, landlockABI: 6, netProblem: nil).allSatisfy { $0.openRoutes == nil })
+    }
+}

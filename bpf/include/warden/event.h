@@ -33,6 +33,8 @@ enum warden_action {
     WARDEN_ACTION_CREATE = 5, /* mkdir, mknod (fifo), symlink, link, bind of a unix socket path */
     WARDEN_ACTION_ATTR = 6,   /* chmod, chown (and their fd and *at forms) */
     WARDEN_ACTION_LINK = 7,   /* the existing file a refused hard link would have named */
+    WARDEN_ACTION_LISTEN = 8, /* listen(2) on a socket, named by its local address */
+    WARDEN_ACTION_SOCKET = 9, /* a socket of a family the sandbox refuses: "family N" */
 };
 
 enum warden_verdict {
