@@ -2,7 +2,6 @@ import Foundation
 import WardenBPF
 import WardenOutput
 import WardenPolicy
-import CWardenShim
 import SystemPackage
 import WardenSandbox
 

@@ -2,7 +2,6 @@ import Foundation
 import WardenBPF
 import WardenOutput
 import WardenPolicy
-import CWardenShim
 import SystemPackage
 import WardenSandbox
 
@@ -45,7 +44,7 @@ extension Runner {
         // Baseline paths vary between distributions; only the user's own rules are worth a warning.
         state.warnings += confinement.skippedRules.filter { $0.why.hasPrefix("allow.") }.map { "\($0.why): \($0.path) does not exist; skipped" }
         // The child may run as the same uid: keep our /proc entries (environ, mem) out of its reach.
-        warden_set_nondumpable()
+        SystemCalls.setNondumpable()
         return Setup(childEnv: session.childEnvironment(tmpdir: tmp), plan: plan, placeholder: placeholder, allow: allow, hosts: hosts,
                      allowedPrograms: allowedPrograms, decider: decider, confinement: confinement)
     }
@@ -128,7 +127,7 @@ extension Runner {
         if let state = outputs.stateDirectory { try StateDirectory.prepare(state, environment: session.environment) }
         do {
             // 1 MiB kept allocated past the end for the run_end (EventLog.reserveBytes).
-            let eventLog = try EventLog(path: outputs.events, reserve: { warden_reserve_space($0, $1, $2) })
+            let eventLog = try EventLog(path: outputs.events, reserve: SystemCalls.reserveSpace)
             try eventLog.chown(uid: 0, gid: session.identity.gid)
             if outputs.logAlias { try makeAlias() }
             return eventLog
