@@ -382,19 +382,20 @@ struct sock___listen {
     struct sock_common___listen __sk_common;
 } __attribute__((preserve_access_index));
 
-static __always_inline void report_listen(int result, int fd) {
+/* 1 when the socket is not a unix one (an event was due, whether or not the ring took it). */
+static __always_inline int report_listen(int result, int fd) {
     struct task_struct___wd *t = (void *)bpf_get_current_task();
     struct file___peer *f = (void *)fd_file(t, fd);
     struct socket___peer *sock = f ? BPF_CORE_READ(f, private_data) : 0;
     struct sock___listen *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
     unsigned short family = sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
-    if (family == 1) return; /* a unix socket: reachable only through the tree */
+    if (family == 1) return 0; /* a unix socket: reachable only through the tree */
     if (family != 2 && family != 10) {
         report_unnamed(WARDEN_ACTION_LISTEN, 0, result);
-        return;
+        return 1;
     }
     struct warden_event *e = new_event(WARDEN_ACTION_LISTEN, 0, result);
-    if (!e) return;
+    if (!e) return 1;
     __u64 port = BPF_CORE_READ(sk, __sk_common.skc_num);
     if (family == 2) {
         __u32 addr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -407,6 +408,7 @@ static __always_inline void report_listen(int result, int fd) {
         bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "[%pI6]:%u", args, sizeof(args));
     }
     submit(e);
+    return 1;
 }
 
 static __always_inline __u32 open_access(__u64 flags) {
@@ -707,7 +709,9 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         return 0;
     }
     if (p.action == WARDEN_ACTION_LISTEN) {
-        report_listen((int)ret, p.fd);
+        /* An inet listener no layer refuses: counted like a metadata change, so a flood
+         * cannot hide one. */
+        if (report_listen((int)ret, p.fd) && ret >= 0) count_unguarded(WARDEN_ACTION_ATTR, 0);
         return 0;
     }
     if (p.abstract) {

@@ -87,7 +87,6 @@ final class EventAgent: @unchecked Sendable {
     /// Hashes of the raw records of allowed events already logged (see `rawKey`).
     private var seen = Set<Int>()
     private(set) var decodeErrors = 0
-    /// Events decoded but not written because appending to the log failed.
     /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
     /// decider does not model, or a path it could not name exactly).
     private(set) var mismatches: UInt64 = 0
@@ -105,10 +104,10 @@ final class EventAgent: @unchecked Sendable {
     /// Names the package of build-script and macro events (agent thread only).
     private var packages = PackageNames()
 
-    /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     /// `net.listen = "allow"`.
     private let listenAllowed: Bool
 
+    /// `ring` owns the run's shared ring buffer (and counts every object's drops).
     init(ring: BPFObject, audit: RunAudit, decider: FileDecider, enforce: Bool, listenAllowed: Bool = false) {
         self.listenAllowed = listenAllowed
         self.ring = ring
@@ -295,7 +294,7 @@ final class EventAgent: @unchecked Sendable {
             if !network, bytes.count >= WardenEvent.Offset.result + 4 {
                 let result = bytes.loadUnaligned(fromByteOffset: WardenEvent.Offset.result, as: Int32.self)
                 if result == -EACCES || result == -EPERM || action == WardenEvent.Action.socket.rawValue { refusalsSeen += 1 }
-                if result >= 0, action == WardenEvent.Action.attr.rawValue || action == WardenEvent.Action.connect.rawValue {
+                if result >= 0, [WardenEvent.Action.attr, .connect, .listen].map(\.rawValue).contains(action) {
                     unguardedSeen += 1
                 }
             }
