@@ -147,44 +147,9 @@ final class EventAgent: @unchecked Sendable {
         // The name as the build passed it: `..` after a symlink goes up from the link's
         // target, which only resolving (not the lexical normalization) gets right.
         let raw = e.pathOrAddr
-        if e.action == .connect && raw.hasPrefix("@") {
-            // An abstract unix socket: reported only when refused (Landlock's scoping keeps
-            // the build from those outside the run). No rule names one: the refusal is it.
-            let refused = e.result == -EACCES || e.result == -EPERM
-            e.verdict = refused ? .denied : .allowed
-            e.neededPerm = refused ? EventAgent.refusedByKernel + "=" + raw : ""
-            return nil
-        }
-        if e.action == .socket {
-            // The boundary filter refused the family: no policy line allows one.
-            e.verdict = .denied
-            e.neededPerm = EventAgent.refusedByKernel + "=" + e.pathOrAddr
-            return nil
-        }
-        if e.action == .listen {
-            // An inet listener (unix ones are not reported): no layer refuses it on tier 2,
-            // so under net.listen = "deny" one that succeeded is caught — a would-be denial
-            // in observe mode, allowed although forbidden (77) in enforce mode.
-            e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
-            let forbidden = !listenAllowed
-            let refused = e.result == -EACCES || e.result == -EPERM
-            if forbidden && e.result == 0 && enforce { mismatches += 1 }
-            e.verdict = forbidden && (refused || (e.result == 0 && !enforce)) ? .denied : .allowed
-            e.neededPerm = forbidden ? PolicyKey.netListen.needed("allow") : ""
-            return nil
-        }
+        if judgeSocket(&e) { return nil }
         e.pathOrAddr = FileDecider.normalize(e.pathOrAddr)
-        let op: FileDecider.Operation
-        switch e.action {
-        case .open: op = .open
-        case .rename: op = .rename
-        case .unlink: op = .unlink
-        case .exec: op = .exec
-        case .create: op = .create
-        case .attr: op = .attr
-        case .link: op = .link
-        case .connect, .listen, .socket: op = .unixConnect  // the network layer's are judged by the kernel
-        }
+        let op = EventAgent.operation(e.action)
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         // A hard link that would give a file rights it lacks is refused with EXDEV, which
         // a link across file systems also gets: the policy tells them apart.
@@ -236,6 +201,50 @@ final class EventAgent: @unchecked Sendable {
         }
         if denied && op == .create, let rule = expectedCreations.first(where: { $0.path == e.pathOrAddr }) { return rule.why }
         return denied && op != .exec ? SystemBaseline.expectedRefusal(e.pathOrAddr)?.why : nil
+    }
+
+    /// The decider's operation for a tracepoint event's action (a connect here is a unix
+    /// socket's: the network layer's are judged by the kernel).
+    static func operation(_ action: WardenEvent.Action) -> FileDecider.Operation {
+        switch action {
+        case .open: return .open
+        case .rename: return .rename
+        case .unlink: return .unlink
+        case .exec: return .exec
+        case .create: return .create
+        case .attr: return .attr
+        case .link: return .link
+        case .connect, .listen, .socket: return .unixConnect
+        }
+    }
+
+    /// Socket events with no path to judge: an abstract unix socket, a refused family, an
+    /// inet listener. false: not one of these.
+    func judgeSocket(_ e: inout WardenEvent) -> Bool {
+        let refused = e.result == -EACCES || e.result == -EPERM
+        switch e.action {
+        case .connect where e.pathOrAddr.hasPrefix("@"):
+            // Reported only when refused (Landlock's scoping keeps the build from those
+            // outside the run). No rule names one: the refusal is it.
+            e.verdict = refused ? .denied : .allowed
+            e.neededPerm = refused ? EventAgent.refusedByKernel + "=" + e.pathOrAddr : ""
+        case .socket:
+            // The boundary filter refused the family: no policy line allows one.
+            e.verdict = .denied
+            e.neededPerm = EventAgent.refusedByKernel + "=" + e.pathOrAddr
+        case .listen:
+            // An inet listener (unix ones are not reported): no layer refuses it on tier 2,
+            // so under net.listen = "deny" one that succeeded is caught — a would-be denial
+            // in observe mode, allowed although forbidden (77) in enforce mode.
+            e.pathOrAddr = BPFObject.canonical(e.pathOrAddr)
+            let forbidden = !listenAllowed
+            if forbidden && e.result == 0 && enforce { mismatches += 1 }
+            e.verdict = forbidden && (refused || (e.result == 0 && !enforce)) ? .denied : .allowed
+            e.neededPerm = forbidden ? PolicyKey.netListen.needed("allow") : ""
+        default:
+            return false
+        }
+        return true
     }
 
     /// The `needed_perm` key of a refusal no policy line explains.
