@@ -111,10 +111,6 @@ extension Runner {
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
         end.enforceMismatches = metrics.enforceMismatches
-        if let n = metrics.unwrittenEvents {
-            log("warning: \(n) event(s) could not be written to the log (\(metrics.writeError ?? "?")); they are counted, "
-                + "and the exit code reflects them, but the log does not list them")
-        }
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         end.perUnitUsage = metrics.perUnitUsage
         end.unwrittenEvents = metrics.unwrittenEvents
@@ -174,6 +170,10 @@ extension Runner {
         }
         if metrics.lostEvents > 0 {
             log("warning: \(metrics.lostEvents) event(s) were lost (ring buffer full); raise --ring-buffer-mib")
+        }
+        if let n = metrics.unwrittenEvents {
+            log("warning: \(n) event(s) could not be written to the log (\(metrics.writeError ?? "?")); they are counted, "
+                + "and the exit code reflects them, but the log does not list them")
         }
         if metrics.unrecordedRefusals > 0 {
             log("warning: the kernel refused \(metrics.unrecordedRefusals) call(s) whose events were lost; they count as denials")
