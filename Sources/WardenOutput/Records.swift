@@ -128,8 +128,11 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var lostEvents: UInt64
     /// The hardening step that failed in the child (the command then never ran).
     public var setupFailure: String?
-    /// Policy files whose content changed during the run (the next run refuses them).
+    /// Policy files whose content changed during the run (the next run refuses them): the
+    /// first `policyChangedShown`, and how many there were when more.
     public var policyChanged: [String]?
+    public var policyChangedTotal: Int?
+    public static let policyChangedShown = 100
     /// Enforce mode: operations the kernel allowed although the policy forbids them.
     public var enforceMismatches: UInt64?
     /// Enforce mode: refusals the kernel counted whose events were lost (denials).
@@ -140,6 +143,9 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     /// the first error (a full disk).
     public var unwrittenEvents: UInt64?
     public var writeError: String?
+    /// With unwritten events, the run's totals (the log's lines fall short of them).
+    public var allowedTotal: UInt64?
+    public var violationsTotal: UInt64?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -155,6 +161,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
         case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error"
+        case policyChangedTotal = "policy_changed_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
     }
 }
 

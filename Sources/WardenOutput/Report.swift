@@ -95,8 +95,8 @@ public struct Report: Sendable, Codable, Equatable {
         warnings = run?.start?.warnings ?? []
         let events = run?.events ?? []
         eventsTotal = events.count
-        allowedTotal = events.filter { $0.event.verdict == .allowed }.count
-        violationsTotal = events.filter(\.isViolation).count
+        allowedTotal = run?.end?.allowedTotal.map(Int.init) ?? events.filter { $0.event.verdict == .allowed }.count
+        violationsTotal = run?.end?.violationsTotal.map(Int.init) ?? events.filter(\.isViolation).count
         incompleteLog = log.tornTail || !log.invalidLines.isEmpty || (run != nil && run?.end == nil)
         var grouped: [String: Finding] = [:]
         var order: [String] = []

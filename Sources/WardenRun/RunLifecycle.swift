@@ -83,6 +83,13 @@ extension Runner {
         // A repository's configuration or hooks the build changed (what the user's git runs
         // later, outside any sandbox) broke the policy whatever the name it used.
         let gitChanges = (policyChanged ?? []).filter(PolicyGuard.isGitRecord).count
+        // So did a policy file planted in a subdirectory (the policy of a run started
+        // there), which no layer refuses; one at the top is a mismatch already.
+        let planted = (policyChanged ?? []).filter {
+            [PolicyLoader.fileName, PolicyLoader.workspaceFileName].contains(($0 as NSString).lastPathComponent)
+                && ($0 as NSString).deletingLastPathComponent != session.workspace
+        }
+        if mode == .enforce { metrics.enforceMismatches += UInt64(planted.count) }
         if mode == .enforce && gitChanges > 0 {
             metrics.enforceMismatches += UInt64(gitChanges)
             log("warning: the build changed git configuration or hooks: \((policyChanged ?? []).filter(PolicyGuard.isGitRecord).joined(separator: ", "))"
@@ -115,7 +122,14 @@ extension Runner {
         end.perUnitUsage = metrics.perUnitUsage
         end.unwrittenEvents = metrics.unwrittenEvents
         end.writeError = metrics.writeError
-        end.policyChanged = policyChanged
+        // Bounded: the record must fit the space the log keeps for it, whatever the build
+        // planted (the marker for the next run keeps every file).
+        end.policyChanged = policyChanged.map { Array($0.prefix(RunEndRecord.policyChangedShown)) }
+        if let n = policyChanged?.count, n > RunEndRecord.policyChangedShown { end.policyChangedTotal = n }
+        if metrics.unwrittenEvents != nil {
+            end.allowedTotal = metrics.allowedTotal
+            end.violationsTotal = metrics.violationsTotal
+        }
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }

@@ -764,7 +764,8 @@ import WardenPolicy
         let (dir, env) = try workspace("root", policy: "exec.default = \"allowlist\"\n[allow.exec]\nallowed = [\"sh\", \"cat\", \"rm\"]\n")
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         try "[allow.fs]\nread_extra = [\"/etc/fstab\"]\n".write(toFile: dir + "/planted", atomically: true, encoding: .utf8)
-        #expect(try warden(["run", "--", "sh", "-c", "cat planted > src/warden.toml"], cwd: dir, env: env).status == 0)
+        // Caught as it happens too (PolicyPlantTests): allowed although forbidden, 77.
+        #expect(try warden(["run", "--", "sh", "-c", "cat planted > src/warden.toml"], cwd: dir, env: env).status == 77)
         #expect(FileManager.default.fileExists(atPath: dir + "/src/warden.toml"), "the control: the build planted it")
         let fromSub = try warden(["run", "--", "true"], cwd: dir + "/src", env: env)
         #expect(fromSub.status == 2 && fromSub.stderr.contains("src/warden.toml"), "\(fromSub.stderr)")

@@ -39,18 +39,34 @@ import WardenRun
         #expect((end.unwrittenEvents ?? 0) > 0 && end.writeError?.contains("No space left") == true, "\(end)")
         let report = try warden(["report"], cwd: ws, env: env)
         #expect(report.stdout.contains("could not be written"), "\(report.stdout)")
+        // The totals are the run's, not the lines the log could take.
+        #expect(report.stdout.range(of: #"denied [0-9]{3,}\)"#, options: .regularExpression) != nil, "\(report.stdout)")
     }
 
-    /// A policy file planted in the workspace makes the next run refuse; when the disk is
-    /// too full to remember that, this run cannot end in 0.
+    /// The run record fits the space kept for it whatever the build planted: the list of
+    /// changed policy files in it is bounded (the marker for the next run keeps them all).
+    @Test func aRunRecordFitsItsReserveWhateverTheBuildPlanted() throws {
+        try Kernel.requireRoot()
+        let (root, ws, state) = try smallDisk()
+        defer { umount2(root, Int32(MNT_DETACH)) }
+        let env = baseEnvironment([StateDirectory.variable: state])
+        let plant = "for i in $(seq 1 150); do mkdir d$i && echo '[package]' > d$i/Cargo.toml; done; "
+            + "head -c 64000000 /dev/zero > fill 2>/dev/null; exit 0"
+        _ = try warden(["run", "--", "sh", "-c", plant], cwd: ws, env: env)
+        let end = try #require(try EventLogContents.read(path: OutputPaths.defaultEvents(workspace: ws, environment: env)).runs.last?.end)
+        #expect(end.policyChanged?.count == RunEndRecord.policyChangedShown && end.policyChangedTotal == 150, "\(end)")
+    }
+
+    /// A manifest planted in the workspace makes the next run refuse; when the disk is too
+    /// full to remember that, this run cannot end in 0.
     @Test func aPolicyChangeThatCannotBeRememberedFailsTheRun() throws {
         try Kernel.requireRoot()
         let (root, ws, state) = try smallDisk()
         defer { umount2(root, Int32(MNT_DETACH)) }
         let env = baseEnvironment([StateDirectory.variable: state])
-        let plant = "mkdir sub && echo 'allow.fs.read_extra = [\"/\"]' > sub/warden.toml && head -c 64000000 /dev/zero > fill 2>/dev/null; exit 0"
+        let plant = "mkdir sub && echo '[package]' > sub/Cargo.toml && head -c 64000000 /dev/zero > fill 2>/dev/null; exit 0"
         let r = try warden(["run", "--", "sh", "-c", plant], cwd: ws, env: env)
-        #expect(read(ws + "/sub/warden.toml").contains("read_extra"), "the control: the build planted a policy")
+        #expect(read(ws + "/sub/Cargo.toml") == "[package]\n", "the control: the build planted a manifest")
         #expect(r.stderr.contains("the next run will not refuse it"), "\(r.stderr)")
         #expect(r.status == 77, "\(r.stderr)")
         // With room again, the same plant is remembered and the run ends as the build did.
