@@ -158,7 +158,16 @@ final class EventAgent: @unchecked Sendable {
         // Resolved after the fact: the name may have been swapped since, so it proves a
         // denial but never an expected refusal.
         var resolvedLate = false
-        if permissionRefused && d.allowed && e.pathOrAddr.hasPrefix("/") {
+        if op == .link && e.pathOrAddr.hasPrefix("/") {
+            // The file a link was refused for may be named through a symlink (linkat with
+            // AT_SYMLINK_FOLLOW) or /proc/self/fd/N: judge what the name resolves to.
+            let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))
+            if resolved != e.pathOrAddr {
+                e.pathOrAddr = resolved
+                d = decider.decide(op, normalized: resolved, read: false, write: true)
+                resolvedLate = true
+            }
+        } else if permissionRefused && d.allowed && e.pathOrAddr.hasPrefix("/") {
             // The kernel refused what the policy allows by the name the build passed: that
             // name is not the file (a symlink, /proc/PID/fd/N). Judge what it resolves to.
             let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))

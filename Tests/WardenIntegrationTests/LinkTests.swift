@@ -32,6 +32,27 @@ import WardenRun
         #expect(c.status == 0 && read(victim) == "ORIGINAL\nCHANGED\n", "\(c.out)")
     }
 
+    /// The file named through a symlink the link follows (linkat AT_SYMLINK_FOLLOW) or
+    /// through /proc/self/fd: judged, and named, by what it resolves to.
+    @Test func aLinkThroughASymlinkOrDescriptorNamesTheFile() throws {
+        try Kernel.requireRoot()
+        let ws = try scratchDir("ws")
+        try "net.default = \"allow\"\n".write(toFile: ws + "/warden.toml", atomically: true, encoding: .utf8)
+        let victimDir = try scratchDir("victim"), victim = victimDir + "/victim"
+        try "ORIGINAL\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        // Readable (for the descriptor), not writable.
+        try "net.default = \"allow\"\n[allow.fs]\nread_extra = [\"\(victimDir)\"]\n".write(toFile: ws + "/warden.toml", atomically: true, encoding: .utf8)
+        let script = "exec 3< \(victim); ln -s \(victim) sym; ln -L sym l1 2> /dev/null; echo $?; ln -L /proc/self/fd/3 l2 2> /dev/null; echo $?"
+        let r = try warden(["run", "--", "sh", "-c", script], cwd: ws)
+        #expect(r.stdout == "1\n1\n" && read(victim) == "ORIGINAL\n", "\(r.stdout) \(r.stderr)")
+        #expect(r.status == 77, "a name that is not the file proves a denial, never an expected refusal: \(r.stderr)")
+        let links = try #require(try EventLogContents.read(path: eventLogPath(ws)).runs.last).events.filter { $0.event.action == .link }
+        // The descriptor's owner (ln) may be gone when warden reads the event: then the
+        // /proc name is what it records, still a denial.
+        #expect(links.count == 2 && links.allSatisfy(\.isViolation) && links[0].event.pathOrAddr == victim
+                    && (links[1].event.pathOrAddr == victim || links[1].event.pathOrAddr.hasPrefix("/proc/")), "\(links.map(\.event))")
+    }
+
     /// A link between two write paths on different file systems fails with EXDEV whatever
     /// the sandbox: a build that falls back to copying is not a denial.
     @Test func aCrossDeviceLinkTheRulesAllowIsNotADenial() throws {
