@@ -132,6 +132,9 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     /// first `policyChangedShown`, and how many there were when more.
     public var policyChanged: [String]?
     public var policyChangedTotal: Int?
+    /// The change could not be remembered for the next run (no room for the marker): the
+    /// next run reads this record instead.
+    public var policyChangeUnremembered: Bool?
     public static let policyChangedShown = 100
     /// Enforce mode: operations the kernel allowed although the policy forbids them.
     public var enforceMismatches: UInt64?
@@ -161,7 +164,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
         case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error"
-        case policyChangedTotal = "policy_changed_total", allowedTotal = "allowed_total", violationsTotal = "violations_total"
+        case policyChangedTotal = "policy_changed_total", policyChangeUnremembered = "policy_change_unremembered", allowedTotal = "allowed_total", violationsTotal = "violations_total"
     }
 }
 

@@ -126,6 +126,7 @@ extension Runner {
         // planted (the marker for the next run keeps every file).
         end.policyChanged = policyChanged.map { Array($0.prefix(RunEndRecord.policyChangedShown)) }
         if let n = policyChanged?.count, n > RunEndRecord.policyChangedShown { end.policyChangedTotal = n }
+        if !remembered { end.policyChangeUnremembered = true }
         if metrics.unwrittenEvents != nil {
             end.allowedTotal = metrics.allowedTotal
             end.violationsTotal = metrics.violationsTotal

@@ -33,6 +33,32 @@ extension Runner {
             // Forgotten once accepted, or once nothing the build wrote is left as it was.
             if geteuid() == 0 && (accept || still.isEmpty) { unlink(path) }
         }
+        // A change the last run could not remember (its disk was full) is in its record.
+        for dir in directoryChain(from: cwd) where !accept {
+            guard let end = lastRunEnd(OutputPaths.defaultEvents(workspace: dir, environment: environment)),
+                  end.policyChangeUnremembered == true else { continue }
+            let files = (end.policyChanged ?? []).joined(separator: ", ") + (end.policyChangedTotal.map { " (\($0) files in all)" } ?? "")
+            throw WardenFailure("run \(end.runId) changed \(files) and could not record it for this run (no room in the state "
+                                + "directory); warden does not let a build choose its next policy. Review the change, then run "
+                                + "again with --accept-policy-change. Nothing was run.", code: WardenExit.usage)
+        }
+    }
+
+    /// The last run_end record of an event log, read from its tail (a run_end is at most
+    /// the log's reserve long).
+    static func lastRunEnd(_ path: String) -> RunEndRecord? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd() else { return nil }
+        let tail = UInt64(EventLog.reserveBytes) * 2
+        try? handle.seek(toOffset: size > tail ? size - tail : 0)
+        guard let data = try? handle.readToEnd() else { return nil }
+        let end = Data("\"type\":\"run_end\"".utf8), start = Data("\"type\":\"run\"".utf8)
+        for line in data.split(separator: UInt8(ascii: "\n")).reversed() {
+            if line.range(of: end) != nil { return try? JSONDecoder().decode(RunEndRecord.self, from: Data(line)) }
+            if line.range(of: start) != nil { return nil }  // the last run did not end
+        }
+        return nil
     }
 
     /// Keeps the change in the state directory (for the next run) and says so now.

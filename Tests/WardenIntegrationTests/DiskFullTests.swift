@@ -69,8 +69,12 @@ import WardenRun
         #expect(read(ws + "/sub/Cargo.toml") == "[package]\n", "the control: the build planted a manifest")
         #expect(r.stderr.contains("the next run will not refuse it"), "\(r.stderr)")
         #expect(r.status == 77, "\(r.stderr)")
-        // With room again, the same plant is remembered and the run ends as the build did.
+        // With room again, the next run reads the change from the run record and refuses
+        // until it is accepted; then the same plant is remembered the usual way.
         try FileManager.default.removeItem(atPath: ws + "/fill")
+        let next = try warden(["run", "--", "true"], cwd: ws, env: env)
+        #expect(next.status == 2 && next.stderr.contains("could not record it"), "\(next.stderr)")
+        #expect(try warden(["run", "--accept-policy-change", "--", "true"], cwd: ws, env: env).status == 0)
         try FileManager.default.removeItem(atPath: ws + "/sub")
         let again = try warden(["run", "--", "sh", "-c", plant.replacingOccurrences(of: "head -c 64000000 /dev/zero > fill 2>/dev/null; ", with: "")],
                                cwd: ws, env: env)
