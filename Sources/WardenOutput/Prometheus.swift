@@ -118,7 +118,8 @@ public enum PrometheusMetrics {
         var hooks = HookCounts()
         hooks.count(run.events)
         var m: MetricsSnapshot
-        if let metrics, metrics.runId == run.runId {
+        // A snapshot left unfinished by a run that did finish (its disk was full) is stale.
+        if let metrics, metrics.runId == run.runId, metrics.finished || run.end == nil {
             m = metrics
         } else {
             m = MetricsSnapshot(runId: run.runId, mode: run.start?.mode ?? "unknown", updatedAt: run.end.map { _ in "" } ?? "")
@@ -127,6 +128,9 @@ public enum PrometheusMetrics {
             m.enforceMismatches = run.end?.enforceMismatches ?? 0
             m.unrecordedRefusals = run.end?.unrecordedRefusals ?? 0
             m.finished = run.end != nil
+            // With unwritten events the record carries the totals the log falls short of.
+            if let n = run.end?.allowedTotal { m.allowedTotal = n }
+            if let n = run.end?.violationsTotal { m.violationsTotal = n }
             m.assurance = run.start?.assurance ?? "none"
         }
         let info = run.start.map(RunInfo.init) ?? RunInfo(runId: run.runId, mode: m.mode, tier: "none", assurance: m.assurance)

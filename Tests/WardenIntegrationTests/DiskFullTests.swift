@@ -41,6 +41,8 @@ import WardenRun
         #expect(report.stdout.contains("could not be written"), "\(report.stdout)")
         // The totals are the run's, not the lines the log could take.
         #expect(report.stdout.range(of: #"denied [0-9]{3,}\)"#, options: .regularExpression) != nil, "\(report.stdout)")
+        let prometheus = try warden(["report", "--format", "prometheus"], cwd: ws, env: env).stdout
+        #expect(prometheus.range(of: #"\nwarden_violations_total [0-9]{3,}\n"#, options: .regularExpression) != nil, "\(prometheus)")
     }
 
     /// The run record fits the space kept for it whatever the build planted: the list of
