@@ -24,22 +24,18 @@ extension Runner {
     /// child's layers (seccomp, Landlock), proving Landlock by its canary.
     func prepare(tmp: String, output: String, state: inout RunState) throws(WardenFailure) -> Setup {
         let policy = session.policy.effective
-        var plan = policy.filesystemPlan(session.runContext(tmpdir: tmp))
-        if let root = plan?.gitRoot {
-            // Nested repositories and submodules: their git directories and gitfiles are
-            // mounted read-only like the top one.
-            let top = root + "/.git"
-            plan?.protected += PolicyGuard.gitEntries(root).filter { $0 != top }
-                .map { PathRule($0, "read-only: a nested git directory or gitfile") }
-        }
-        let placeholder = try prepareWorkspace(plan: plan, output: output, mode: state.mode)
+        let context = session.runContext(tmpdir: tmp)
         let allow = session.resolvedAllowlist()
+        let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
+        // Nested repositories and submodules: their git directories and gitfiles are
+        // mounted read-only like the top one.
+        let nested = policy.filesystemPlan(context)?.gitRoot.map(PolicyGuard.gitEntries) ?? []
+        let runPlan = RunPlan(policy: policy, context: context, nestedGitEntries: nested, allowedPrograms: allowedPrograms,
+                              realPath: ProgramLookup.realPath)
+        let plan = runPlan.filesystem, decider = runPlan.decider
+        let placeholder = try prepareWorkspace(plan: plan, output: output, mode: state.mode)
         let hosts = HostResolver.resolve(policy.netHosts.map(\.value))
         state.warnings += try warnings(plan: plan, allow: allow, hosts: hosts, mode: state.mode)
-        let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
-        let unix = policy.netDefault.value == .deny ? SystemBaseline.unixSockets + policy.netUnix.map(\.value) : nil
-        let decider = FileDecider(plan: plan, executables: policy.execDefault.value == .allowlist ? allowedPrograms : nil,
-                                  unixSockets: unix, realPath: ProgramLookup.realPath)
         let confinement = try confine(plan: plan, allowedPrograms: allowedPrograms, state: &state)
         // Baseline paths vary between distributions; only the user's own rules are worth a warning.
         state.warnings += confinement.skippedRules.filter { $0.why.hasPrefix("allow.") }.map { "\($0.why): \($0.path) does not exist; skipped" }

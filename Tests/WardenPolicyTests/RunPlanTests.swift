@@ -1,0 +1,33 @@
+import Testing
+@testable import WardenPolicy
+
+/// The run's plan from the policy and what the session found on disk, without a kernel.
+@Suite struct RunPlanTests {
+    func policy(_ text: String) throws -> EffectivePolicy {
+        EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try PolicyParser(source: "t", home: nil).parse(text)])
+    }
+
+    @Test func aMakeWorkspaceKeepsNestedRepositoriesReadOnly() throws {
+        let p = try policy("net.default = \"allow\"\n")
+        let ctx = RunContext(workspace: "/w", buildSystem: .make, home: "/home/u", environment: [:], tmpdir: "/tmp/t")
+        let plan = RunPlan(policy: p, context: ctx, nestedGitEntries: ["/w/.git", "/w/vendor/x/.git", "/w/sub/.git"],
+                           allowedPrograms: [], realPath: { $0 })
+        let protected = Set(plan.filesystem?.protected.map(\.path) ?? [])
+        #expect(protected.isSuperset(of: ["/w/vendor/x/.git", "/w/sub/.git", "/w/.git"]), "\(protected)")
+        #expect(plan.decider.decide(.open, path: "/w/src/a.c", read: true, write: true).allowed)
+        #expect(!plan.decider.decide(.open, path: "/w/vendor/x/.git/config", read: false, write: true).allowed)
+        #expect(plan.executables == nil && plan.unixSockets == nil, "exec and net allowed: nothing listed")
+    }
+
+    @Test func anAllowlistAndADeniedNetworkAreCarried() throws {
+        let p = try policy("exec.default = \"allowlist\"\n[allow.net]\nunix = [\"/run/x.sock\"]\n")
+        let ctx = RunContext(workspace: "/w", buildSystem: .cargo, home: "/home/u", environment: [:], tmpdir: "/tmp/t")
+        let plan = RunPlan(policy: p, context: ctx, nestedGitEntries: [], allowedPrograms: ["/usr/bin/cc"], realPath: { $0 })
+        #expect(plan.executables == ["/usr/bin/cc"])
+        #expect(plan.decider.decide(.exec, path: "/usr/bin/cc", read: true, write: false).allowed)
+        #expect(!plan.decider.decide(.exec, path: "/usr/bin/curl", read: true, write: false).allowed)
+        #expect(plan.unixSockets?.contains("/run/x.sock") == true)
+        #expect(plan.decider.decide(.unixConnect, path: "/run/x.sock", read: false, write: true).allowed)
+        #expect(!plan.decider.decide(.unixConnect, path: "/run/other.sock", read: false, write: true).allowed)
+    }
+}
