@@ -75,6 +75,15 @@ int warden_seccomp_resolve(const char *name) {
     return nr == __NR_SCMP_ERROR ? -1 : nr;
 }
 
+int warden_seccomp_resolve_arch(const char *name, const char *arch) {
+    uint32_t token = seccomp_arch_resolve_name(arch);
+    if (token == 0) return -3;
+    int nr = seccomp_syscall_resolve_name_arch(token, name);
+    /* libseccomp gives calls absent from this architecture negative pseudo-numbers. */
+    if (nr == __NR_SCMP_ERROR) return -1;
+    return nr < 0 ? -2 : nr;
+}
+
 int warden_seccomp_build(uint32_t default_action, const struct warden_seccomp_rule *rules, int count,
                          struct warden_bpf_program *out, int *failed_rule) {
     memset(out, 0, sizeof *out);

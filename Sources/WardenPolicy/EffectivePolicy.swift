@@ -14,6 +14,8 @@ public struct EffectivePolicy: Sendable, Equatable {
     public var syscallDeny: [Located<String>]
     public var syscallProfile: Located<SyscallProfile>
     public var syscallOCIProfile: Located<String>?
+    /// Every source's `[[syscall.rule]]`, in merge order (a repeated rule keeps its first place).
+    public var syscallRules: [Located<SyscallRuleSpec>] = []
     public var limits: [ResourceLimit: Located<UInt64>]
 
     /// Merges in order: later sources win for scalars; lists append and drop repeats
@@ -39,6 +41,7 @@ public struct EffectivePolicy: Sendable, Equatable {
             append(&out.fsReadExtra, f.fsReadExtra)
             append(&out.envRead, f.envRead)
             append(&out.syscallDeny, f.syscallDeny)
+            append(&out.syscallRules, f.syscallRules)
             if let v = f.syscallProfile { out.syscallProfile = v }
             if let v = f.syscallOCIProfile { out.syscallOCIProfile = v }
             out.limits.merge(f.limits) { $1 }

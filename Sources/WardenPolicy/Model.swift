@@ -76,6 +76,8 @@ public struct PolicyFragment: Sendable, Equatable {
     public var syscallDeny: [Located<String>] = []
     public var syscallProfile: Located<SyscallProfile>?
     public var syscallOCIProfile: Located<String>?
+    /// `[[syscall.rule]]` tables, in file order.
+    public var syscallRules: [Located<SyscallRuleSpec>] = []
     public var limits: [ResourceLimit: Located<UInt64>] = [:]
 
     public init() {}
@@ -97,6 +99,7 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case syscallDeny = "syscall.deny"
     case syscallProfile = "syscall.profile"
     case syscallOCIProfile = "syscall.oci_profile"
+    case syscallRule = "syscall.rule"
     case limitCPU = "limits.cpu_seconds"
     case limitOpenFiles = "limits.open_files"
     case limitAddressSpace = "limits.address_space_mib"

@@ -80,6 +80,7 @@ public struct PolicyEditor: Sendable {
         let sameScalars = b.mode?.value == a.mode?.value && b.fsDefault?.value == a.fsDefault?.value
             && b.netDefault?.value == a.netDefault?.value && b.execDefault?.value == a.execDefault?.value
             && b.syscallProfile?.value == a.syscallProfile?.value && b.syscallOCIProfile?.value == a.syscallOCIProfile?.value
+            && b.syscallRules.map(\.value) == a.syscallRules.map(\.value)
             && b.limits.mapValues(\.value) == a.limits.mapValues(\.value)
         guard sameScalars else { throw EditError.verificationFailed("a setting other than the added entries changed") }
     }

@@ -82,6 +82,7 @@ public struct PolicyParser: Sendable {
                     }
                     return s
                 }
+            case .syscallRule: out.syscallRules = try syscallRules(value, shown, locator)
             case .syscallProfile: out.syscallProfile = Located(try choice(value, shown, line), origin)
             case .syscallOCIProfile:
                 guard let s = value.string else {
@@ -172,7 +173,7 @@ public struct PolicyParser: Sendable {
         return out
     }
 
-    private func describe(_ v: TOMLValueConvertible) -> String {
+    func describe(_ v: TOMLValueConvertible) -> String {
         switch v.type {
         case .table: return "a table"
         case .array: return "an array"

@@ -99,6 +99,9 @@ extension Runner {
         let policy = session.policy.effective
         let confinement = Confinement()
         var filters: [CompiledFilter] = []
+        if state.mode == .enforce, let n = policy.syscallRules.first(where: { $0.value.action == .notify }) {
+            throw WardenFailure("\(n.origin): syscall.rule: action \"notify\" needs warden's notify agent, which this version does not have yet", code: WardenExit.usage)
+        }
         do {
             for f in session.policy.seccompFilters { filters.append(try f.compiled(observe: state.mode == .observe)) }
         } catch {
@@ -106,7 +109,7 @@ extension Runner {
         }
         if state.mode == .enforce, let plan { confinement.readOnlyPaths = plan.protected.map(\.path) }
         do throws(SandboxError) {
-            try Confinement.checkDenyList(policy.syscallDeny)
+            try Confinement.checkSyscallNames(deny: policy.syscallDeny, rules: policy.syscallRules)
             for filter in filters { try confinement.applySeccomp(filter) }
             if state.mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
                let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {

@@ -52,10 +52,30 @@ public final class Confinement: @unchecked Sendable {
 
     public static func isKnownSyscall(_ name: String) -> Bool { warden_seccomp_resolve(name) >= 0 }
 
-    /// Checks `syscall.deny`: every entry must name a system call here.
-    public static func checkDenyList(_ deny: [Located<String>]) throws(SandboxError) {
-        for entry in deny where warden_seccomp_resolve(entry.value) < 0 {
-            throw .unknownSyscall(entry.value, entry.origin.description)
+    /// The architectures `warden seccomp groups` and rule checks know, as libseccomp names them.
+    public static let architectures = ["x86_64", "aarch64"]
+
+    /// The call's number on `arch`, nil when it has none there.
+    public static func syscallNumber(_ name: String, arch: String) -> Int32? {
+        let nr = warden_seccomp_resolve_arch(name, arch)
+        return nr >= 0 ? nr : nil
+    }
+
+    /// Whether libseccomp knows `name` as a system call of x86_64 or aarch64 (a name only
+    /// the other architecture has is skipped when the filter is built, and reported).
+    public static func isSyscallName(_ name: String) -> Bool {
+        warden_seccomp_resolve(name) >= 0 || architectures.contains { syscallNumber(name, arch: $0) != nil }
+    }
+
+    /// Checks `syscall.deny` and the names of `[[syscall.rule]]`: each must be a system call.
+    public static func checkSyscallNames(deny: [Located<String>], rules: [Located<SyscallRuleSpec>]) throws(SandboxError) {
+        for entry in deny where !isSyscallName(entry.value) {
+            throw .unknownSyscall(entry.value, "\(entry.origin): syscall.deny")
+        }
+        for rule in rules {
+            for name in rule.value.names where !name.hasPrefix("@") && !isSyscallName(name) {
+                throw .unknownSyscall(name, "\(rule.origin): syscall.rule")
+            }
         }
     }
 

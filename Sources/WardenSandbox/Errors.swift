@@ -11,6 +11,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
     case spawn(stage: String, Errno)
     case supervise(Errno)
     case confinement(String, Errno)
+    /// A name, the key that wrote it, and where.
     case unknownSyscall(String, String)
     case cannotEnforce(String)
 
@@ -33,7 +34,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
         case .confinement(let what, let e):
             return "cannot \(what): \(e) (errno \(e.rawValue))"
         case .unknownSyscall(let name, let origin):
-            return "\(origin): syscall.deny: '\(name)' is not a system call on this architecture"
+            return "\(origin): '\(name)' is not a system call on x86_64 or aarch64"
         case .cannotEnforce(let why):
             return why
         }

@@ -130,6 +130,9 @@ int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *ex
 
 /* Syscall number for a name on the native architecture, or -1. */
 int warden_seccomp_resolve(const char *name);
+/* Syscall number for a name on `arch` ("x86_64", "aarch64"): -1 when libseccomp knows no
+ * such call, -2 when the call exists elsewhere but not on `arch`, -3 for an unknown arch. */
+int warden_seccomp_resolve_arch(const char *name, const char *arch);
 struct warden_seccomp_arg {
     uint32_t index; /* 0…5 */
     uint32_t op;    /* enum scmp_compare */

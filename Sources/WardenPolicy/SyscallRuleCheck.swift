@@ -1,0 +1,47 @@
+/// Rules that contradict each other, found after the merge (they may come from two
+/// files): exit 2 naming both places, rather than a filter that silently keeps one.
+extension EffectivePolicy {
+    public func checkSyscallRules() throws(PolicyError) {
+        var seen: [String: [Located<SyscallRuleSpec>]] = [:]
+        let denied = Dictionary(syscallDeny.map { ($0.value, $0.origin) }) { a, _ in a }
+        for rule in syscallRules {
+            for name in SyscallGroups.expand(rule.value.names) {
+                if let d = denied[name], rule.value.action == .allow || rule.value.action == .log {
+                    throw conflict(rule, name, "syscall.deny at \(d) refuses \(name); this rule would \(rule.value.action.rawValue) it")
+                }
+                for other in seen[name] ?? [] {
+                    if let why = EffectivePolicy.contradiction(other.value, rule.value) {
+                        throw conflict(rule, name, "the rule at \(other.origin) \(why)")
+                    }
+                }
+                seen[name, default: []].append(rule)
+            }
+        }
+    }
+
+    /// Why `b` contradicts `a` for a call both name, or nil when they can stand together.
+    static func contradiction(_ a: SyscallRuleSpec, _ b: SyscallRuleSpec) -> String? {
+        let sameAnswer = a.action == b.action && (a.action != .errno || a.errnoValue == b.errnoValue)
+        if sameAnswer { return nil }
+        if Set(a.args) == Set(b.args) {
+            return "answers the same calls with \(a.describedAction), this one with \(b.describedAction)"
+        }
+        if a.args.isEmpty || b.args.isEmpty {
+            let (whole, part) = a.args.isEmpty ? (a, b) : (b, a)
+            return "answers every call with \(whole.describedAction), so the conditional \(part.describedAction) could never decide"
+        }
+        return nil
+    }
+
+    private func conflict(_ rule: Located<SyscallRuleSpec>, _ name: String, _ message: String) -> PolicyError {
+        PolicyError(file: rule.origin.source, line: rule.origin.line, key: "syscall.rule",
+                    message: "conflicting rules for \(name): \(message)")
+    }
+}
+
+extension SyscallRuleSpec {
+    /// "errno EACCES", "trap", …
+    var describedAction: String {
+        action == .errno ? "errno \(ErrnoName.name(errnoValue) ?? String(errnoValue))" : action.rawValue
+    }
+}
