@@ -202,6 +202,8 @@ extension SeccompProfile {
     /// filter records what it would refuse and refuses nothing.
     public func compiled(observe: Bool) throws(SeccompError) -> CompiledFilter {
         func soften(_ a: UInt32) -> UInt32 { observe && a != SeccompProfile.actAllow ? SeccompProfile.actLog : a }
+        // The kernel cannot send every call to a listener: libseccomp refuses NOTIFY as a default.
+        guard defaultAction != "SCMP_ACT_NOTIFY" else { throw SeccompError("SCMP_ACT_NOTIFY cannot be the default action") }
         let def = soften(try SeccompProfile.action(defaultAction, errnoRet: defaultErrnoRet))
         var rules: [CompiledFilter.Rule] = []
         for (i, r) in (syscalls ?? []).enumerated() {

@@ -116,8 +116,10 @@ public struct SyscallRuleSpec: Sendable, Codable, Hashable {
         out += "action = \"\(action.rawValue)\"\n"
         if action == .errno { out += "errno = \"\(ErrnoName.name(errnoValue) ?? String(errnoValue))\"\n" }
         if !args.isEmpty {
+            // TOML integers are signed 64-bit: the upper half is written as its two's complement.
+            func int(_ v: UInt64) -> String { v > UInt64(Int64.max) ? String(Int64(bitPattern: v)) : String(v) }
             let conds = args.map { a in
-                "{ index = \(a.index), op = \"\(a.op.rawValue)\", value = \(a.value)" + (a.mask.map { ", mask = \($0)" } ?? "") + " }"
+                "{ index = \(a.index), op = \"\(a.op.rawValue)\", value = \(int(a.value))" + (a.mask.map { ", mask = \(int($0))" } ?? "") + " }"
             }
             out += "args = [" + conds.joined(separator: ", ") + "]\n"
         }

@@ -13,7 +13,7 @@ extension PolicyParser {
         var out: [Located<SyscallRuleSpec>] = []
         for (i, element) in array.enumerated() {
             let shown = "\(key)[\(i)]"
-            let line = locator.line(of: shown) ?? locator.line(of: key, element: i)
+            let line = locator.keyLines[shown] ?? locator.line(of: key, element: i)
             guard let table = element.table else {
                 throw PolicyError(file: source, line: line, key: shown, message: "expected a table, found \(describe(element))")
             }

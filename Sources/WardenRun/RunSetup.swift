@@ -99,13 +99,14 @@ extension Runner {
         let policy = session.policy.effective
         let confinement = Confinement()
         var filters: [CompiledFilter] = []
-        if state.mode == .enforce, let n = policy.syscallRules.first(where: { $0.value.action == .notify }) {
-            throw WardenFailure("\(n.origin): syscall.rule: action \"notify\" needs warden's notify agent, which this version does not have yet", code: WardenExit.usage)
-        }
         do {
             for f in session.policy.seccompFilters { filters.append(try f.compiled(observe: state.mode == .observe)) }
         } catch {
             throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
+        }
+        if state.mode == .enforce, filters.contains(where: { $0.rules.contains { $0.action == SeccompProfile.actNotify } }) {
+            let origin = policy.syscallRules.first { $0.value.action == .notify }.map { "\($0.origin): syscall.rule: " } ?? ""
+            throw WardenFailure(origin + "action notify needs warden's notify agent, which this version does not have yet", code: WardenExit.usage)
         }
         if state.mode == .enforce, let plan { confinement.readOnlyPaths = plan.protected.map(\.path) }
         do throws(SandboxError) {
