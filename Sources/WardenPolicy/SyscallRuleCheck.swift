@@ -45,3 +45,15 @@ extension SyscallRuleSpec {
         action == .errno ? "errno \(ErrnoName.name(errnoValue) ?? String(errnoValue))" : action.rawValue
     }
 }
+
+extension SyscallRuleSpec {
+    /// One line for status and reports: "errno EAFNOSUPPORT: socket when arg0 == 17".
+    public var summary: String {
+        func hex(_ v: UInt64) -> String { v < 4096 ? String(v) : "0x" + String(v, radix: 16) }
+        let conds = args.map { a -> String in
+            let sym = ["eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="][a.op.rawValue]
+            return a.op == .maskedEq ? "arg\(a.index) & \(hex(a.mask ?? 0)) == \(hex(a.value))" : "arg\(a.index) \(sym ?? a.op.rawValue) \(hex(a.value))"
+        }
+        return "\(describedAction): \(names.joined(separator: ", "))" + (conds.isEmpty ? "" : " when " + conds.joined(separator: " and "))
+    }
+}
