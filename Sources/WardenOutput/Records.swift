@@ -98,6 +98,9 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var unrecordedRefusals: UInt64?
     /// What each unit's processes used (UnitUsage), by unit name.
     public var perUnitUsage: [String: UnitUsage]?
+    /// Every system call the run made (seccomp's refusals excepted), by name: how often.
+    /// What `warden seccomp generate` makes an allowlist of.
+    public var syscalls: [String: UInt64]?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -112,7 +115,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
-        case perUnitUsage = "per_unit_usage"
+        case perUnitUsage = "per_unit_usage", syscalls
     }
 }
 

@@ -19,9 +19,10 @@ public enum ExecDefault: String, Sendable, CaseIterable, Codable {
 
 /// Built-in seccomp filters (see Seccomp.swift): `basic` refuses calls that act on the
 /// host (mount, ptrace, bpf, kernel modules…), `strict` allows only what compilers,
-/// linkers and build tools call.
+/// linkers and build tools call, `allowlist` only what `[[syscall.rule]]` allows (what
+/// `warden seccomp generate --format toml` writes).
 public enum SyscallProfile: String, Sendable, CaseIterable, Codable {
-    case none, basic, strict
+    case none, basic, strict, allowlist
 }
 
 /// Resource limits for the command, each set with setrlimit before exec.

@@ -116,6 +116,8 @@ extension SeccompProfile {
         case .none: return nil
         case .basic:
             return SeccompProfile(defaultAction: "SCMP_ACT_ALLOW", syscalls: [SeccompRule(names: hostCalls, action: "SCMP_ACT_ERRNO", errnoRet: eperm)])
+        case .allowlist:
+            return SeccompProfile(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: eperm, syscalls: [])
         case .strict:
             return SeccompProfile(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: eperm,
                                   syscalls: [SeccompRule(names: buildCalls, action: "SCMP_ACT_ALLOW")])

@@ -112,6 +112,7 @@ extension Runner {
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         end.perUnitUsage = metrics.perUnitUsage
+        if let calls = agent?.syscallCounts, !calls.isEmpty { end.syscalls = calls }
         end.policyChanged = policyChanged
         metrics.finished = true
         let final = metrics

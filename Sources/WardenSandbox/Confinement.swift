@@ -61,6 +61,13 @@ public final class Confinement: @unchecked Sendable {
         return nr >= 0 ? nr : nil
     }
 
+    /// The name of native system call `nr`, nil when libseccomp has none.
+    public static func syscallName(_ nr: Int32) -> String? {
+        var buf = [CChar](repeating: 0, count: 64)
+        guard warden_seccomp_name(nr, &buf, buf.count) == 0 else { return nil }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Whether libseccomp knows `name` as a system call of x86_64 or aarch64 (a name only
     /// the other architecture has is skipped when the filter is built, and reported).
     public static func isSyscallName(_ name: String) -> Bool {

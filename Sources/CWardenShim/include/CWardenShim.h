@@ -133,6 +133,8 @@ int warden_seccomp_resolve(const char *name);
 /* Syscall number for a name on `arch` ("x86_64", "aarch64"): -1 when libseccomp knows no
  * such call, -2 when the call exists elsewhere but not on `arch`, -3 for an unknown arch. */
 int warden_seccomp_resolve_arch(const char *name, const char *arch);
+/* The name of native system call `nr` into buf (NUL-terminated): 0, or -1 when unknown. */
+int warden_seccomp_name(int nr, char *buf, size_t len);
 struct warden_seccomp_arg {
     uint32_t index; /* 0…5 */
     uint32_t op;    /* enum scmp_compare */
