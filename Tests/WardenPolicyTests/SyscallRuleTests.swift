@@ -166,3 +166,19 @@ import Testing
         #expect(reparsed.syscallRules.map(\.value) == specs, "\(toml)")
     }
 }
+
+@Suite struct SeccompGeneratorTests {
+    @Test func theAllowlistIsTheUnionPlusWardensNeeds() throws {
+        let names = SeccompGenerator.allowlist([["openat": 3, "read": 9, "#999": 1], ["read": 1, "mkdirat": 1, "never": 0]])
+        #expect(names == ["execve", "exit", "exit_group", "mkdirat", "openat", "prctl", "read", "seccomp", "write"])
+        let p = SeccompGenerator.profile(names, arch: "SCMP_ARCH_X86_64")
+        #expect(p.defaultAction == "SCMP_ACT_ERRNO" && p.defaultErrnoRet == 1 && p.syscalls == [SeccompRule(names: names, action: "SCMP_ACT_ALLOW")])
+        // The TOML form parses back to the allowlist profile with one allow rule.
+        let f = try parse(SeccompGenerator.toml(names, runs: ["r1", "r2"]))
+        #expect(f.syscallProfile?.value == .allowlist)
+        #expect(f.syscallRules.map(\.value) == [SyscallRuleSpec(names: names, action: .allow)])
+        let policy = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [f])
+        let own = try #require(policy.seccompFilters(ociProfile: nil, arch: "SCMP_ARCH_X86_64").first)
+        #expect(own.defaultAction == "SCMP_ACT_ERRNO" && own.syscalls == [SeccompRule(names: names, action: "SCMP_ACT_ALLOW")])
+    }
+}
