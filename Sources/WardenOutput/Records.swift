@@ -207,3 +207,39 @@ public struct EventRecord: Sendable, Codable, Equatable {
     public var isBlocked: Bool { isViolation && mode == Mode.enforce.rawValue }
     public var isExpectedRefusal: Bool { event.verdict == .denied && expectedRefusal != nil }
 }
+
+/// One call a `notify` rule sent to warden's agent, and the answer it got.
+public struct NotifyRecord: Codable, Sendable, Equatable {
+    public var type = "syscall_notify"
+    public var runId: String
+    public var mode: String
+    public var pid: UInt32
+    /// The process's name at the time of the call (checked still pending after reading it).
+    public var comm: String
+    public var syscall: String
+    public var nr: Int32
+    public var args: [UInt64]
+    /// "allow", or "errno" with `errno` the value the call failed with.
+    public var answer: String
+    public var errno: UInt32?
+    /// The rule that sent it (file:line).
+    public var rule: String?
+
+    public init(runId: String, mode: String, pid: UInt32, comm: String, syscall: String, nr: Int32, args: [UInt64],
+                answer: String, errno: UInt32?, rule: String?) {
+        self.runId = runId
+        self.mode = mode
+        self.pid = pid
+        self.comm = comm
+        self.syscall = syscall
+        self.nr = nr
+        self.args = args
+        self.answer = answer
+        self.errno = errno
+        self.rule = rule
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, runId = "run_id", mode, pid, comm, syscall, nr, args, answer, errno, rule
+    }
+}

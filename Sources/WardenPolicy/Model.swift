@@ -25,6 +25,11 @@ public enum SyscallProfile: String, Sendable, CaseIterable, Codable {
     case none, basic, strict, allowlist
 }
 
+/// What warden's agent answers a notified call when its rule does not say.
+public enum NotifyAnswer: String, Sendable, CaseIterable, Codable, Hashable {
+    case errno, allow
+}
+
 /// Resource limits for the command, each set with setrlimit before exec.
 public enum ResourceLimit: String, Sendable, CaseIterable, Codable {
     case cpuSeconds = "cpu_seconds"
@@ -79,6 +84,7 @@ public struct PolicyFragment: Sendable, Equatable {
     public var syscallOCIProfile: Located<String>?
     /// `[[syscall.rule]]` tables, in file order.
     public var syscallRules: [Located<SyscallRuleSpec>] = []
+    public var syscallNotifyDefault: Located<NotifyAnswer>?
     public var limits: [ResourceLimit: Located<UInt64>] = [:]
 
     public init() {}
@@ -101,6 +107,7 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case syscallProfile = "syscall.profile"
     case syscallOCIProfile = "syscall.oci_profile"
     case syscallRule = "syscall.rule"
+    case syscallNotifyDefault = "syscall.notify_default"
     case limitCPU = "limits.cpu_seconds"
     case limitOpenFiles = "limits.open_files"
     case limitAddressSpace = "limits.address_space_mib"

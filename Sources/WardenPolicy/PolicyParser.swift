@@ -83,6 +83,7 @@ public struct PolicyParser: Sendable {
                     return s
                 }
             case .syscallRule: out.syscallRules = try syscallRules(value, shown, locator)
+            case .syscallNotifyDefault: out.syscallNotifyDefault = Located(try choice(value, shown, line), origin)
             case .syscallProfile: out.syscallProfile = Located(try choice(value, shown, line), origin)
             case .syscallOCIProfile:
                 guard let s = value.string else {

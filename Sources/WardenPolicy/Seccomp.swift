@@ -201,7 +201,10 @@ extension SeccompProfile {
     /// Compiles to kernel values. `observe`: every refusing action becomes LOG, so the
     /// filter records what it would refuse and refuses nothing.
     public func compiled(observe: Bool) throws(SeccompError) -> CompiledFilter {
-        func soften(_ a: UInt32) -> UInt32 { observe && a != SeccompProfile.actAllow ? SeccompProfile.actLog : a }
+        // NOTIFY stays: in observe mode warden's agent allows and records each call.
+        func soften(_ a: UInt32) -> UInt32 {
+            observe && a != SeccompProfile.actAllow && a != SeccompProfile.actNotify ? SeccompProfile.actLog : a
+        }
         // The kernel cannot send every call to a listener: libseccomp refuses NOTIFY as a default.
         guard defaultAction != "SCMP_ACT_NOTIFY" else { throw SeccompError("SCMP_ACT_NOTIFY cannot be the default action") }
         let def = soften(try SeccompProfile.action(defaultAction, errnoRet: defaultErrnoRet))

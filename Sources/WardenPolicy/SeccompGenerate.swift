@@ -4,7 +4,10 @@
 public enum SeccompGenerator {
     /// After the first filter: the next filters (prctl, or seccomp), the exec, and on a
     /// failure the report to warden (write) and the exit.
-    public static let wardenNeeds = ["execve", "exit", "exit_group", "prctl", "seccomp", "write"]
+    public static let wardenNeeds = ["execve", "exit", "exit_group", "prctl", "seccomp", "sendmsg", "write"]
+    /// What the child calls between installing the notify filter and exec (the listener's
+    /// hand-over, exec, and exit on failure): no notify rule may name these.
+    public static let beforeListener: Set<String> = ["execve", "exit", "exit_group", "sendmsg"]
 
     /// The allowlist: every call any run made, and warden's needs, sorted. Names the
     /// counter could not name (`#nr`) are left out.

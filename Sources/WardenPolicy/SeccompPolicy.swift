@@ -8,8 +8,10 @@
 extension EffectivePolicy {
     /// The `[[syscall.rule]]`s that loosen (`allow`), merged into the profile's filter.
     var allowRules: [Located<SyscallRuleSpec>] { syscallRules.filter { $0.value.action == .allow } }
-    /// The rest, in a filter of their own.
-    var restrictingRules: [Located<SyscallRuleSpec>] { syscallRules.filter { $0.value.action != .allow } }
+    /// The rest but notify, in a filter of their own.
+    var restrictingRules: [Located<SyscallRuleSpec>] { syscallRules.filter { $0.value.action != .allow && $0.value.action != .notify } }
+    /// The notify rules: installed last, with a listener warden's agent answers.
+    public var notifyRules: [Located<SyscallRuleSpec>] { syscallRules.filter { $0.value.action == .notify } }
 
     /// The filters a run installs, in order. `seccompProfile` is them as one profile, for
     /// export and display.
@@ -23,6 +25,12 @@ extension EffectivePolicy {
                                       syscalls: restrictingRules.map { $0.value.oci() }))
         }
         out.append(SeccompProfile.boundaryFilter(execAllowlist: execDefault.value == .allowlist, arch: arch))
+        // Last: the child hands its listener to warden right after installing it, so no
+        // other filter's installation waits on an agent that has no listener yet.
+        if !notifyRules.isEmpty {
+            out.append(SeccompProfile(defaultAction: "SCMP_ACT_ALLOW", architectures: [arch],
+                                      syscalls: notifyRules.map { $0.value.oci() }))
+        }
         return out
     }
 
@@ -48,7 +56,7 @@ extension EffectivePolicy {
     /// profile's own rules, the other rules, the boundary rules.
     public func seccompProfile(ociProfile: SeccompProfile?, arch: String) -> SeccompProfile? {
         var p = ownProfile(ociProfile: ociProfile, arch: arch) ?? SeccompProfile(defaultAction: "SCMP_ACT_ALLOW")
-        p.syscalls = (p.syscalls ?? []) + restrictingRules.map { $0.value.oci() }
+        p.syscalls = (p.syscalls ?? []) + (restrictingRules + notifyRules).map { $0.value.oci() }
         p = p.withBoundary()
         if execDefault.value == .allowlist { p.syscalls = (p.syscalls ?? []) + [SeccompProfile.noDescriptorExec] }
         return p

@@ -81,12 +81,15 @@ public struct SyscallRuleSpec: Sendable, Codable, Hashable {
     /// Only with `errno`; EPERM when not given.
     public var errno: UInt32?
     public var args: [ArgCondition]
+    /// Only with `notify`: what warden's agent answers (else `syscall.notify_default`).
+    public var answer: NotifyAnswer?
 
-    public init(names: [String], action: RuleAction, errno: UInt32? = nil, args: [ArgCondition] = []) {
+    public init(names: [String], action: RuleAction, errno: UInt32? = nil, args: [ArgCondition] = [], answer: NotifyAnswer? = nil) {
         self.names = names
         self.action = action
         self.errno = errno
         self.args = args
+        self.answer = answer
     }
 
     /// The errno a refused call gets (EPERM unless the rule names another).
@@ -114,7 +117,8 @@ public struct SyscallRuleSpec: Sendable, Codable, Hashable {
     public var toml: String {
         var out = "[[syscall.rule]]\nnames = [" + names.map { "\"\($0)\"" }.joined(separator: ", ") + "]\n"
         out += "action = \"\(action.rawValue)\"\n"
-        if action == .errno { out += "errno = \"\(ErrnoName.name(errnoValue) ?? String(errnoValue))\"\n" }
+        if action == .errno || (action == .notify && errno != nil) { out += "errno = \"\(ErrnoName.name(errnoValue) ?? String(errnoValue))\"\n" }
+        if let answer { out += "answer = \"\(answer.rawValue)\"\n" }
         if !args.isEmpty {
             // TOML integers are signed 64-bit: the upper half is written as its two's complement.
             func int(_ v: UInt64) -> String { v > UInt64(Int64.max) ? String(Int64(bitPattern: v)) : String(v) }

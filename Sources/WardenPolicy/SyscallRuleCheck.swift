@@ -6,6 +6,10 @@ extension EffectivePolicy {
         let denied = Dictionary(syscallDeny.map { ($0.value, $0.origin) }) { a, _ in a }
         for rule in syscallRules {
             for name in SyscallGroups.expand(rule.value.names) {
+                if rule.value.action == .notify, SeccompGenerator.beforeListener.contains(name) {
+                    throw PolicyError(file: rule.origin.source, line: rule.origin.line, key: "syscall.rule",
+                                      message: "\(name) cannot be notified: warden's child makes it after installing the notify filter, before warden can answer")
+                }
                 if let d = denied[name], rule.value.action == .allow || rule.value.action == .log {
                     throw conflict(rule, name, "syscall.deny at \(d) refuses \(name); this rule would \(rule.value.action.rawValue) it")
                 }
@@ -22,6 +26,7 @@ extension EffectivePolicy {
     /// Why `b` contradicts `a` for a call both name, or nil when they can stand together.
     static func contradiction(_ a: SyscallRuleSpec, _ b: SyscallRuleSpec) -> String? {
         let sameAnswer = a.action == b.action && (a.action != .errno || a.errnoValue == b.errnoValue)
+            && (a.action != .notify || (a.answer == b.answer && a.errno == b.errno))
         if sameAnswer { return nil }
         if Set(a.args) == Set(b.args) {
             return "answers the same calls with \(a.describedAction), this one with \(b.describedAction)"
@@ -55,5 +60,35 @@ extension SyscallRuleSpec {
             return a.op == .maskedEq ? "arg\(a.index) & \(hex(a.mask ?? 0)) == \(hex(a.value))" : "arg\(a.index) \(sym ?? a.op.rawValue) \(hex(a.value))"
         }
         return "\(describedAction): \(names.joined(separator: ", "))" + (conds.isEmpty ? "" : " when " + conds.joined(separator: " and "))
+    }
+}
+
+extension ArgCondition {
+    /// Whether a call's argument meets the condition, compared as seccomp does on a 64-bit
+    /// architecture: unsigned, all 64 bits.
+    public func holds(_ arg: UInt64) -> Bool {
+        switch op {
+        case .eq: return arg == value
+        case .ne: return arg != value
+        case .lt: return arg < value
+        case .le: return arg <= value
+        case .gt: return arg > value
+        case .ge: return arg >= value
+        case .maskedEq: return arg & (mask ?? 0) == value
+        }
+    }
+}
+
+extension EffectivePolicy {
+    /// What warden's agent answers a notified call: the first notify rule that covers it
+    /// (its `answer`, else `syscall.notify_default`; errno the rule's, else EPERM). Observe
+    /// mode allows every call. nil rule: no rule covers it (the agent then refuses).
+    public func notifyAnswer(syscall name: String, args: [UInt64], observe: Bool) -> (rule: Located<SyscallRuleSpec>?, allow: Bool, errno: UInt32) {
+        let rule = notifyRules.first { r in
+            SyscallGroups.expand(r.value.names).contains(name)
+                && r.value.args.allSatisfy { c in Int(c.index) < args.count && c.holds(args[Int(c.index)]) }
+        }
+        let answer = rule?.value.answer ?? syscallNotifyDefault.value
+        return (rule, observe || (rule != nil && answer == .allow), rule?.value.errnoValue ?? SeccompProfile.eperm)
     }
 }

@@ -28,7 +28,7 @@ extension PolicyParser {
             let path = k.isEmpty ? shown : "\(shown).\(k)"
             return PolicyError(file: source, line: locator.line(of: path), key: path, message: m)
         }
-        let known = ["names", "action", "errno", "args"]
+        let known = ["names", "action", "errno", "args", "answer"]
         if let bad = t.keys.first(where: { !known.contains($0) }) {
             throw err(bad, "unknown key in a syscall rule; known keys: \(known.joined(separator: ", "))")
         }
@@ -57,8 +57,18 @@ extension PolicyParser {
         }
         var errno: UInt32?
         if let e = t["errno"] {
-            guard action == .errno else { throw err("errno", "errno is only for action = \"errno\" (this rule's action is \"\(a)\")") }
+            guard action == .errno || action == .notify else {
+                throw err("errno", "errno is only for action = \"errno\" or \"notify\" (this rule's action is \"\(a)\")")
+            }
             errno = try errnoValue(e) { err("errno", $0) }
+        }
+        var answer: NotifyAnswer?
+        if let v = t["answer"] {
+            guard action == .notify else { throw err("answer", "answer is only for action = \"notify\" (this rule's action is \"\(a)\")") }
+            guard let s = v.string, let ans = NotifyAnswer(rawValue: s) else {
+                throw err("answer", "\(v.string.map { "'\($0)'" } ?? describe(v)) is not \"errno\" or \"allow\"")
+            }
+            answer = ans
         }
         var args: [ArgCondition] = []
         if let v = t["args"] {
@@ -67,7 +77,7 @@ extension PolicyParser {
                 args.append(try condition(c, "\(shown).args[\(j)]", locator))
             }
         }
-        return SyscallRuleSpec(names: list, action: action, errno: errno, args: args)
+        return SyscallRuleSpec(names: list, action: action, errno: errno, args: args, answer: answer)
     }
 
     /// An errno name ("EACCES") or number (1…4095, what SECCOMP_RET_ERRNO can carry).

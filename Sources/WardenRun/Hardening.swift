@@ -50,7 +50,8 @@ extension Runner {
         let rules = filters.reduce(0) { $0 + ($1.syscalls ?? []).reduce(0) { $0 + $1.names.count } }
         let actions = Set(filters.flatMap { f in [f.defaultAction] + (f.syscalls ?? []).map(\.action) })
             .map { $0.replacingOccurrences(of: "SCMP_ACT_", with: "").lowercased() }.sorted()
-        return "\(filters.count) filter\(filters.count == 1 ? "" : "s"), \(rules) rules (actions: \(actions.joined(separator: ", "))), notify listener off"
+        return "\(filters.count) filter\(filters.count == 1 ? "" : "s"), \(rules) rules (actions: \(actions.joined(separator: ", "))), notify listener "
+            + (confinement.notifyFilter >= 0 ? "on (warden's agent answers \(session.policy.effective.notifyRules.count) notify rule(s))" : "off")
     }
 
     /// RLIMIT_CORE=0 always (no core dumps of build processes holding secrets), and the

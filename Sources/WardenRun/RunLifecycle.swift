@@ -59,6 +59,10 @@ extension Runner {
         }
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
+            let notify = child.notifyFD >= 0
+                ? NotifyAgent(listener: child.notifyFD, policy: session.policy.effective, audit: audit, runId: runId, mode: mode) : nil
+            notify?.start()
+            defer { notify?.stop() }
             if kernel.trace == nil {
                 let decision = session.policy.effective.execDecision(path, resolvedAllowlist: Set(setup.allow.resolved.values))
                 record(source: "supervisor", pid: child.pid, verdict: decision.allowed ? .allowed : .denied, needed: decision.needed)

@@ -104,9 +104,10 @@ extension Runner {
         } catch {
             throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
         }
-        if state.mode == .enforce, filters.contains(where: { $0.rules.contains { $0.action == SeccompProfile.actNotify } }) {
-            let origin = policy.syscallRules.first { $0.value.action == .notify }.map { "\($0.origin): syscall.rule: " } ?? ""
-            throw WardenFailure(origin + "action notify needs warden's notify agent, which this version does not have yet", code: WardenExit.usage)
+        // Only the last filter (the rules' notify filter) gets a listener.
+        if filters.dropLast().contains(where: { $0.rules.contains { $0.action == SeccompProfile.actNotify } }) {
+            throw WardenFailure("SCMP_ACT_NOTIFY in syscall.oci_profile is not supported: write notify rules as [[syscall.rule]] with action = \"notify\"",
+                                code: WardenExit.usage)
         }
         if state.mode == .enforce, let plan { confinement.readOnlyPaths = plan.protected.map(\.path) }
         do throws(SandboxError) {

@@ -10,6 +10,8 @@ public final class Confinement: @unchecked Sendable {
     public private(set) var landlockFD: Int32 = -1
     /// Installed in this order; each applies to every call.
     var seccomp: [warden_bpf_program] = []
+    /// The filter installed with a listener (it holds the NOTIFY rules), or -1.
+    public private(set) var notifyFilter: Int32 = -1
     /// Paths bind-mounted read-only for the child (FilesystemPlan.protected).
     public var readOnlyPaths: [String] = []
     /// Rules whose path does not exist here (skipped: nothing to allow).
@@ -113,6 +115,7 @@ public final class Confinement: @unchecked Sendable {
             let which = failed >= 0 && Int(failed) < origins.count ? " at \(origins[Int(failed)])" : ""
             throw .confinement("build the seccomp filter\(which)", Errno(rawValue: -rc))
         }
+        if filter.rules.contains(where: { $0.action == SeccompProfile.actNotify }) { notifyFilter = Int32(seccomp.count) }
         seccomp.append(program)
     }
 

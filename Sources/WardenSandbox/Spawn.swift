@@ -170,6 +170,8 @@ public struct ChildSpec: Sendable {
 public struct Child: Sendable {
     public let pid: pid_t
     public let pidfd: Int32
+    /// The seccomp listener of the NOTIFY rules (warden's agent answers it), or -1.
+    public var notifyFD: Int32 = -1
 }
 
 /// How the child ended.
@@ -205,6 +207,7 @@ public enum Supervisor {
         Int32(WARDEN_STAGE_NO_NEW_PRIVS.rawValue): "PR_SET_NO_NEW_PRIVS", Int32(WARDEN_STAGE_CHDIR.rawValue): "chdir",
         Int32(WARDEN_STAGE_LANDLOCK.rawValue): "landlock_restrict_self", Int32(WARDEN_STAGE_SECCOMP.rawValue): "seccomp filter",
         Int32(WARDEN_STAGE_EXEC.rawValue): "exec", Int32(WARDEN_STAGE_MOUNTS.rawValue): "read-only bind mounts",
+        Int32(WARDEN_STAGE_NOTIFY.rawValue): "seccomp listener hand-over",
     ]
 
     /// Highest capability number this kernel knows, so every one can be dropped.
@@ -243,7 +246,8 @@ public enum Supervisor {
                                     rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
                                     landlock_fd: spec.confinement?.landlockFD ?? -1,
                                     seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
-                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count))
+                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count),
+                                    notify_filter: spec.confinement?.notifyFilter ?? -1)
                                 return warden_spawn(&cfg, &result)
                             } }
                         }
@@ -259,7 +263,7 @@ public enum Supervisor {
             }
             throw .spawn(stage: result.stage == Int32(WARDEN_STAGE_EXEC.rawValue) ? "exec" : stage, e)
         }
-        return Child(pid: result.pid, pidfd: result.pidfd)
+        return Child(pid: result.pid, pidfd: result.pidfd, notifyFD: result.notify_fd)
     }
 
     /// Waits for the child, forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT from `signalFD`

@@ -170,7 +170,7 @@ import Testing
 @Suite struct SeccompGeneratorTests {
     @Test func theAllowlistIsTheUnionPlusWardensNeeds() throws {
         let names = SeccompGenerator.allowlist([["openat": 3, "read": 9, "#999": 1], ["read": 1, "mkdirat": 1, "never": 0]])
-        #expect(names == ["execve", "exit", "exit_group", "mkdirat", "openat", "prctl", "read", "seccomp", "write"])
+        #expect(names == ["execve", "exit", "exit_group", "mkdirat", "openat", "prctl", "read", "seccomp", "sendmsg", "write"])
         let p = SeccompGenerator.profile(names, arch: "SCMP_ARCH_X86_64")
         #expect(p.defaultAction == "SCMP_ACT_ERRNO" && p.defaultErrnoRet == 1 && p.syscalls == [SeccompRule(names: names, action: "SCMP_ACT_ALLOW")])
         // The TOML form parses back to the allowlist profile with one allow rule.
