@@ -98,7 +98,10 @@ public struct SyscallRuleSpec: Sendable, Codable, Hashable {
     /// The rule in OCI form, groups expanded (names an architecture lacks are skipped when
     /// the filter is built there).
     public func oci() -> SeccompRule {
-        SeccompRule(names: SyscallGroups.expand(names), action: action.ociName,
+        // A group in a notify rule leaves out what warden's child calls before the agent
+        // can answer (sendmsg in @network-io, execve in @process).
+        let expanded = SyscallGroups.expand(names).filter { action != .notify || !SeccompGenerator.beforeListener.contains($0) }
+        return SeccompRule(names: expanded, action: action.ociName,
                     errnoRet: action == .errno ? errnoValue : nil, args: args.isEmpty ? nil : args.map(\.oci))
     }
 

@@ -5,11 +5,11 @@ extension EffectivePolicy {
         var seen: [String: [Located<SyscallRuleSpec>]] = [:]
         let denied = Dictionary(syscallDeny.map { ($0.value, $0.origin) }) { a, _ in a }
         for rule in syscallRules {
+            for name in rule.value.names where rule.value.action == .notify && SeccompGenerator.beforeListener.contains(name) {
+                throw PolicyError(file: rule.origin.source, line: rule.origin.line, key: "syscall.rule",
+                                  message: "\(name) cannot be notified: warden's child makes it after installing the notify filter, before warden can answer")
+            }
             for name in SyscallGroups.expand(rule.value.names) {
-                if rule.value.action == .notify, SeccompGenerator.beforeListener.contains(name) {
-                    throw PolicyError(file: rule.origin.source, line: rule.origin.line, key: "syscall.rule",
-                                      message: "\(name) cannot be notified: warden's child makes it after installing the notify filter, before warden can answer")
-                }
                 if let d = denied[name], rule.value.action == .allow || rule.value.action == .log {
                     throw conflict(rule, name, "syscall.deny at \(d) refuses \(name); this rule would \(rule.value.action.rawValue) it")
                 }

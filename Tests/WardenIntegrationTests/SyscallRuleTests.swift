@@ -7,6 +7,7 @@ import WardenPolicy
 /// the boundary filter, and a policy exported to OCI and imported back behaves the same.
 /// Every probe runs once without warden first (the control): getppid succeeds, no SIGSYS.
 @Suite(.serialized, .enabled(if: Kernel.enabled)) struct SyscallRuleIntegrationTests {
+    init() {}
     /// getppid ignores its arguments but seccomp sees the registers, so one harmless call
     /// carries every condition. `thread` makes the call from a second thread.
     static let probe = """
@@ -43,6 +44,12 @@ import WardenPolicy
                 pthread_create(&t, NULL, in_thread, NULL);
                 pthread_join(t, NULL);
                 printf("main alive\\n");
+                return 0;
+            }
+            if (!strcmp(mode, "flood")) {
+                long n = argc > 2 ? strtol(argv[2], NULL, 0) : 0, refused = 0;
+                for (long i = 0; i < n; i++) if (syscall(SYS_getppid, i, 0L, 0L, 0L, 0L, 0L) < 0) refused++;
+                printf("flood %ld refused %ld\\n", n, refused);
                 return 0;
             }
             if (!strcmp(mode, "unshare")) {

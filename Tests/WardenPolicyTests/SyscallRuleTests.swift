@@ -182,3 +182,66 @@ import Testing
         #expect(own.defaultAction == "SCMP_ACT_ERRNO" && own.syscalls == [SeccompRule(names: names, action: "SCMP_ACT_ALLOW")])
     }
 }
+
+@Suite struct NotifyPolicyTests {
+    static let rules = """
+        [syscall]
+        notify_default = "allow"
+
+        [[syscall.rule]]
+        names = ["getppid"]
+        action = "notify"
+        errno = "EXDEV"
+        answer = "errno"
+        args = [{ index = 0, op = "ge", value = 10 }]
+
+        [[syscall.rule]]
+        names = ["@ipc"]
+        action = "notify"
+        """
+
+    @Test func answersFollowTheRuleThenTheDefault() throws {
+        let p = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try parse(Self.rules)])
+        #expect(p.syscallNotifyDefault.value == .allow && p.syscallNotifyDefault.origin.line == 2)
+        let refused = p.notifyAnswer(syscall: "getppid", args: [11, 0, 0, 0, 0, 0], observe: false)
+        #expect(refused.rule?.origin.line == 4 && !refused.allow && refused.errno == 18)
+        #expect(p.notifyAnswer(syscall: "getppid", args: [11, 0, 0, 0, 0, 0], observe: true).allow, "observe mode allows")
+        let uncovered = p.notifyAnswer(syscall: "getppid", args: [9, 0, 0, 0, 0, 0], observe: false)
+        #expect(uncovered.rule == nil && !uncovered.allow, "no rule covers it: refused")
+        let byDefault = p.notifyAnswer(syscall: "pipe2", args: [0, 0, 0, 0, 0, 0], observe: false)
+        #expect(byDefault.rule?.origin.line == 11 && byDefault.allow)
+        // Without notify_default the agent refuses (EPERM).
+        let strict = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try parse(Self.rules.replacingOccurrences(of: "notify_default = \"allow\"", with: ""))])
+        let e = strict.notifyAnswer(syscall: "pipe2", args: [0, 0, 0, 0, 0, 0], observe: false)
+        #expect(!e.allow && e.errno == 1)
+        // The notify rules are the last filter, and the only one with NOTIFY.
+        let filters = p.seccompFilters(ociProfile: nil, arch: "SCMP_ARCH_X86_64")
+        #expect(filters.last?.syscalls?.allSatisfy { $0.action == "SCMP_ACT_NOTIFY" } == true)
+        #expect(filters.dropLast().allSatisfy { ($0.syscalls ?? []).allSatisfy { $0.action != "SCMP_ACT_NOTIFY" } })
+        #expect(try filters.last!.compiled(observe: true).rules.allSatisfy { $0.action == SeccompProfile.actNotify }, "observe keeps NOTIFY")
+    }
+
+    @Test func eachConditionHoldsLikeSeccomp() {
+        let v: UInt64 = 10
+        let cases: [(ArgOp, [Bool])] = [(.eq, [false, true, false]), (.ne, [true, false, true]), (.lt, [true, false, false]),
+                                        (.le, [true, true, false]), (.gt, [false, false, true]), (.ge, [false, true, true])]
+        for (op, want) in cases {
+            #expect([9, 10, 11].map { ArgCondition(index: 0, op: op, value: v).holds($0) } == want, "\(op)")
+        }
+        #expect(ArgCondition(index: 0, op: .maskedEq, value: 0x10, mask: 0xf0).holds(0x1f))
+        #expect(!ArgCondition(index: 0, op: .maskedEq, value: 0x10, mask: 0xf0).holds(0x0a))
+        #expect(ArgCondition(index: 0, op: .lt, value: 1).holds(UInt64.max) == false, "unsigned, like seccomp")
+    }
+
+    @Test func callsBeforeTheListenerCannotBeNotified() throws {
+        for name in ["sendmsg", "execve", "exit_group"] {
+            let p = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try parse("[[syscall.rule]]\nnames = [\"\(name)\"]\naction = \"notify\"\n")])
+            #expect(throws: PolicyError.self) { try p.checkSyscallRules() }
+        }
+        // From a group they are left out instead.
+        let g = SyscallRuleSpec(names: ["@network-io", "@process"], action: .notify).oci()
+        #expect(!g.names.contains("sendmsg") && !g.names.contains("execve") && g.names.contains("connect"))
+        let e = try #require(parseError("[[syscall.rule]]\nnames = [\"read\"]\naction = \"log\"\nanswer = \"allow\"\n"))
+        #expect(e.description.contains("answer is only for action = \"notify\""), "\(e)")
+    }
+}
