@@ -59,7 +59,8 @@ extension SyscallRuleSpec {
             let sym = ["eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="][a.op.rawValue]
             return a.op == .maskedEq ? "arg\(a.index) & \(hex(a.mask ?? 0)) == \(hex(a.value))" : "arg\(a.index) \(sym ?? a.op.rawValue) \(hex(a.value))"
         }
-        return "\(describedAction): \(names.joined(separator: ", "))" + (conds.isEmpty ? "" : " when " + conds.joined(separator: " and "))
+        let shown = action == .notify ? "notify (answer \(answer?.rawValue ?? "notify_default")\(errno.map { ", errno \(ErrnoName.name($0) ?? String($0))" } ?? ""))" : describedAction
+        return "\(shown): \(names.joined(separator: ", "))" + (conds.isEmpty ? "" : " when " + conds.joined(separator: " and "))
     }
 }
 

@@ -85,6 +85,9 @@ public enum StatusView {
             value("syscall.profile", p.syscallProfile.value.rawValue, p.syscallProfile.origin),
         ]
         if let oci = p.syscallOCIProfile { settings.append(value("syscall.oci_profile", oci.value, oci.origin)) }
+        if !p.notifyRules.isEmpty {
+            settings.append(value("syscall.notify_default", p.syscallNotifyDefault.value.rawValue, p.syscallNotifyDefault.origin))
+        }
         for (limit, v) in p.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             settings.append(value("limits.\(limit.rawValue)", String(v.value), v.origin))
         }
