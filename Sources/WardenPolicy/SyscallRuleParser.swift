@@ -33,21 +33,7 @@ extension PolicyParser {
             throw err(bad, "unknown key in a syscall rule; known keys: \(known.joined(separator: ", "))")
         }
         guard let namesValue = t["names"] else { throw err("", "a syscall rule needs names = [\"call\", \"@group\", …]") }
-        guard let names = namesValue.array, !names.isEmpty else { throw err("names", "expected a non-empty array of syscall names or @groups") }
-        var list: [String] = []
-        for (j, n) in names.enumerated() {
-            let line = locator.line(of: "\(shown).names", element: j)
-            func nameErr(_ m: String) -> PolicyError { PolicyError(file: source, line: line, key: "\(shown).names[\(j)]", message: m) }
-            guard let s = n.string else { throw nameErr("expected a string, found \(describe(n))") }
-            if s.hasPrefix("@") {
-                guard SyscallGroups.group(s) != nil else {
-                    throw nameErr("'\(s)' is not a syscall group; groups: \(SyscallGroups.all.map(\.name).joined(separator: ", "))")
-                }
-            } else if s.isEmpty || !s.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) {
-                throw nameErr("'\(s)' is not a syscall name (lowercase letters, digits, '_') nor a @group")
-            }
-            list.append(s)
-        }
+        let list = try names(namesValue, shown, locator)
         guard let actionValue = t["action"] else {
             throw err("", "a syscall rule needs action = \(RuleAction.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " | "))")
         }
@@ -78,6 +64,29 @@ extension PolicyParser {
             }
         }
         return SyscallRuleSpec(names: list, action: action, errno: errno, args: args, answer: answer)
+    }
+
+    /// `names`: system calls (checked against libseccomp later) and known `@group`s.
+    private func names(_ namesValue: TOMLValueConvertible, _ shown: String, _ locator: KeyLocator) throws(PolicyError) -> [String] {
+        guard let names = namesValue.array, !names.isEmpty else {
+            throw PolicyError(file: source, line: locator.line(of: "\(shown).names"), key: "\(shown).names",
+                              message: "expected a non-empty array of syscall names or @groups")
+        }
+        var list: [String] = []
+        for (j, n) in names.enumerated() {
+            let line = locator.line(of: "\(shown).names", element: j)
+            func nameErr(_ m: String) -> PolicyError { PolicyError(file: source, line: line, key: "\(shown).names[\(j)]", message: m) }
+            guard let s = n.string else { throw nameErr("expected a string, found \(describe(n))") }
+            if s.hasPrefix("@") {
+                guard SyscallGroups.group(s) != nil else {
+                    throw nameErr("'\(s)' is not a syscall group; groups: \(SyscallGroups.all.map(\.name).joined(separator: ", "))")
+                }
+            } else if s.isEmpty || !s.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) {
+                throw nameErr("'\(s)' is not a syscall name (lowercase letters, digits, '_') nor a @group")
+            }
+            list.append(s)
+        }
+        return list
     }
 
     /// An errno name ("EACCES") or number (1…4095, what SECCOMP_RET_ERRNO can carry).
