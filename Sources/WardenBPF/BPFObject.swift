@@ -203,6 +203,14 @@ public final class BPFObject: @unchecked Sendable {
         return out
     }
 
+    /// Trace object: the unit (enum warden_unit) the kernel classified process `tgid` as,
+    /// nil when it has no entry (not exec'd in the run, or gone).
+    public func unit(ofProcess tgid: UInt32) -> UInt8? {
+        var state = [UInt8](repeating: 0, count: 8)  // struct warden_unit_state
+        let rc = state.withUnsafeMutableBytes { warden_bpf_read(handle, "units", tgid, $0.baseAddress) }
+        return rc == 0 ? state[0] : nil
+    }
+
     /// Trace object: what each unit's processes used (struct warden_unit_usage, by enum
     /// warden_unit): on-CPU ns, storage read and write bytes, page faults, peak pages.
     public func unitUsage() -> [[UInt64]] {

@@ -216,6 +216,8 @@ public struct NotifyRecord: Codable, Sendable, Equatable {
     public var pid: UInt32
     /// The process's name at the time of the call (checked still pending after reading it).
     public var comm: String
+    /// Its unit as the trace layer classified it (build_script, proc_macro, …), when known.
+    public var unit: String?
     public var syscall: String
     public var nr: Int32
     public var args: [UInt64]
@@ -240,6 +242,6 @@ public struct NotifyRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case type, runId = "run_id", mode, pid, comm, syscall, nr, args, answer, errno, rule
+        case type, runId = "run_id", mode, pid, comm, unit, syscall, nr, args, answer, errno, rule
     }
 }

@@ -1,5 +1,6 @@
 import CWardenShim
 import Foundation
+import WardenBPF
 import WardenOutput
 import WardenPolicy
 import WardenSandbox
@@ -15,6 +16,8 @@ final class NotifyAgent: @unchecked Sendable {
     private let audit: RunAudit
     private let runId: String
     private let mode: Mode
+    /// The trace object, whose `units` map names each process's unit.
+    private let trace: BPFObject?
     private let lock = NSLock()
     private var stopping = false
     private let done = DispatchSemaphore(value: 0)
@@ -22,7 +25,8 @@ final class NotifyAgent: @unchecked Sendable {
     private(set) var answered: UInt64 = 0
     private(set) var vanished: UInt64 = 0
 
-    init(listener: Int32, policy: EffectivePolicy, audit: RunAudit, runId: String, mode: Mode) {
+    init(listener: Int32, policy: EffectivePolicy, audit: RunAudit, runId: String, mode: Mode, trace: BPFObject?) {
+        self.trace = trace
         self.listener = listener
         self.policy = policy
         self.audit = audit
@@ -70,15 +74,25 @@ final class NotifyAgent: @unchecked Sendable {
         // have died and been reused between the notification and the read.
         let comm = (try? String(contentsOfFile: "/proc/\(n.pid)/comm", encoding: .utf8))?
             .trimmingCharacters(in: .newlines) ?? "?"
+        let tgid = NotifyAgent.tgid(of: n.pid)
+        let unit = tgid.flatMap { trace?.unit(ofProcess: $0) }.flatMap { WardenEvent.Unit(rawValue: $0)?.name }
         guard warden_notify_id_valid(listener, n.id) == 0 else {
             vanished += 1
             return
         }
         let rc = warden_notify_respond(listener, n.id, decision.allow ? 1 : 0, Int32(decision.errno))
         if rc == 0 { answered += 1 } else { vanished += 1 }
-        let record = NotifyRecord(runId: runId, mode: mode.rawValue, pid: n.pid, comm: comm, syscall: name, nr: n.nr, args: args,
+        var record = NotifyRecord(runId: runId, mode: mode.rawValue, pid: n.pid, comm: comm, syscall: name, nr: n.nr, args: args,
                                   answer: decision.allow ? "allow" : "errno", errno: decision.allow ? nil : decision.errno,
                                   rule: decision.rule?.origin.description)
+        record.unit = unit
         try? audit.log.append(record)
+    }
+
+    /// The thread group of task `pid` (the notification names the calling thread).
+    static func tgid(of pid: UInt32) -> UInt32? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Tgid:") }
+        return line.flatMap { UInt32($0.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
     }
 }

@@ -60,7 +60,8 @@ extension Runner {
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
             let notify = child.notifyFD >= 0
-                ? NotifyAgent(listener: child.notifyFD, policy: session.policy.effective, audit: audit, runId: runId, mode: mode) : nil
+                ? NotifyAgent(listener: child.notifyFD, policy: session.policy.effective, audit: audit, runId: runId, mode: mode,
+                              trace: kernel.trace) : nil
             notify?.start()
             defer { notify?.stop() }
             if kernel.trace == nil {

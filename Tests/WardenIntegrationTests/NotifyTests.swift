@@ -35,7 +35,7 @@ import WardenOutput
         #expect(r.status == 0 && SyscallRuleIntegrationTests.withoutPid(r.stdout) == "getppid(5) errno=0\ngetppid(11) errno=18", "\(r.stdout) \(r.stderr)")
         let records = try notified(dir)
         #expect(records.map(\.answer) == ["allow", "errno"] && records.map(\.errno) == [nil, 18], "\(records)")
-        #expect(records.map { $0.args.first } == [5, 11] && records.allSatisfy { $0.syscall == "getppid" && $0.comm == "probe" && $0.mode == "enforce" })
+        #expect(records.map { $0.args.first } == [5, 11] && records.allSatisfy { $0.syscall == "getppid" && $0.comm == "probe" && $0.mode == "enforce" && $0.unit == "other" }, "\(records)")
         #expect(records.map(\.rule) == ["\(dir)/warden.toml:8", "\(dir)/warden.toml:2"])
         let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
         #expect(start.hardening.contains { $0.primitive == "seccomp" && $0.detail.contains("notify listener on") }, "\(start.hardening)")
@@ -81,5 +81,18 @@ import WardenOutput
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         #expect(eventually(30) { processIsGone(pid) }, "the probe \(pid) outlived warden")
+    }
+
+    /// A cargo build script's notified call is recorded with its unit (build_script).
+    @Test func aBuildScriptsCallNamesItsUnit() throws {
+        try Kernel.requireRoot()
+        let dir = try RealBuildTests().serdeCrate(buildScript: "fn main() { println!(\"ppid {}\", std::os::unix::process::parent_id()); }\n")
+        let policy = read(dir + "/warden.toml") + "\n[[syscall.rule]]\nnames = [\"getppid\"]\naction = \"notify\"\nanswer = \"allow\"\n"
+        try policy.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        let r = try warden(["build", "--", "--offline"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let records = try notified(dir)
+        #expect(records.contains { $0.unit == "build_script" && $0.syscall == "getppid" && $0.answer == "allow" },
+                "\(records.map { "\($0.comm) \($0.unit ?? "?")" })")
     }
 }
