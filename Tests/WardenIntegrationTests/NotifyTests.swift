@@ -39,6 +39,9 @@ import WardenOutput
         #expect(records.map(\.rule) == ["\(dir)/warden.toml:8", "\(dir)/warden.toml:2"])
         let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
         #expect(start.hardening.contains { $0.primitive == "seccomp" && $0.detail.contains("notify listener on") }, "\(start.hardening)")
+        let report = try warden(["report"], cwd: dir)
+        #expect(report.stdout.contains("notified: getppid ×1 → allow (other; rule \(dir)/warden.toml:8)"), "\(report.stdout)")
+        #expect(report.stdout.contains("notified: getppid ×1 → errno 18 (other; rule \(dir)/warden.toml:2)"), "\(report.stdout)")
     }
 
     /// Observe mode: every notified call is allowed, and recorded with the answer it got.
