@@ -163,6 +163,25 @@ int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *v
     return bpf_map_lookup_elem(fd, &key, value) < 0 ? -errno : 0;
 }
 
+int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slots) {
+    struct bpf_map *map = bpf_object__find_map_by_name(b->obj, "syscall_counts");
+    if (!map) return -ENOENT;
+    int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0) return cpus < 0 ? cpus : -EINVAL;
+    uint32_t n = bpf_map__max_entries(map);
+    if (n > slots) n = slots;
+    uint64_t *per_cpu = calloc((size_t)cpus, sizeof *per_cpu);
+    if (!per_cpu) return -ENOMEM;
+    int fd = bpf_map__fd(map);
+    for (uint32_t key = 0; key < n; key++) {
+        out[key] = 0;
+        if (bpf_map_lookup_elem(fd, &key, per_cpu) < 0) continue;
+        for (int c = 0; c < cpus; c++) out[key] += per_cpu[c];
+    }
+    free(per_cpu);
+    return (int)n;
+}
+
 uint64_t warden_bpf_dropped(struct warden_bpf *b) {
     return warden_bpf_counter(b, "drops");
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -104,6 +105,26 @@ int warden_landlock_restrict(int ruleset_fd) {
 int warden_seccomp_resolve(const char *name) {
     int nr = seccomp_syscall_resolve_name(name);
     return nr == __NR_SCMP_ERROR ? -1 : nr;
+}
+
+int warden_seccomp_resolve_arch(const char *name, const char *arch) {
+    uint32_t token = seccomp_arch_resolve_name(arch);
+    if (token == 0) return -3;
+    int nr = seccomp_syscall_resolve_name_arch(token, name);
+    /* libseccomp gives calls absent from this architecture negative pseudo-numbers. */
+    if (nr == __NR_SCMP_ERROR) return -1;
+    return nr < 0 ? -2 : nr;
+}
+
+int warden_seccomp_name(int nr, char *buf, size_t len) {
+    char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    if (!name || len == 0) {
+        free(name);
+        return -1;
+    }
+    snprintf(buf, len, "%s", name);
+    free(name);
+    return 0;
 }
 
 int warden_seccomp_build(uint32_t default_action, const struct warden_seccomp_rule *rules, int count,

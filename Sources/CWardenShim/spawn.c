@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,45 @@ static int drop_capabilities(const struct warden_spawn_config *cfg, int report_f
     return 0;
 }
 
+/* One descriptor over a unix socket (SCM_RIGHTS). */
+static int send_fd(int sock, int fd) {
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock) {
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1) return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+        errno = EPROTO;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+static int notify_socket = -1; /* the child's end, set before clone3 */
+
 static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int report_fd) {
     /* Die with warden; if warden is already gone, do not run at all. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_PDEATHSIG);
@@ -148,7 +188,15 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
      * boundary filter holds whatever the profile's filter allows. */
     for (int i = 0; i < cfg->seccomp_count; i++) {
         struct sock_fprog prog = {cfg->seccomp[i].count, (struct sock_filter *)cfg->seccomp[i].instructions};
-        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) report_and_exit(report_fd, WARDEN_STAGE_SECCOMP);
+        if (i == cfg->notify_filter) {
+            int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+            if (listener < 0) report_and_exit(report_fd, WARDEN_STAGE_SECCOMP);
+            /* Handed over before exec (the listener is close-on-exec). Warden's policy check
+             * keeps sendmsg, execve and exit out of notify rules: nobody could answer yet. */
+            if (send_fd(notify_socket, listener) < 0) report_and_exit(report_fd, WARDEN_STAGE_NOTIFY);
+        } else if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
+            report_and_exit(report_fd, WARDEN_STAGE_SECCOMP);
+        }
     }
     execve(cfg->path, cfg->argv, cfg->envp);
     report_and_exit(report_fd, WARDEN_STAGE_EXEC);
@@ -157,12 +205,22 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
 int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_result *result) {
     memset(result, 0, sizeof *result);
     result->pidfd = -1;
+    result->notify_fd = -1;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) {
         result->stage = WARDEN_STAGE_PIPE;
         result->error = errno;
         return -1;
     }
+    int sv[2] = {-1, -1};
+    if (cfg->notify_filter >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        result->stage = WARDEN_STAGE_NOTIFY;
+        result->error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    notify_socket = sv[1];
     pid_t parent = getpid();
     int pidfd = -1;
     struct clone_args args;
@@ -180,6 +238,7 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
         result->error = errno;
         close(fds[0]);
         close(fds[1]);
+        if (sv[0] >= 0) close(sv[0]), close(sv[1]);
         return -1;
     }
     if (pid == 0) {
@@ -188,6 +247,7 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
         _exit(127); /* not reached */
     }
     close(fds[1]);
+    if (sv[1] >= 0) close(sv[1]);
     struct child_report r = {0, 0};
     ssize_t n;
     do {
@@ -199,11 +259,26 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
         int status;
         while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
         close(pidfd);
+        if (sv[0] >= 0) close(sv[0]);
         result->stage = r.stage;
         result->error = r.error;
         return -1;
     }
-    /* EOF: the CLOEXEC pipe closed on a successful exec. */
+    /* EOF: the CLOEXEC pipe closed on a successful exec; the listener was sent before. */
+    if (sv[0] >= 0) {
+        result->notify_fd = recv_fd(sv[0]);
+        int saved = errno;
+        close(sv[0]);
+        if (result->notify_fd < 0) {
+            syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+            int status;
+            while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+            close(pidfd);
+            result->stage = WARDEN_STAGE_NOTIFY;
+            result->error = saved;
+            return -1;
+        }
+    }
     result->pid = (pid_t)pid;
     result->pidfd = pidfd;
     return 0;

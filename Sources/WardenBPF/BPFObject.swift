@@ -192,6 +192,25 @@ public final class BPFObject: @unchecked Sendable {
     /// (what Landlock does not refuse), counted the same way.
     public var kernelUnguarded: UInt64 { warden_bpf_counter(handle, "unguarded") }
 
+    /// Trace object: how often the run made each system call, by number (calls seccomp
+    /// refused are not seen). Empty when the object has no counter.
+    public func syscallCounts() -> [Int32: UInt64] {
+        var counts = [UInt64](repeating: 0, count: 1024)
+        let n = counts.withUnsafeMutableBufferPointer { warden_bpf_syscall_counts(handle, $0.baseAddress, UInt32($0.count)) }
+        guard n > 0 else { return [:] }
+        var out: [Int32: UInt64] = [:]
+        for (nr, c) in counts.prefix(Int(n)).enumerated() where c > 0 { out[Int32(nr)] = c }
+        return out
+    }
+
+    /// Trace object: the unit (enum warden_unit) the kernel classified process `tgid` as,
+    /// nil when it has no entry (not exec'd in the run, or gone).
+    public func unit(ofProcess tgid: UInt32) -> UInt8? {
+        var state = [UInt8](repeating: 0, count: 8)  // struct warden_unit_state
+        let rc = state.withUnsafeMutableBytes { warden_bpf_read(handle, "units", tgid, $0.baseAddress) }
+        return rc == 0 ? state[0] : nil
+    }
+
     /// Trace object: what each unit's processes used (struct warden_unit_usage, by enum
     /// warden_unit): on-CPU ns, storage read and write bytes, page faults, peak pages.
     public func unitUsage() -> [[UInt64]] {

@@ -132,6 +132,8 @@ public struct EventLogContents: Sendable {
         public var start: RunRecord?
         public var events: [EventRecord] = []
         public var end: RunEndRecord?
+        /// Calls notify rules sent to warden's agent, with its answers.
+        public var notified: [NotifyRecord] = []
         public var runId: String
     }
 
@@ -177,6 +179,8 @@ public struct EventLogContents: Sendable {
                 if let r = try? decoder.decode(RunRecord.self, from: bytes) { out.runs[slot].start = r } else { out.invalidLines.append(i + 1) }
             case "event":
                 if let r = try? decoder.decode(EventRecord.self, from: bytes) { out.runs[slot].events.append(r) } else { out.invalidLines.append(i + 1) }
+            case "syscall_notify":
+                if let r = try? decoder.decode(NotifyRecord.self, from: bytes) { out.runs[slot].notified.append(r) } else { out.invalidLines.append(i + 1) }
             case "run_end":
                 if let r = try? decoder.decode(RunEndRecord.self, from: bytes) { out.runs[slot].end = r } else { out.invalidLines.append(i + 1) }
             default:

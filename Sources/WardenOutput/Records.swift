@@ -149,6 +149,9 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     /// With unwritten events, the run's totals (the log's lines fall short of them).
     public var allowedTotal: UInt64?
     public var violationsTotal: UInt64?
+    /// Every system call the run made (seccomp's refusals excepted), by name: how often.
+    /// What `warden seccomp generate` makes an allowlist of.
+    public var syscalls: [String: UInt64]?
 
     public init(runId: String, exitCode: Int32, childStatus: String, durationMs: UInt64, lostEvents: UInt64, setupFailure: String? = nil) {
         self.setupFailure = setupFailure
@@ -163,7 +166,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
-        case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error"
+        case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error", syscalls
         case policyChangedTotal = "policy_changed_total", policyChangeUnremembered = "policy_change_unremembered", allowedTotal = "allowed_total", violationsTotal = "violations_total"
     }
 }
@@ -255,4 +258,42 @@ public struct EventRecord: Sendable, Codable, Equatable {
     public var isViolation: Bool { event.verdict == .denied && expectedRefusal == nil }
     public var isBlocked: Bool { isViolation && mode == Mode.enforce.rawValue }
     public var isExpectedRefusal: Bool { event.verdict == .denied && expectedRefusal != nil }
+}
+
+/// One call a `notify` rule sent to warden's agent, and the answer it got.
+public struct NotifyRecord: Codable, Sendable, Equatable {
+    public var type = "syscall_notify"
+    public var runId: String
+    public var mode: String
+    public var pid: UInt32
+    /// The process's name at the time of the call (checked still pending after reading it).
+    public var comm: String
+    /// Its unit as the trace layer classified it (build_script, proc_macro, …), when known.
+    public var unit: String?
+    public var syscall: String
+    public var nr: Int32
+    public var args: [UInt64]
+    /// "allow", or "errno" with `errno` the value the call failed with.
+    public var answer: String
+    public var errno: UInt32?
+    /// The rule that sent it (file:line).
+    public var rule: String?
+
+    public init(runId: String, mode: String, pid: UInt32, comm: String, syscall: String, nr: Int32, args: [UInt64],
+                answer: String, errno: UInt32?, rule: String?) {
+        self.runId = runId
+        self.mode = mode
+        self.pid = pid
+        self.comm = comm
+        self.syscall = syscall
+        self.nr = nr
+        self.args = args
+        self.answer = answer
+        self.errno = errno
+        self.rule = rule
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, runId = "run_id", mode, pid, comm, unit, syscall, nr, args, answer, errno, rule
+    }
 }

@@ -32,6 +32,15 @@ public struct Report: Sendable, Codable, Equatable {
         }
     }
 
+    /// Calls notify rules sent to warden's agent, grouped by call, answer and rule.
+    public struct NotifiedCall: Sendable, Codable, Equatable {
+        public var syscall: String
+        public var answer: String    // "allow", or "errno NAME"
+        public var rule: String?
+        public var count: Int
+        public var units: [String]
+    }
+
     /// Refusals the policy expects, grouped by target: not findings, shown apart.
     public struct ExpectedRefusal: Sendable, Codable, Equatable {
         public var action: String
@@ -68,6 +77,8 @@ public struct Report: Sendable, Codable, Equatable {
     /// Events counted but not written to the log (a full disk), and why.
     public var unwrittenEvents: UInt64?
     public var writeError: String?
+    /// Calls warden's notify agent answered (absent when there were none).
+    public var notified: [NotifiedCall]?
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", command, mode, exitCode = "exit_code", layers, hardening, assurance, warnings
@@ -75,6 +86,7 @@ public struct Report: Sendable, Codable, Equatable {
         case findings, expectedRefusals = "expected_refusals", allowedButForbidden = "allowed_but_forbidden"
         case incompleteLog = "incomplete_log"
         case lostEvents = "lost_events", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
+        case notified
         case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error"
     }
 
@@ -93,6 +105,7 @@ public struct Report: Sendable, Codable, Equatable {
         hardening = run?.start?.hardening ?? []
         assurance = run?.start?.assurance
         warnings = run?.start?.warnings ?? []
+        notified = Report.group(run?.notified ?? [])
         let events = run?.events ?? []
         eventsTotal = events.count
         allowedTotal = run?.end?.allowedTotal.map(Int.init) ?? events.filter { $0.event.verdict == .allowed }.count
@@ -174,6 +187,9 @@ public struct Report: Sendable, Codable, Equatable {
         }
         if !hardening.isEmpty {
             out += "hardening: " + hardening.map { "\($0.primitive) \($0.state)" }.joined(separator: ", ") + "\n"
+        }
+        for n in notified ?? [] {
+            out += "notified: \(n.syscall) ×\(n.count) → \(n.answer) (\(n.units.joined(separator: ", ")); rule \(n.rule ?? "none"))\n"
         }
         for w in warnings { out += "warning: \(Report.printable(w))\n" }
         if incompleteLog { out += "note: the event log is incomplete (run still going, crashed, or damaged lines)\n" }
@@ -306,5 +322,23 @@ public struct Report: Sendable, Codable, Equatable {
         var d = try encoder.encode(self)
         d.append(UInt8(ascii: "\n"))
         return d
+    }
+}
+
+extension Report {
+    static func group(_ records: [NotifyRecord]) -> [NotifiedCall]? {
+        guard !records.isEmpty else { return nil }
+        var out: [NotifiedCall] = []
+        for r in records {
+            let answer = r.answer == "allow" ? "allow" : "errno " + (r.errno.map(String.init) ?? "?")
+            let unit = r.unit ?? "?"
+            if let i = out.firstIndex(where: { $0.syscall == r.syscall && $0.answer == answer && $0.rule == r.rule }) {
+                out[i].count += 1
+                if !out[i].units.contains(unit) { out[i].units.append(unit) }
+            } else {
+                out.append(NotifiedCall(syscall: r.syscall, answer: answer, rule: r.rule, count: 1, units: [unit]))
+            }
+        }
+        return out
     }
 }

@@ -15,6 +15,10 @@ public struct EffectivePolicy: Sendable, Equatable {
     public var syscallDeny: [Located<String>]
     public var syscallProfile: Located<SyscallProfile>
     public var syscallOCIProfile: Located<String>?
+    /// Every source's `[[syscall.rule]]`, in merge order (a repeated rule keeps its first place).
+    public var syscallRules: [Located<SyscallRuleSpec>] = []
+    /// What the notify agent answers when a rule has no `answer` (errno unless set).
+    public var syscallNotifyDefault = Located(NotifyAnswer.errno, .builtIn)
     public var limits: [ResourceLimit: Located<UInt64>]
 
     /// Merges in order: later sources win for scalars; lists append and drop repeats
@@ -41,6 +45,8 @@ public struct EffectivePolicy: Sendable, Equatable {
             append(&out.fsReadExtra, f.fsReadExtra)
             append(&out.envRead, f.envRead)
             append(&out.syscallDeny, f.syscallDeny)
+            append(&out.syscallRules, f.syscallRules)
+            if let v = f.syscallNotifyDefault { out.syscallNotifyDefault = v }
             if let v = f.syscallProfile { out.syscallProfile = v }
             if let v = f.syscallOCIProfile { out.syscallOCIProfile = v }
             out.limits.merge(f.limits) { $1 }

@@ -4,7 +4,8 @@
 public struct KeyLocator: Sendable {
     /// Dotted key path → 1-based line of its first definition (tables: their header).
     public private(set) var keyLines: [String: Int] = [:]
-    /// Dotted key path → line of each string element of its array value, in order.
+    /// Dotted key path → line of each string or inline-table element of its array value,
+    /// or of each `[[path]]` header, in order. Keys inside element N are `path[N].key`.
     public private(set) var elementLines: [String: [Int]] = [:]
     /// Constructs toml++ 3.4 asserts on (undefined behaviour in release builds) instead of
     /// reporting an error, found by the fuzz test: a table header whose first character is
@@ -128,17 +129,20 @@ public struct KeyLocator: Sendable {
                 _ = readString()
             } else if c == "[" {
                 advance()
+                var index = 0
                 while true {
                     skipTrivia()
                     guard let d = peek() else { return }
                     if d == "]" { advance(); return }
                     if d == "," { advance(); continue }
                     if d == "}" { loc.unsafeConstructs.append((line, "expected a value or ']', saw '}'")) }
-                    if d == "\"" || d == "'" {
+                    if d == "\"" || d == "'" || d == "{" {
                         loc.elementLines[path, default: []].append(line)
                     }
+                    if d == "{" { loc.define("\(path)[\(index)]", line: line) }
                     let before = i
-                    skipValue(path: path + "[]", into: &loc)
+                    skipValue(path: "\(path)[\(index)]", into: &loc)
+                    index += 1
                     if i == before { advance() }  // a stray '}' or the like: never stall
                 }
             } else if c == "{" {
@@ -182,6 +186,14 @@ public struct KeyLocator: Sendable {
                     // `[a.b.c]` also defines `a` and `a.b` when they are not written out.
                     for n in 1...max(1, table.count) where n <= table.count {
                         loc.define(table.prefix(n).joined(separator: "."), line: startLine)
+                    }
+                    // `[[a.b]]`: the Nth header opens element `a.b[N]`.
+                    if isArray, !table.isEmpty {
+                        let dotted = table.joined(separator: ".")
+                        let n = loc.elementLines[dotted, default: []].count
+                        loc.elementLines[dotted, default: []].append(startLine)
+                        table[table.count - 1] += "[\(n)]"
+                        loc.define(table.joined(separator: "."), line: startLine)
                     }
                     skipToLineEnd()
                     continue

@@ -25,9 +25,15 @@ public enum ExecDefault: String, Sendable, CaseIterable, Codable {
 
 /// Built-in seccomp filters (see Seccomp.swift): `basic` refuses calls that act on the
 /// host (mount, ptrace, bpf, kernel modules…), `strict` allows only what compilers,
-/// linkers and build tools call.
+/// linkers and build tools call, `allowlist` only what `[[syscall.rule]]` allows (what
+/// `warden seccomp generate --format toml` writes).
 public enum SyscallProfile: String, Sendable, CaseIterable, Codable {
-    case none, basic, strict
+    case none, basic, strict, allowlist
+}
+
+/// What warden's agent answers a notified call when its rule does not say.
+public enum NotifyAnswer: String, Sendable, CaseIterable, Codable, Hashable {
+    case errno, allow
 }
 
 /// Resource limits for the command, each set with setrlimit before exec.
@@ -83,6 +89,9 @@ public struct PolicyFragment: Sendable, Equatable {
     public var syscallDeny: [Located<String>] = []
     public var syscallProfile: Located<SyscallProfile>?
     public var syscallOCIProfile: Located<String>?
+    /// `[[syscall.rule]]` tables, in file order.
+    public var syscallRules: [Located<SyscallRuleSpec>] = []
+    public var syscallNotifyDefault: Located<NotifyAnswer>?
     public var limits: [ResourceLimit: Located<UInt64>] = [:]
 
     public init() {}
@@ -105,6 +114,8 @@ public enum PolicyKey: String, Sendable, CaseIterable, Codable {
     case syscallDeny = "syscall.deny"
     case syscallProfile = "syscall.profile"
     case syscallOCIProfile = "syscall.oci_profile"
+    case syscallRule = "syscall.rule"
+    case syscallNotifyDefault = "syscall.notify_default"
     case limitCPU = "limits.cpu_seconds"
     case limitOpenFiles = "limits.open_files"
     case limitAddressSpace = "limits.address_space_mib"

@@ -81,6 +81,8 @@ public struct PolicyEditor: Sendable {
             && b.netDefault?.value == a.netDefault?.value && b.netListen?.value == a.netListen?.value
             && b.execDefault?.value == a.execDefault?.value
             && b.syscallProfile?.value == a.syscallProfile?.value && b.syscallOCIProfile?.value == a.syscallOCIProfile?.value
+            && b.syscallRules.map(\.value) == a.syscallRules.map(\.value)
+            && b.syscallNotifyDefault?.value == a.syscallNotifyDefault?.value
             && b.limits.mapValues(\.value) == a.limits.mapValues(\.value)
         guard sameScalars else { throw EditError.verificationFailed("a setting other than the added entries changed") }
     }

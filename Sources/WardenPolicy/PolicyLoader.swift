@@ -110,6 +110,7 @@ public enum PolicyLoader {
             layers.append(f)
         }
         let effective = EffectivePolicy.merge(base: DefaultPolicy.fragment(), layers)
+        try effective.checkSyscallRules()
         let oci = try effective.syscallOCIProfile.map { entry throws(PolicyError) in try loadSeccomp(entry) }
         return LoadedPolicy(effective: effective, sources: sources, buildSystem: system,
                             workspaceFile: workspaceFile, member: member, policyFile: policyFile, ociProfile: oci)

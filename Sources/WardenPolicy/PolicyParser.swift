@@ -83,6 +83,8 @@ public struct PolicyParser: Sendable {
                     }
                     return s
                 }
+            case .syscallRule: out.syscallRules = try syscallRules(value, shown, locator)
+            case .syscallNotifyDefault: out.syscallNotifyDefault = Located(try choice(value, shown, line), origin)
             case .syscallProfile: out.syscallProfile = Located(try choice(value, shown, line), origin)
             case .syscallOCIProfile:
                 guard let s = value.string else {
@@ -173,7 +175,7 @@ public struct PolicyParser: Sendable {
         return out
     }
 
-    private func describe(_ v: TOMLValueConvertible) -> String {
+    func describe(_ v: TOMLValueConvertible) -> String {
         switch v.type {
         case .table: return "a table"
         case .array: return "an array"

@@ -353,11 +353,15 @@ final class EventAgent: @unchecked Sendable {
         return n
     }
 
+    /// The run's system calls by name (`syscall_counts`), read when the agent stops.
+    private(set) var syscallCounts: [String: UInt64] = [:]
+
     func stop() {
         lock.lock()
         stopping = true
         lock.unlock()
         if thread != nil { done.wait() }
+        for (nr, n) in ring.syscallCounts() { syscallCounts[Confinement.syscallName(nr) ?? "#\(nr)", default: 0] += n }
         let kernelRefusals = ring.kernelRefusals, kernelUnguarded = ring.kernelUnguarded
         let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         var usage: [String: UnitUsage] = [:]

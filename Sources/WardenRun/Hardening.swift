@@ -37,9 +37,20 @@ extension Runner {
             HardeningStep("landlock", applied: mode == .enforce && confinement.landlockFD >= 0, landlock),
             bpfLSM,
             HardeningStep("seccomp", applied: session.policy.seccompProfile != nil, LayerProbe.seccompSummary(policy, mode: mode)
+                          + "; " + seccompCounts(confinement)
                           + (confinement.unknownSyscalls.isEmpty ? "" : "; unknown here, skipped: \(confinement.unknownSyscalls.joined(separator: ", "))")),
             HardeningStep("warden_nondumpable", applied: true, "warden's /proc entries need CAP_SYS_PTRACE"),
         ]
+    }
+
+    /// "3 filters, 41 rules (actions: errno, trap), notify listener off".
+    func seccompCounts(_ confinement: Confinement) -> String {
+        let filters = session.policy.seccompFilters
+        let rules = filters.reduce(0) { $0 + ($1.syscalls ?? []).reduce(0) { $0 + $1.names.count } }
+        let actions = Set(filters.flatMap { f in [f.defaultAction] + (f.syscalls ?? []).map(\.action) })
+            .map { $0.replacingOccurrences(of: "SCMP_ACT_", with: "").lowercased() }.sorted()
+        return "\(filters.count) filter\(filters.count == 1 ? "" : "s"), \(rules) rules (actions: \(actions.joined(separator: ", "))), notify listener "
+            + (confinement.notifyFilter >= 0 ? "on (warden's agent answers \(session.policy.effective.notifyRules.count) notify rule(s))" : "off")
     }
 
     /// RLIMIT_CORE=0 always (no core dumps of build processes holding secrets), and the

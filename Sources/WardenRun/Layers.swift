@@ -20,6 +20,7 @@ public enum LayerProbe {
         let execRestricted = policy.execDefault.value == .allowlist
         let netRestricted = policy.netDefault.value == .deny
         let sysRestricted = !policy.syscallDeny.isEmpty || policy.syscallProfile.value != .none || policy.syscallOCIProfile != nil
+            || !policy.syscallRules.isEmpty
         let noLandlock = "Landlock unavailable (\(landlockProblem))"
         let recorded = traceProblem == nil ? "recorded by the tracepoints" : "not recorded (tracepoints unavailable: \(traceProblem!))"
         let observed = traceProblem == nil
@@ -107,10 +108,14 @@ public enum LayerProbe {
             parts.append("profile \(policy.syscallProfile.value.rawValue)")
         }
         if !policy.syscallDeny.isEmpty { parts.append("syscall.deny: \(policy.syscallDeny.map(\.value).joined(separator: ", "))") }
-        let how = mode == .enforce ? "refused calls fail with the profile's errno (EPERM for syscall.deny)"
+        if !policy.syscallRules.isEmpty {
+            let n = policy.syscallRules.count
+            parts.append("\(n) syscall.rule\(n == 1 ? "" : "s") (\(policy.syscallRuleActions.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let how = mode == .enforce ? "refused calls get the profile's errno (EPERM for syscall.deny) or their rule's action"
             : "observe mode: refusing actions become LOG (kernel audit log), nothing is refused"
         if parts.isEmpty {
-            return "seccomp: no profile (syscall.profile = \"none\", syscall.deny empty), only the boundary rules (clone3, "
+            return "seccomp: no profile (syscall.profile = \"none\", no syscall.deny or syscall.rule), only the boundary rules (clone3, "
                 + "namespace flags, prlimit64 on other processes, TIOCSTI/TIOCLINUX); " + how
         }
         return "seccomp: " + parts.joined(separator: " + ") + " + the boundary rules; " + how

@@ -59,6 +59,11 @@ extension Runner {
         }
         do {
             let child = try Supervisor.spawn(spec, in: cgroup)
+            let notify = child.notifyFD >= 0
+                ? NotifyAgent(listener: child.notifyFD, policy: session.policy.effective, audit: audit, runId: runId, mode: mode,
+                              trace: kernel.trace) : nil
+            notify?.start()
+            defer { notify?.stop() }
             if kernel.trace == nil {
                 let decision = session.policy.effective.execDecision(path, resolvedAllowlist: Set(setup.allow.resolved.values))
                 record(source: "supervisor", pid: child.pid, verdict: decision.allowed ? .allowed : .denied, needed: decision.needed)
@@ -120,6 +125,7 @@ extension Runner {
         end.enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
         end.perUnitUsage = metrics.perUnitUsage
+        if let calls = agent?.syscallCounts, !calls.isEmpty { end.syscalls = calls }
         end.unwrittenEvents = metrics.unwrittenEvents
         end.writeError = metrics.writeError
         // Bounded: the record must fit the space the log keeps for it, whatever the build

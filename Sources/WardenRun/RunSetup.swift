@@ -99,9 +99,14 @@ extension Runner {
         } catch {
             throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
         }
+        // Only the last filter (the rules' notify filter) gets a listener.
+        if filters.dropLast().contains(where: { $0.rules.contains { $0.action == SeccompProfile.actNotify } }) {
+            throw WardenFailure("SCMP_ACT_NOTIFY in syscall.oci_profile is not supported: write notify rules as [[syscall.rule]] with action = \"notify\"",
+                                code: WardenExit.usage)
+        }
         if state.mode == .enforce, let plan { confinement.readOnlyPaths = plan.protected.map(\.path) }
         do throws(SandboxError) {
-            try Confinement.checkDenyList(policy.syscallDeny)
+            try Confinement.checkSyscallNames(deny: policy.syscallDeny, rules: policy.syscallRules)
             for filter in filters { try confinement.applySeccomp(filter) }
             if state.mode == .enforce, case .success(let abi) = Confinement.landlockABI(),
                let ll = policy.landlockPlan(plan, allowedPrograms: allowedPrograms, abi: abi) {

@@ -86,6 +86,9 @@ public enum StatusView {
             value("syscall.profile", p.syscallProfile.value.rawValue, p.syscallProfile.origin),
         ]
         if let oci = p.syscallOCIProfile { settings.append(value("syscall.oci_profile", oci.value, oci.origin)) }
+        if !p.notifyRules.isEmpty {
+            settings.append(value("syscall.notify_default", p.syscallNotifyDefault.value.rawValue, p.syscallNotifyDefault.origin))
+        }
         for (limit, v) in p.limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             settings.append(value("limits.\(limit.rawValue)", String(v.value), v.origin))
         }
@@ -108,6 +111,7 @@ public enum StatusView {
             "allow.fs.write_extra": p.fsWriteExtra.map { value("allow.fs.write_extra", $0.value, $0.origin) },
             "allow.env.read": p.envRead.map { value("allow.env.read", $0.value, $0.origin) },
             "syscall.deny": p.syscallDeny.map { value("syscall.deny", $0.value, $0.origin) },
+            "syscall.rule": p.syscallRules.map { value("syscall.rule", $0.value.summary, $0.origin) },
         ]
         let plan = p.filesystemPlan(session.runContext())
         let implicit = plan.map { plan in
@@ -169,7 +173,7 @@ public enum StatusView {
             }
             return (shown, e.origin)
         })
-        for key in ["allow.net.hosts", "allow.net.unix", "allow.fs.read_extra", "allow.fs.write_extra", "allow.env.read", "syscall.deny"] {
+        for key in ["allow.net.hosts", "allow.net.unix", "allow.fs.read_extra", "allow.fs.write_extra", "allow.env.read", "syscall.deny", "syscall.rule"] {
             list(key, (doc.lists[key] ?? []).map { ($0.value, $0.origin) })
         }
         if let rules = doc.implicitRules {

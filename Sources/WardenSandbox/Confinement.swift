@@ -10,6 +10,8 @@ public final class Confinement: @unchecked Sendable {
     public private(set) var landlockFD: Int32 = -1
     /// Installed in this order; each applies to every call.
     var seccomp: [warden_bpf_program] = []
+    /// The filter installed with a listener (it holds the NOTIFY rules), or -1.
+    public private(set) var notifyFilter: Int32 = -1
     /// Paths bind-mounted read-only for the child (FilesystemPlan.protected).
     public var readOnlyPaths: [String] = []
     /// Rules whose path does not exist here (skipped: nothing to allow).
@@ -52,10 +54,37 @@ public final class Confinement: @unchecked Sendable {
 
     public static func isKnownSyscall(_ name: String) -> Bool { warden_seccomp_resolve(name) >= 0 }
 
-    /// Checks `syscall.deny`: every entry must name a system call here.
-    public static func checkDenyList(_ deny: [Located<String>]) throws(SandboxError) {
-        for entry in deny where warden_seccomp_resolve(entry.value) < 0 {
-            throw .unknownSyscall(entry.value, entry.origin.description)
+    /// The architectures `warden seccomp groups` and rule checks know, as libseccomp names them.
+    public static let architectures = ["x86_64", "aarch64"]
+
+    /// The call's number on `arch`, nil when it has none there.
+    public static func syscallNumber(_ name: String, arch: String) -> Int32? {
+        let nr = warden_seccomp_resolve_arch(name, arch)
+        return nr >= 0 ? nr : nil
+    }
+
+    /// The name of native system call `nr`, nil when libseccomp has none.
+    public static func syscallName(_ nr: Int32) -> String? {
+        var buf = [CChar](repeating: 0, count: 64)
+        guard warden_seccomp_name(nr, &buf, buf.count) == 0 else { return nil }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether libseccomp knows `name` as a system call of x86_64 or aarch64 (a name only
+    /// the other architecture has is skipped when the filter is built, and reported).
+    public static func isSyscallName(_ name: String) -> Bool {
+        warden_seccomp_resolve(name) >= 0 || architectures.contains { syscallNumber(name, arch: $0) != nil }
+    }
+
+    /// Checks `syscall.deny` and the names of `[[syscall.rule]]`: each must be a system call.
+    public static func checkSyscallNames(deny: [Located<String>], rules: [Located<SyscallRuleSpec>]) throws(SandboxError) {
+        for entry in deny where !isSyscallName(entry.value) {
+            throw .unknownSyscall(entry.value, "\(entry.origin): syscall.deny")
+        }
+        for rule in rules {
+            for name in rule.value.names where !name.hasPrefix("@") && !isSyscallName(name) {
+                throw .unknownSyscall(name, "\(rule.origin): syscall.rule")
+            }
         }
     }
 
@@ -86,6 +115,7 @@ public final class Confinement: @unchecked Sendable {
             let which = failed >= 0 && Int(failed) < origins.count ? " at \(origins[Int(failed)])" : ""
             throw .confinement("build the seccomp filter\(which)", Errno(rawValue: -rc))
         }
+        if filter.rules.contains(where: { $0.action == SeccompProfile.actNotify }) { notifyFilter = Int32(seccomp.count) }
         seccomp.append(program)
     }
 

@@ -11,6 +11,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
     case spawn(stage: SpawnStage, Errno)
     case supervise(Errno)
     case confinement(String, Errno)
+    /// A name, the key that wrote it, and where.
     case unknownSyscall(String, String)
     case cannotEnforce(String)
 
@@ -33,7 +34,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
         case .confinement(let what, let e):
             return "cannot \(what): \(e) (errno \(e.rawValue))"
         case .unknownSyscall(let name, let origin):
-            return "\(origin): syscall.deny: '\(name)' is not a system call on this architecture"
+            return "\(origin): '\(name)' is not a system call on x86_64 or aarch64"
         case .cannotEnforce(let why):
             return why
         }
@@ -56,7 +57,7 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
 /// SpawnStageTests ties the two).
 public enum SpawnStage: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case none = 0, pipe, clone, pdeathsig, signals, pgrp, stdio, rlimit, securebits, bounding, ambient,
-         groups, gid, uid, caps, noNewPrivs, chdir, landlock, seccomp, exec, mounts
+         groups, gid, uid, caps, noNewPrivs, chdir, landlock, seccomp, exec, mounts, notify
 
     public var description: String {
         switch self {
@@ -81,6 +82,7 @@ public enum SpawnStage: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .seccomp: return "seccomp filter"
         case .exec: return "exec"
         case .mounts: return "read-only bind mounts"
+        case .notify: return "seccomp listener hand-over"
         }
     }
 }

@@ -170,6 +170,8 @@ public struct ChildSpec: Sendable {
 public struct Child: Sendable {
     public let pid: pid_t
     public let pidfd: Int32
+    /// The seccomp listener of the NOTIFY rules (warden's agent answers it), or -1.
+    public var notifyFD: Int32 = -1
 }
 
 /// How the child ended.
@@ -230,7 +232,8 @@ public enum Supervisor {
                                     rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
                                     landlock_fd: spec.confinement?.landlockFD ?? -1,
                                     seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
-                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count))
+                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count),
+                                    notify_filter: spec.confinement?.notifyFilter ?? -1)
                                 return warden_spawn(&cfg, &result)
                             } }
                         }
@@ -246,7 +249,7 @@ public enum Supervisor {
             }
             throw .spawn(stage: stage, e)
         }
-        return Child(pid: result.pid, pidfd: result.pidfd)
+        return Child(pid: result.pid, pidfd: result.pidfd, notifyFD: result.notify_fd)
     }
 
     /// Waits for the child, forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT from `signalFD`

@@ -7,8 +7,8 @@ import WardenSandbox
 extension Warden {
     struct Seccomp: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Export the policy's seccomp filter as an OCI profile, or import one (Docker's format too).",
-            subcommands: [Export.self, Import.self])
+            abstract: "Export the policy's seccomp filter as an OCI profile, import one (Docker's format too), list the syscall groups.",
+            subcommands: [Export.self, Import.self, Groups.self, Generate.self])
 
         struct Export: ParsableCommand, WardenCommand {
             static let configuration = CommandConfiguration(

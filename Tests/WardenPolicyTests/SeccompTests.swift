@@ -99,7 +99,7 @@ let dockerShaped = """
         #expect(f.syscallOCIProfile?.value == "/etc/warden/docker.json")
         #expect(f.limits[.cpuSeconds]?.value == 600 && f.limits[.openFiles]?.value == 4096)
         #expect(f.limits[.addressSpaceMiB]?.value == 8192 && f.limits[.processes]?.value == 512)
-        #expect(parseError("[syscall]\nprofile = \"paranoid\"\n")?.description == "warden.toml:2: syscall.profile: 'paranoid' is not \"none\" or \"basic\" or \"strict\"")
+        #expect(parseError("[syscall]\nprofile = \"paranoid\"\n")?.description == "warden.toml:2: syscall.profile: 'paranoid' is not \"none\" or \"basic\" or \"strict\" or \"allowlist\"")
         #expect(parseError("[syscall]\noci_profile = \"docker.json\"\n")?.description.contains("relative path") == true)
         #expect(parseError("[limits]\nopen_files = 0\n")?.description == "warden.toml:2: limits.open_files: expected a positive integer, found 0")
         #expect(parseError("[limits]\nopen_files = \"many\"\n")?.line == 2)

@@ -76,6 +76,7 @@ import WardenPolicy
             (.gid, WARDEN_STAGE_GID), (.uid, WARDEN_STAGE_UID), (.caps, WARDEN_STAGE_CAPS),
             (.noNewPrivs, WARDEN_STAGE_NO_NEW_PRIVS), (.chdir, WARDEN_STAGE_CHDIR), (.landlock, WARDEN_STAGE_LANDLOCK),
             (.seccomp, WARDEN_STAGE_SECCOMP), (.exec, WARDEN_STAGE_EXEC), (.mounts, WARDEN_STAGE_MOUNTS),
+            (.notify, WARDEN_STAGE_NOTIFY),
         ]
         #expect(c.count == SpawnStage.allCases.count)
         for (swift, shim) in c { #expect(swift.rawValue == Int32(shim.rawValue), "\(swift)") }

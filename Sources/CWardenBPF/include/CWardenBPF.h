@@ -42,6 +42,9 @@ uint64_t warden_bpf_dropped(struct warden_bpf *b);
 /* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */
 int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value);
 uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map);
+/* Trace object: the run's system calls by number, summed over the CPUs, into out[slots].
+ * The number of slots filled (the map's size, at most `slots`), or -errno. */
+int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slots);
 /* Detaches everything and frees the object. */
 void warden_bpf_close(struct warden_bpf *b);
 

@@ -30,6 +30,7 @@ enum warden_spawn_stage {
     WARDEN_STAGE_SECCOMP,
     WARDEN_STAGE_EXEC,
     WARDEN_STAGE_MOUNTS,
+    WARDEN_STAGE_NOTIFY, /* the seccomp listener could not be handed to warden */
 };
 
 /* A classic BPF program (struct sock_filter[count]) as exported by libseccomp. */
@@ -61,6 +62,7 @@ struct warden_spawn_config {
     int seccomp_count;
     const char *const *readonly_paths; /* bind-mounted read-only in a new mount namespace */
     int readonly_count;
+    int notify_filter;       /* index of the filter installed with a listener (the last), or -1 */
 };
 
 struct warden_spawn_result {
@@ -68,6 +70,7 @@ struct warden_spawn_result {
     int pidfd;       /* pidfd of the child, O_CLOEXEC */
     int stage;       /* enum warden_spawn_stage; NONE on success */
     int error;       /* errno at that stage */
+    int notify_fd;   /* the seccomp listener (O_CLOEXEC) when cfg->notify_filter >= 0, else -1 */
 };
 
 /* Starts the child directly inside cfg->cgroup_fd (clone3 + CLONE_INTO_CGROUP), applies
@@ -128,8 +131,28 @@ int warden_landlock_restrict(int ruleset_fd);
  * is NULL, to exec `exec_path`. 1: refused with EACCES; 0: it went through; -1: errno. */
 int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *exec_path);
 
+/* seccomp user notification, for warden's agent. One call per ioctl. */
+struct warden_notification {
+    uint64_t id;
+    uint32_t pid;
+    int32_t nr;
+    uint64_t args[6];
+};
+/* Waits up to timeout_ms for a notification: 1 and *out filled, 0 on timeout, or -errno
+ * (-ENOENT: the call was interrupted before it could be read). */
+int warden_notify_recv(int listener, int timeout_ms, struct warden_notification *out);
+/* 0 while notification `id` is pending (its task still waits), or -errno. */
+int warden_notify_id_valid(int listener, uint64_t id);
+/* Answers `id`: let the call run (allow = 1), or fail it with `error` (a positive errno). */
+int warden_notify_respond(int listener, uint64_t id, int allow, int error);
+
 /* Syscall number for a name on the native architecture, or -1. */
 int warden_seccomp_resolve(const char *name);
+/* Syscall number for a name on `arch` ("x86_64", "aarch64"): -1 when libseccomp knows no
+ * such call, -2 when the call exists elsewhere but not on `arch`, -3 for an unknown arch. */
+int warden_seccomp_resolve_arch(const char *name, const char *arch);
+/* The name of native system call `nr` into buf (NUL-terminated): 0, or -1 when unknown. */
+int warden_seccomp_name(int nr, char *buf, size_t len);
 struct warden_seccomp_arg {
     uint32_t index; /* 0…5 */
     uint32_t op;    /* enum scmp_compare */
