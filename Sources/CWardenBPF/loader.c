@@ -157,6 +157,28 @@ uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map) {
     return v;
 }
 
+uint64_t warden_bpf_percpu_counter(struct warden_bpf *b, const char *map) {
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
+    int ncpu = libbpf_num_possible_cpus();
+    if (fd < 0 || ncpu <= 0) return 0;
+    uint64_t *v = calloc((size_t)ncpu, sizeof *v), sum = 0;
+    uint32_t zero = 0;
+    if (v && bpf_map_lookup_elem(fd, &zero, v) == 0)
+        for (int i = 0; i < ncpu; i++) sum += v[i];
+    free(v);
+    return sum;
+}
+
+int warden_bpf_map_fd(struct warden_bpf *b, const char *map) {
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
+    return fd < 0 ? -ENOENT : fd;
+}
+
+int warden_bpf_mark_seen(int map_fd, uint64_t key) {
+    uint8_t one = 1;
+    return bpf_map_update_elem(map_fd, &key, &one, BPF_ANY) < 0 ? -errno : 0;
+}
+
 int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value) {
     int fd = bpf_object__find_map_fd_by_name(b->obj, map);
     if (fd < 0) return -ENOENT;

@@ -191,6 +191,18 @@ public final class BPFObject: @unchecked Sendable {
     /// Trace object: metadata changes and unix-socket connects of the run that succeeded
     /// (what Landlock does not refuse), counted the same way.
     public var kernelUnguarded: UInt64 { warden_bpf_counter(handle, "unguarded") }
+    /// Trace object: successful opens the kernel found in `seen` and counted instead of
+    /// reporting (repeats of records the agent logged as allowed).
+    public var kernelRepeats: UInt64 { warden_bpf_percpu_counter(handle, "repeats") }
+    /// Trace object: the `seen` map's descriptor (nil for an object without one).
+    public var seenMap: Int32? {
+        let fd = warden_bpf_map_fd(handle, "seen")
+        return fd >= 0 ? fd : nil
+    }
+    /// Enters a record's repeat key in `seen` (the descriptor from `seenMap`): its repeats
+    /// stay in the kernel from now on. False when the kernel refused the update.
+    @discardableResult
+    public static func markSeen(_ map: Int32, key: UInt64) -> Bool { warden_bpf_mark_seen(map, key) == 0 }
 
     /// Trace object: what each unit's processes used (struct warden_unit_usage, by enum
     /// warden_unit): on-CPU ns, storage read and write bytes, page faults, peak pages.

@@ -42,6 +42,12 @@ uint64_t warden_bpf_dropped(struct warden_bpf *b);
 /* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */
 int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value);
 uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map);
+/* The same for a per-CPU array map: index 0 summed over the CPUs. */
+uint64_t warden_bpf_percpu_counter(struct warden_bpf *b, const char *map);
+/* The descriptor of map `map` (owned by the object), or -ENOENT. */
+int warden_bpf_map_fd(struct warden_bpf *b, const char *map);
+/* Enters `key` in the trace object's `seen` map (u64 → u8). 0 or -errno. */
+int warden_bpf_mark_seen(int map_fd, uint64_t key);
 /* Detaches everything and frees the object. */
 void warden_bpf_close(struct warden_bpf *b);
 
