@@ -62,16 +62,6 @@ int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist
 int warden_lsm_add_rule(struct warden_bpf *b, int exec, const uint8_t *key, size_t len, uint32_t rights, char *err,
                         size_t errlen);
 
-/* The tier-1 canary: a process started inside the cgroup (outside any Landlock domain)
- * creates the directory `mkdir_path` (removed again if that works), or else opens
- * `open_path` for reading, or else executes `exec_path`. Returns 1 when the kernel refused
- * with EPERM (the BPF LSM's answer), 0 otherwise, -1 with errno. */
-int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path, const char *mkdir_path);
-
-/* The canary: a process started inside the cgroup connects to 127.0.0.1:port.
- * Returns 1 when the kernel refused with EPERM, 0 when it was not refused, -1 with errno. */
-int warden_net_canary(int cgroup_fd, uint16_t port);
-
 /* Routes libbpf's own messages (warnings and errors) to stderr with a prefix. */
 void warden_bpf_route_logs(void);
 /* Silences them while a load whose failure is expected and reported anyway is tried. */
