@@ -17,6 +17,8 @@ extension Runner {
     /// cgroup must be refused (EPERM) a read the policy forbids, or an exec.
     func tierOne(decider: FileDecider, plan: FilesystemPlan?, cgroup: RunCgroup, allowed: Set<String>) -> TierOneOutcome {
         guard geteuid() == 0 else { return .unavailable("loading BPF programs needs root") }
+        let hint = ProbeHint(.lsm, environment: session.environment)
+        if let known = hint?.refusal() { return .unavailable(known + " (known since an earlier run this boot)") }
         let rules = TierOneRules(decider)
         let l: BPFObject
         do {
@@ -24,8 +26,10 @@ extension Runner {
             try l.configureLSM(rules)
             try l.attach(cgroupFD: cgroup.fd.rawValue)
         } catch {
-            return .unavailable(error.errno == .notPermitted
-                ? "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)" : error.description)
+            guard error.errno == .notPermitted else { return .unavailable(error.description) }
+            let why = "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)"
+            hint?.remember(why, environment: session.environment)
+            return .unavailable(why)
         }
         // Each kind of decision the programs make is proven: a forbidden read, a forbidden
         // directory creation (the path hooks) and a forbidden exec, all at once.
