@@ -21,16 +21,19 @@ bwrap_cmd() { # DIR SHELL-LINE
   echo "bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --bind $1 $1 --unshare-pid --die-with-parent -- /bin/sh -c '$2'"
 }
 
-# The five ways to run COMMAND, one line each (name=command, for compare.py): bare, bwrap
+# The five ways to run COMMAND (STRACE=0: four), one line each (name=command, for compare.py): bare, bwrap
 # and strace in BARE_DIR; warden in ENFORCE_DIR and OBSERVE_DIR, each with its warden.toml,
 # and their metrics snapshots beside those (DIR.metrics.json) for audit_counts. bwrap
 # makes all of $work writable.
+# PREP, when set, runs first in the directory, outside warden (a clean that the policy
+# would refuse the build itself: removing the output directory).
 variants() { # COMMAND
-  echo "bare=cd $BARE_DIR && $*"
-  echo "warden-enforce=cd $ENFORCE_DIR && $WARDEN run --mode enforce --metrics $ENFORCE_DIR.metrics.json -- $*"
-  echo "warden-observe=cd $OBSERVE_DIR && $WARDEN run --mode observe --metrics $OBSERVE_DIR.metrics.json -- $*"
-  echo "bwrap=$(bwrap_cmd "$work" "cd $BARE_DIR && $*")"
-  echo "strace=cd $BARE_DIR && strace -f -o /dev/null -- $*"
+  local prep=${PREP:-true}
+  echo "bare=cd $BARE_DIR && $prep && $*"
+  echo "warden-enforce=cd $ENFORCE_DIR && $prep && $WARDEN run --mode enforce --metrics $ENFORCE_DIR.metrics.json -- $*"
+  echo "warden-observe=cd $OBSERVE_DIR && $prep && $WARDEN run --mode observe --metrics $OBSERVE_DIR.metrics.json -- $*"
+  echo "bwrap=$(bwrap_cmd "$work" "cd $BARE_DIR && $prep && $*")"
+  [[ ${STRACE:-1} == 0 ]] || echo "strace=cd $BARE_DIR && $prep && strace -f -o /dev/null -- $*"
 }
 
 # Prints the audit counts of the last warden run in DIR (DIR.metrics.json).

@@ -4,7 +4,7 @@
 # `strace -f`, interleaved, ROUNDS rounds (default 3). Prints medians and ratios, warden's
 # peak RSS, and each warden mode's audit counts (lines written, repeats, lost). Issue 16's
 # goals: enforce and observe at most 1.10x bare, 0 lost, peak RSS at most 64 MiB.
-# strace is slow here (~20x): STRACE=0 leaves it out.
+# strace is slow here (~20x): STRACE=0 leaves it out (in every bench script).
 # Needs root and a release build (.build/release/warden, or WARDEN=path).
 source "$(dirname "$0")/common.sh"
 COUNT=${COUNT:-1000000}
@@ -17,7 +17,7 @@ for mode in enforce observe; do
   printf 'net.default = "allow"\n[allow.fs]\nread_extra = ["%s"]\n' "$work" > "$work/$mode/warden.toml"
 done
 BARE_DIR=$work/bare ENFORCE_DIR=$work/enforce OBSERVE_DIR=$work/observe
-mapfile -t runs < <(variants "$work/opens $work/data $FILES $COUNT" | { [[ ${STRACE:-1} == 0 ]] && grep -v '^strace=' || cat; })
+mapfile -t runs < <(variants "$work/opens $work/data $FILES $COUNT")
 echo "$COUNT opens over $FILES files, $ROUNDS rounds, $(nproc) CPUs, kernel $(uname -r)"
 compare "$ROUNDS" "${runs[@]}"
 audit_counts "$work/enforce" enforce

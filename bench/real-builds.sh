@@ -8,6 +8,7 @@ source "$(dirname "$0")/common.sh"
 ROUNDS=${ROUNDS:-3}
 BUILDS=${BUILDS:-cargo swift make}
 
+# Each *_project writes the project and build.sh into DIR and prints the clean command.
 cargo_project() { # DIR
   mkdir -p "$1/src" "$1/.cargo"
   printf '[package]\nname = "wbench"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n' > "$1/Cargo.toml"
@@ -20,7 +21,8 @@ struct P { x: i32, name: String }
 fn main() { println!("{}", serde_json::to_string(&P { x: 7, name: "w".into() }).unwrap()); }
 RS
   (cd "$1" && cargo generate-lockfile --offline -q)
-  printf 'rm -rf target\nexec cargo build --offline -q\n' > "$1/build.sh"
+  printf 'exec cargo build --offline -q\n' > "$1/build.sh"
+  echo "rm -rf target"
 }
 
 swift_project() { # DIR
@@ -30,7 +32,8 @@ swift_project() { # DIR
     printf 'struct S%d: Codable { var a: Int; var b: [String: Double] }\nfunc f%d() -> Int { (0..<%d).map { $0 * 2 }.reduce(0, +) }\n' $i $i $((i + 3)) > "$1/Sources/wbench/s$i.swift"
   done
   printf 'print(f0() + f19())\n' > "$1/Sources/wbench/main.swift"
-  printf 'rm -rf .build\nexec swift build -q\n' > "$1/build.sh"
+  printf 'exec swift build -q\n' > "$1/build.sh"
+  echo "rm -rf .build"
 }
 
 make_project() { # DIR
@@ -40,13 +43,14 @@ make_project() { # DIR
   done
   printf 'int main(void) { return 0; }\n' > "$1/src/main.c"
   printf 'SRC := $(wildcard src/*.c)\nprog: $(SRC:src/%%.c=obj/%%.o)\n\t$(CC) -o $@ $^\nobj/%%.o: src/%%.c | obj\n\t$(CC) -O2 -c -o $@ $<\nobj:\n\tmkdir -p obj\n' > "$1/Makefile"
-  printf 'rm -rf obj prog\nexec make -s -j%d\n' "$(nproc)" > "$1/build.sh"
+  printf 'exec make -s -j%d\n' "$(nproc)" > "$1/build.sh"
+  echo "rm -rf obj prog"
 }
 
 echo "real builds from clean, $ROUNDS rounds, $(nproc) CPUs, kernel $(uname -r)"
 for build in $BUILDS; do
   for d in bare enforce observe; do
-    "${build}_project" "$work/$build/$d"
+    PREP=$("${build}_project" "$work/$build/$d")
     if [[ $d != bare ]]; then (cd "$work/$build/$d" && "$WARDEN" init >/dev/null); fi
   done
   BARE_DIR=$work/$build/bare ENFORCE_DIR=$work/$build/enforce OBSERVE_DIR=$work/$build/observe
