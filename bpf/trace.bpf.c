@@ -299,8 +299,9 @@ static __always_inline void report_name(__u8 action, __u32 access, int result, i
     submit(e);
 }
 
-/* Reports an open file by what it is: the kernel's own path, symlinks resolved. */
-static __always_inline void report_file(__u8 action, __u32 access, int result, struct file___wd *f) {
+/* Reports an open file by what it is: the kernel's own path, symlinks resolved. `key`: its
+ * entry in `seen` (0: none), for the agent to enter once it logged the record as allowed. */
+static __always_inline void report_file(__u8 action, __u32 access, int result, struct file___wd *f, __u64 key) {
     struct scratch *s = get_scratch();
     if (!s) return;
     if (!f) {
@@ -311,7 +312,81 @@ static __always_inline void report_file(__u8 action, __u32 access, int result, s
     struct warden_event *e = new_event(action, access, result);
     if (!e) return;
     put_path(e, s->buf, start, BASE, 0);
+    e->repeat_key = key;
     submit(e);
+}
+
+/* ---- repeats: successful opens the agent already logged as allowed ----
+ * The agent logs an allowed record once and counts its repeats; a repeat is the same unit,
+ * origin, access and path. Deciding that here, before the path walk and the ring buffer,
+ * is what a repeat costs: one hash lookup. The agent enters a key only after it judged
+ * the record allowed, so refusals and observe mode's would-be denials still reach it
+ * every time, and a new unit, origin or access is a new key. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH); /* an evicted key only costs one more event */
+    __uint(max_entries, 32768);
+    __type(key, __u64);
+    __type(value, __u8);
+} seen SEC(".maps");
+
+/* Repeats kept here (the agent adds them to the repeats it dropped itself). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} repeats SEC(".maps");
+
+/* Bumped by every rename the run makes: a renamed directory changes the path of every
+ * file below it without changing the files, so their keys must change too. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} renames SEC(".maps");
+
+static __always_inline __u64 mix(__u64 h, __u64 x) {
+    h = (h ^ x) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+/* What names the open file `f` as the walk would: the dentry (its parent and name too, so
+ * a dentry renamed in place or freed and reused for another name is a new key), the
+ * inode (number and generation: a file replaced under the same name), the mount and the
+ * task's root; then who opened it, how, and the run's rename count. Never 0. */
+static __always_inline __u64 repeat_key(struct file___wd *f, __u32 access) {
+    struct task_struct___wd *t = (void *)bpf_get_current_task();
+    struct dentry___wd *d = BPF_CORE_READ(f, f_path.dentry);
+    struct inode___wd *in = BPF_CORE_READ(f, f_inode);
+    struct warden_unit_state u = unit_of(bpf_get_current_pid_tgid() >> 32);
+    __u32 zero = 0;
+    __u64 *epoch = bpf_map_lookup_elem(&renames, &zero);
+    __u64 h = mix(0x5741524445ULL, (__u64)d);
+    h = mix(h, (__u64)BPF_CORE_READ(f, f_path.mnt));
+    h = mix(h, (__u64)BPF_CORE_READ(d, d_parent));
+    h = mix(h, ((__u64)BPF_CORE_READ(d, d_name.hash) << 32) | BPF_CORE_READ(d, d_name.len));
+    h = mix(h, (__u64)in);
+    h = mix(h, ((__u64)BPF_CORE_READ(in, i_generation) << 32) ^ BPF_CORE_READ(in, i_ino));
+    h = mix(h, (__u64)BPF_CORE_READ(t, fs, root.dentry) ^ (__u64)BPF_CORE_READ(t, fs, root.mnt));
+    h = mix(h, ((__u64)u.origin << 32) | ((__u64)u.unit << 8) | access);
+    h = mix(h, epoch ? *epoch : 0);
+    return h ? h : 1;
+}
+
+/* Counts and swallows a repeat the agent already logged. */
+static __always_inline int is_repeat(__u64 key) {
+    if (!bpf_map_lookup_elem(&seen, &key)) return 0;
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&repeats, &zero);
+    if (n) *n += 1;
+    return 1;
+}
+
+static __always_inline void count_rename(void) {
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&renames, &zero);
+    if (n) __sync_fetch_and_add(n, 1);
 }
 
 /* A refused connect to an abstract unix socket, named "@name" (the name up to its first
@@ -723,7 +798,10 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     }
     if (p.action == WARDEN_ACTION_OPEN && ret >= 0 && !p.no_fd) {
         struct task_struct___wd *t = (void *)bpf_get_current_task();
-        report_file(p.action, p.access, 0, fd_file(t, (int)ret));
+        struct file___wd *f = fd_file(t, (int)ret);
+        __u64 key = f ? repeat_key(f, p.access) : 0;
+        if (key && is_repeat(key)) return 0;
+        report_file(p.action, p.access, 0, f, key);
         return 0;
     }
     if (p.action == WARDEN_ACTION_LISTEN) {
@@ -732,6 +810,8 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         if (report_listen((int)ret, p.fd) && ret >= 0) count_unguarded(WARDEN_ACTION_ATTR, 0);
         return 0;
     }
+    /* Counted before the events that follow: an open racing this rename gets a new key. */
+    if (p.action == WARDEN_ACTION_RENAME && ret == 0) count_rename();
     if (p.abstract) {
         if (ret == -EPERM || ret == -EACCES) report_abstract((int)ret, p.name);
         return 0;
@@ -740,7 +820,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (p.by_fd) {
         /* fchmod, fchown: the descriptor still names the file at exit. */
         struct task_struct___wd *t = (void *)bpf_get_current_task();
-        report_file(p.action, p.access, (int)ret, fd_file(t, p.fd));
+        report_file(p.action, p.access, (int)ret, fd_file(t, p.fd), 0);
         return 0;
     }
     /* A successful sendto returns a byte count: the event's result is 0 or -errno. */
@@ -794,7 +874,7 @@ int warden_exec(struct bpf_raw_tracepoint_args *ctx) {
     bpf_loop(WARDEN_NAME_MAX, hash_step, 0, 0);
     struct warden_unit_state now = warden_classify(warden_hash_finish(&s->hash), unit_of(tgid), tgid);
     bpf_map_update_elem(&units, &tgid, &now, BPF_ANY);
-    report_file(WARDEN_ACTION_EXEC, WARDEN_ACCESS_EXECUTE, 0, BPF_CORE_READ(bprm, file));
+    report_file(WARDEN_ACTION_EXEC, WARDEN_ACCESS_EXECUTE, 0, BPF_CORE_READ(bprm, file), 0);
     return 0;
 }
 

@@ -4,16 +4,19 @@
 #   setup.sh --test   that, plus what the tests need: the BPF toolchain for
 #                     build-bpf.sh --check, the tools the tests drive, the tier-1 VM matrix
 #                     (qemu and Debian's kernel) and the Python packages for SARIF checks
+#   setup.sh --bench  what bench/ compares warden with: bubblewrap, strace
 # Idempotent: when everything is present it only checks (well under a second) and returns.
 # Runs apt-get as root, through sudo when started by another user.
 set -euo pipefail
 
 test_deps=0
+bench_deps=0
 for arg in "$@"; do
   case $arg in
     --test) test_deps=1 ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup.sh: unknown option $arg (only --test)" >&2; exit 2 ;;
+    --bench) bench_deps=1 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (--test or --bench)" >&2; exit 2 ;;
   esac
 done
 
@@ -53,6 +56,12 @@ if ((test_deps)); then
     cpio
     prometheus
   )
+fi
+
+# Benchmarks (bench/): bubblewrap and strace are what a user would pick instead of warden
+# (isolation, observation), timed beside it.
+if ((bench_deps)); then
+  apt_packages+=(bubblewrap strace)
 fi
 
 as_root() {

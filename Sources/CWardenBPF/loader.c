@@ -6,7 +6,6 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -157,6 +156,28 @@ uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map) {
     return v;
 }
 
+uint64_t warden_bpf_percpu_counter(struct warden_bpf *b, const char *map) {
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
+    int ncpu = libbpf_num_possible_cpus();
+    if (fd < 0 || ncpu <= 0) return 0;
+    uint64_t *v = calloc((size_t)ncpu, sizeof *v), sum = 0;
+    uint32_t zero = 0;
+    if (v && bpf_map_lookup_elem(fd, &zero, v) == 0)
+        for (int i = 0; i < ncpu; i++) sum += v[i];
+    free(v);
+    return sum;
+}
+
+int warden_bpf_map_fd(struct warden_bpf *b, const char *map) {
+    int fd = bpf_object__find_map_fd_by_name(b->obj, map);
+    return fd < 0 ? -ENOENT : fd;
+}
+
+int warden_bpf_mark_seen(int map_fd, uint64_t key) {
+    uint8_t one = 1;
+    return bpf_map_update_elem(map_fd, &key, &one, BPF_ANY) < 0 ? -errno : 0;
+}
+
 int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value) {
     int fd = bpf_object__find_map_fd_by_name(b->obj, map);
     if (fd < 0) return -ENOENT;
@@ -240,78 +261,4 @@ int warden_lsm_add_rule(struct warden_bpf *b, int exec, const uint8_t *key, size
     }
     struct warden_fs_rule r = {rights};
     return update(b, "fs_rules", &k, &r, err, errlen);
-}
-
-/* Starts a child in the cgroup; it runs `body` and exits with its result. */
-static int in_cgroup(int cgroup_fd, int (*body)(const void *), const void *arg) {
-    struct clone_args args;
-    memset(&args, 0, sizeof args);
-    args.flags = CLONE_INTO_CGROUP;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = (uint64_t)cgroup_fd;
-    long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid < 0) return -1;
-    if (pid == 0) _exit(body(arg));
-    int status;
-    while (waitpid((pid_t)pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-struct lsm_probe {
-    const char *open_path;
-    const char *exec_path;
-    const char *mkdir_path;
-};
-
-/* 11: refused with EPERM; 10: went through; 13: failed otherwise. */
-static int lsm_probe(const void *arg) {
-    const struct lsm_probe *p = arg;
-    if (p->mkdir_path) {
-        if (mkdir(p->mkdir_path, 0700) == 0) {
-            rmdir(p->mkdir_path); /* not refused: leave nothing behind */
-            return 10;
-        }
-        return errno == EPERM ? 11 : 13;
-    }
-    if (p->open_path) {
-        int fd = open(p->open_path, O_RDONLY | O_CLOEXEC);
-        return fd >= 0 ? 10 : errno == EPERM ? 11 : 13;
-    }
-    char *const argv[] = {(char *)p->exec_path, NULL};
-    char *const envp[] = {NULL};
-    execve(p->exec_path, argv, envp);
-    return errno == EPERM ? 11 : 13;
-}
-
-int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path, const char *mkdir_path) {
-    struct lsm_probe p = {open_path, exec_path, mkdir_path};
-    int code = in_cgroup(cgroup_fd, lsm_probe, &p);
-    if (code == 11) return 1;
-    if (code == 10 || code == 13 || code == 0) return 0; /* exec'd (exit 0 of true) or not refused by us */
-    errno = EPROTO;
-    return -1;
-}
-
-/* 11: refused with EPERM; 10: connected; 13: refused by the peer, not by us. */
-static int net_probe(const void *arg) {
-    uint16_t port = *(const uint16_t *)arg;
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return 12;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int r = connect(s, (struct sockaddr *)&a, sizeof a);
-    return r == 0 ? 10 : errno == EPERM ? 11 : 13;
-}
-
-int warden_net_canary(int cgroup_fd, uint16_t port) {
-    int code = in_cgroup(cgroup_fd, net_probe, &port);
-    if (code == 11) return 1;
-    if (code == 10 || code == 13) return 0;
-    errno = EPROTO;
-    return -1;
 }

@@ -185,39 +185,3 @@ void warden_bpf_program_free(struct warden_bpf_program *p) {
     p->instructions = NULL;
     p->count = 0;
 }
-
-/* The canary: a forked process applies the ruleset and tries one forbidden operation,
- * an open of `open_path` or, when that is NULL, an exec of `exec_path`. Returns 1 when
- * the kernel refused it with EACCES, 0 when it went through (a layer that attached but
- * does not deny), -1 with errno when the canary itself could not run. */
-int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *exec_path) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(20);
-        if (syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0) _exit(21);
-        if (open_path) {
-            int fd = open(open_path, O_RDONLY | O_CLOEXEC);
-            _exit(fd >= 0 ? 10 : errno == EACCES ? 11 : 12);
-        }
-        char *const argv[] = {(char *)exec_path, NULL};
-        char *const envp[] = {NULL};
-        execve(exec_path, argv, envp); /* the probe program exits 0 if this succeeds */
-        _exit(errno == EACCES ? 11 : 12);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (code == 0 || code == 10) return 0;
-    if (code == 11) return 1;
-    errno = code == 20 || code == 21 ? EPERM : EPROTO;
-    return -1;
-}

@@ -223,16 +223,10 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
     notify_socket = sv[1];
     pid_t parent = getpid();
     int pidfd = -1;
-    struct clone_args args;
-    memset(&args, 0, sizeof args);
     /* New IPC and cgroup namespaces: SysV objects the build makes die with it, and the
      * run's cgroup is the root of the build's view, so even uid 0 cannot move a process
      * (clone3 CLONE_INTO_CGROUP, cgroup.procs) out of it. */
-    args.flags = CLONE_INTO_CGROUP | CLONE_PIDFD | CLONE_NEWIPC | CLONE_NEWCGROUP;
-    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = (uint64_t)cfg->cgroup_fd;
-    long pid = syscall(SYS_clone3, &args, sizeof args);
+    long pid = warden_clone_into_cgroup(cfg->cgroup_fd, CLONE_NEWIPC | CLONE_NEWCGROUP, &pidfd);
     if (pid < 0) {
         result->stage = WARDEN_STAGE_CLONE;
         result->error = errno;

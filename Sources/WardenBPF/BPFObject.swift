@@ -60,7 +60,7 @@ public final class BPFObject: @unchecked Sendable {
     {
         // An object `probe` already loaded and verified, unused: take it instead of loading
         // and verifying it again (the verifier is most of a run's fixed cost).
-        if owner == nil, ringBytes == 0 || ringBytes == defaultRingBytes, let probed = takeProbed(kind) { return probed }
+        if ringBytes == 0 || ringBytes == defaultRingBytes, let probed = takeProbed(kind, sharing: owner) { return probed }
         warden_bpf_route_logs()
         // Most kernels refuse BPF LSM programs; the error says so without libbpf's advice.
         warden_bpf_quiet_logs(kind == .lsm ? 1 : 0)
@@ -111,10 +111,12 @@ public final class BPFObject: @unchecked Sendable {
     }
 
     /// Whether this object loads here (root, BPF, BTF for CO-RE, the verifier).
-    /// The object stays loaded for the next `load` of the same kind in this process.
-    public static func probe(_ kind: Kind) -> Result<Void, BPFError> {
+    /// The object stays loaded for the next `load` of the same kind in this process; with
+    /// `sharing`, it uses that object's ring buffer and tables, as a run's second object
+    /// does, so the run takes it as it is instead of loading it again.
+    public static func probe(_ kind: Kind, sharing owner: BPFObject? = nil) -> Result<Void, BPFError> {
         do {
-            let object = try load(kind, ringBytes: 0)
+            let object = try load(kind, ringBytes: owner == nil ? 0 : defaultRingBytes, sharing: owner)
             probedLock.lock()
             probed[kind] = object
             probedLock.unlock()
@@ -124,14 +126,22 @@ public final class BPFObject: @unchecked Sendable {
         }
     }
 
-    /// Objects `probe` loaded (the object's own ring size, no shared maps), each handed
-    /// out once.
+    /// The object `probe` left for `kind`, not handed out (nil when there is none).
+    public static func probedObject(_ kind: Kind) -> BPFObject? {
+        probedLock.lock()
+        defer { probedLock.unlock() }
+        return probed[kind]
+    }
+
+    /// Objects `probe` loaded (the object's own ring size; shared maps when probed with
+    /// `sharing`), each handed out once, and only to a load sharing the same owner.
     private static let probedLock = NSLock()
     nonisolated(unsafe) private static var probed: [Kind: BPFObject] = [:]
 
-    private static func takeProbed(_ kind: Kind) -> BPFObject? {
+    private static func takeProbed(_ kind: Kind, sharing owner: BPFObject?) -> BPFObject? {
         probedLock.lock()
         defer { probedLock.unlock() }
+        guard let object = probed[kind], object.owner === owner else { return nil }
         return probed.removeValue(forKey: kind)
     }
 
@@ -191,6 +201,18 @@ public final class BPFObject: @unchecked Sendable {
     /// Trace object: metadata changes and unix-socket connects of the run that succeeded
     /// (what Landlock does not refuse), counted the same way.
     public var kernelUnguarded: UInt64 { warden_bpf_counter(handle, "unguarded") }
+    /// Trace object: successful opens the kernel found in `seen` and counted instead of
+    /// reporting (repeats of records the agent logged as allowed).
+    public var kernelRepeats: UInt64 { warden_bpf_percpu_counter(handle, "repeats") }
+    /// Trace object: the `seen` map's descriptor (nil for an object without one).
+    public var seenMap: Int32? {
+        let fd = warden_bpf_map_fd(handle, "seen")
+        return fd >= 0 ? fd : nil
+    }
+    /// Enters a record's repeat key in `seen` (the descriptor from `seenMap`): its repeats
+    /// stay in the kernel from now on. False when the kernel refused the update.
+    @discardableResult
+    public static func markSeen(_ map: Int32, key: UInt64) -> Bool { warden_bpf_mark_seen(map, key) == 0 }
 
     /// Trace object: how often the run made each system call, by number (calls seccomp
     /// refused are not seen). Empty when the object has no counter.
@@ -237,13 +259,6 @@ extension BPFObject {
             }
         }
     }
-
-    /// Proves the LSM programs decide: a process in the run's cgroup, outside Landlock,
-    /// must get EPERM creating the directory `mkdir`, or opening `open`, or executing `exec`.
-    public static func lsmCanary(cgroupFD: Int32, open: String? = nil, exec: String? = nil, mkdir: String? = nil) -> Result<Bool, Errno> {
-        let r = warden_lsm_canary(cgroupFD, open, exec, mkdir)
-        return r < 0 ? .failure(Errno(rawValue: errno)) : .success(r == 1)
-    }
 }
 
 /// The network object's policy: settings and the address allowlist.
@@ -279,13 +294,6 @@ extension BPFObject {
                 throw BPFError(message: "not an IP address: \(host)", errno: .invalidArgument)
             }
         }
-    }
-
-    /// Proves enforcement: a process inside the cgroup must be refused a connect to
-    /// 127.0.0.1:`port` (a port the policy does not allow).
-    public static func netCanary(cgroupFD: Int32, port: UInt16) -> Result<Bool, Errno> {
-        let r = warden_net_canary(cgroupFD, port)
-        return r < 0 ? .failure(Errno(rawValue: errno)) : .success(r == 1)
     }
 
     /// The kernel prints IPv6 addresses in full (`[0000:…:0001]:443`); policies and

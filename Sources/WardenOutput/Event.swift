@@ -46,11 +46,12 @@ public struct WardenEvent: Sendable, Equatable, Codable {
         public var name: String { self == .allowed ? "allowed" : "denied" }
     }
 
-    /// Version 3's size; version 1 (360 bytes, no result/access) and version 2 records
-    /// (368 bytes, no origin) still decode.
-    public static let size = 376
+    /// Version 4's size; version 1 (360 bytes, no result/access), version 2 (368 bytes, no
+    /// origin) and version 3 records (376 bytes, no repeat key) still decode.
+    public static let size = 384
     public static let v1Size = 360
     public static let v2Size = 368
+    public static let v3Size = 376
     public static let pathCapacity = 256
     public static let permCapacity = 64
 
@@ -58,7 +59,15 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     public enum Offset {
         public static let pid = 0, tgid = 4, timeNs = 8, unit = 16, action = 17, verdict = 18,
             reserved = 19, containerId = 24, caps = 32, pathOrAddr = 40, neededPerm = 296, result = 360, access = 364,
-            origin = 368
+            origin = 368, repeatKey = 376
+    }
+
+    /// The kernel's key for a successful open (`repeat_key`, version 4; 0: none or older):
+    /// the agent enters it in the trace object's `seen` map once the record is logged as
+    /// allowed. Not part of the decoded event: it means nothing outside the run.
+    public static func repeatKey(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        guard bytes.count >= size else { return 0 }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: Offset.repeatKey, as: UInt64.self))
     }
 
     /// WARDEN_ACCESS_* bits: what the operation needed.
@@ -122,7 +131,7 @@ public struct WardenEvent: Sendable, Equatable, Codable {
     /// Decodes one record (little-endian host layout, as the kernel writes it).
     public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
         guard bytes.count >= WardenEvent.v1Size else { throw .short(bytes.count) }
-        let v2 = bytes.count >= WardenEvent.v2Size, v3 = bytes.count >= WardenEvent.size
+        let v2 = bytes.count >= WardenEvent.v2Size, v3 = bytes.count >= WardenEvent.v3Size
         func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
         func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
         func text(_ o: Int, _ cap: Int) -> String {

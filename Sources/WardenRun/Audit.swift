@@ -103,6 +103,9 @@ final class EventAgent: @unchecked Sendable {
     var expectedCreations: [PathRule] = []
     /// Names the package of build-script and macro events (agent thread only).
     private var packages = PackageNames()
+    /// The trace object's `seen` map: keys of records logged as allowed, whose repeats the
+    /// kernel then counts instead of reporting (nil: every repeat reaches the agent).
+    private let seenMap: Int32?
 
     /// `net.listen = "allow"`.
     private let listenAllowed: Bool
@@ -114,6 +117,7 @@ final class EventAgent: @unchecked Sendable {
         self.audit = audit
         self.decider = decider
         self.enforce = enforce
+        seenMap = ring.seenMap
     }
 
     func start() {
@@ -290,7 +294,7 @@ final class EventAgent: @unchecked Sendable {
     /// would make the second count as a repeat; at a million records that chance is
     /// about 1 in 10^7 per run, and it can only hide an allowed event, never a denial.
     static func rawKey(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard bytes.count >= WardenEvent.size, let base = bytes.baseAddress else { return nil }
+        guard bytes.count >= WardenEvent.v3Size, let base = bytes.baseAddress else { return nil }
         let pathStart = base + WardenEvent.Offset.pathOrAddr
         let nul = memchr(pathStart, 0, WardenEvent.pathCapacity)
         let pathLength = nul.map { UnsafeRawPointer($0) - pathStart } ?? WardenEvent.pathCapacity
@@ -340,7 +344,11 @@ final class EventAgent: @unchecked Sendable {
                     }
                     // The same record always gets the same verdict: an allowed one need
                     // not be logged twice. Every denial is logged.
-                    if let key, e.verdict == .allowed { seen.insert(key) }
+                    if let key, e.verdict == .allowed {
+                        seen.insert(key)
+                        let kernelKey = WardenEvent.repeatKey(bytes)
+                        if let seenMap, kernelKey != 0 { BPFObject.markSeen(seenMap, key: kernelKey) }
+                    }
                 }
                 batch.append(EventRecord(runId: audit.runId, source: source, mode: audit.mode, event: e, expectedRefusal: expected,
                                          package: package))
@@ -362,7 +370,7 @@ final class EventAgent: @unchecked Sendable {
         lock.unlock()
         if thread != nil { done.wait() }
         for (nr, n) in ring.syscallCounts() { syscallCounts[Confinement.syscallName(nr) ?? "#\(nr)", default: 0] += n }
-        let kernelRefusals = ring.kernelRefusals, kernelUnguarded = ring.kernelUnguarded
+        let kernelRefusals = ring.kernelRefusals, kernelUnguarded = ring.kernelUnguarded, kernelRepeats = ring.kernelRepeats
         let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         var usage: [String: UnitUsage] = [:]
         for (i, v) in ring.unitUsage().enumerated() {
@@ -374,6 +382,8 @@ final class EventAgent: @unchecked Sendable {
             $0.perUnitUsage = usage
             $0.lostEvents = ring.dropped + UInt64(decodeErrors)
             $0.enforceMismatches = mismatches
+            // Repeats of logged records the kernel kept: the same count the agent made before.
+            $0.repeatsNotLogged += kernelRepeats
             // Refusals the kernel made whose events never arrived (a flood, a record that
             // could not be decoded): in enforce mode they count as denials.
             if enforce && kernelRefusals > refusalsSeen {

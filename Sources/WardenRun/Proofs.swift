@@ -2,7 +2,6 @@ import Foundation
 import WardenBPF
 import WardenOutput
 import WardenPolicy
-import CWardenShim
 import SystemPackage
 import WardenSandbox
 
@@ -18,6 +17,8 @@ extension Runner {
     /// cgroup must be refused (EPERM) a read the policy forbids, or an exec.
     func tierOne(decider: FileDecider, plan: FilesystemPlan?, cgroup: RunCgroup, allowed: Set<String>) -> TierOneOutcome {
         guard geteuid() == 0 else { return .unavailable("loading BPF programs needs root") }
+        let hint = ProbeHint(.lsm, environment: session.environment)
+        if let known = hint?.refusal() { return .unavailable(known + " (known since an earlier run this boot)") }
         let rules = TierOneRules(decider)
         let l: BPFObject
         do {
@@ -25,29 +26,28 @@ extension Runner {
             try l.configureLSM(rules)
             try l.attach(cgroupFD: cgroup.fd.rawValue)
         } catch {
-            return .unavailable(error.errno == .notPermitted
-                ? "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)" : error.description)
+            guard error.errno == .notPermitted else { return .unavailable(error.description) }
+            let why = "the kernel refuses BPF LSM programs (EPERM: add bpf to the lsm= boot parameter)"
+            hint?.remember(why, environment: session.environment)
+            return .unavailable(why)
         }
         // Each kind of decision the programs make is proven: a forbidden read, a forbidden
-        // directory creation (the path hooks) and a forbidden exec.
-        var probes: [(what: String, open: String?, exec: String?, mkdir: String?)] = []
-        if let path = Runner.forbiddenRead(plan) {
-            probes.append(("open \(path)", path, nil, nil))
-        }
+        // directory creation (the path hooks) and a forbidden exec, all at once.
+        var probes: [(what: String, operation: Canary.Operation)] = []
+        if let path = Runner.forbiddenRead(plan) { probes.append(("open \(path)", .open(path))) }
         if let plan, plan.allowsWrite("/") == nil {
             let path = "/warden-canary-\(getpid())"
-            probes.append(("create \(path)", nil, nil, path))
+            probes.append(("create \(path)", .mkdir(path)))
         }
-        if rules.execAllowlist, let path = Runner.forbiddenExec(allowed: allowed) {
-            probes.append(("execute \(path)", nil, path, nil))
-        }
+        if rules.execAllowlist, let path = Runner.forbiddenExec(allowed: allowed) { probes.append(("execute \(path)", .exec(path))) }
         guard !probes.isEmpty else { return .unavailable("no path the policy forbids to try the canary on") }
-        for probe in probes {
-            switch BPFObject.lsmCanary(cgroupFD: cgroup.fd.rawValue, open: probe.open, exec: probe.exec, mkdir: probe.mkdir) {
-            case .success(true): continue
-            case .success(false):
+        let outcomes = Canary.runAll(probes.map { Canary.lsm(cgroup: cgroup.fd.rawValue, $0.operation) })
+        for (probe, outcome) in zip(probes, outcomes) {
+            switch outcome {
+            case .refused: continue
+            case .wentThrough, .failed:
                 return .unavailable("the BPF LSM programs loaded and attached but a canary could still \(probe.what) (is bpf in the lsm= boot parameter?)")
-            case .failure(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
+            case .couldNotRun(let e): return .unavailable("the BPF LSM canary could not run: \(e)")
             }
         }
         return .proven(l)
@@ -76,11 +76,12 @@ extension Runner {
     func proveNetwork(cgroup: RunCgroup, allowed: Set<String>) throws(SandboxError) {
         guard let port = (1..<65535).lazy.map({ _ in UInt16.random(in: 20000...60000) })
             .first(where: { !allowed.contains("127.0.0.1:\($0)") }) else { return }
-        switch BPFObject.netCanary(cgroupFD: cgroup.fd.rawValue, port: port) {
-        case .success(true): return
-        case .success(false):
+        switch Canary.network(cgroup: cgroup.fd.rawValue, port: port).run() {
+        case .refused: return
+        case .wentThrough, .failed:
+            // Refused by the peer (nothing listens), not by the hook, is not a refusal.
             throw .cannotEnforce("the cgroup-BPF connect hook attached but a canary could still connect to 127.0.0.1:\(port); refusing to claim it enforces")
-        case .failure(let e):
+        case .couldNotRun(let e):
             throw .cannotEnforce("the network canary could not run: \(e)")
         }
     }
@@ -88,18 +89,19 @@ extension Runner {
     /// The canary: a process under the same ruleset must be refused a forbidden open
     /// and a forbidden exec. A layer that loads but does not deny is never trusted.
     func proveLandlock(_ c: Confinement, plan: FilesystemPlan?, allowed: Set<String>) throws(SandboxError) {
-        if let probe = Runner.forbiddenRead(plan) {
-            let r = warden_landlock_canary(c.landlockFD, probe, nil)
-            guard r == 1 else {
-                throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still open \(probe); refusing to claim it enforces"
-                                            : "the Landlock canary could not run: \(Errno(rawValue: errno))")
-            }
-        }
+        var probes: [(what: String, operation: Canary.Operation)] = []
+        if let probe = Runner.forbiddenRead(plan) { probes.append(("open \(probe)", .open(probe))) }
         if session.policy.effective.execDefault.value == .allowlist, let probe = Runner.forbiddenExec(allowed: allowed) {
-            let r = warden_landlock_canary(c.landlockFD, nil, probe)
-            guard r == 1 else {
-                throw .cannotEnforce(r == 0 ? "Landlock was applied but a canary could still execute \(probe); refusing to claim it enforces"
-                                            : "the Landlock exec canary could not run: \(Errno(rawValue: errno))")
+            probes.append(("execute \(probe)", .exec(probe)))
+        }
+        let outcomes = Canary.runAll(probes.map { Canary.landlock(ruleset: c.landlockFD, $0.operation) })
+        for (probe, outcome) in zip(probes, outcomes) {
+            switch outcome {
+            case .refused: continue
+            case .wentThrough:
+                throw .cannotEnforce("Landlock was applied but a canary could still \(probe.what); refusing to claim it enforces")
+            case .failed(let e), .couldNotRun(let e):
+                throw .cannotEnforce("the Landlock canary (\(probe.what)) could not run: \(e)")
             }
         }
     }

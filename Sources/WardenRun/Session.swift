@@ -88,12 +88,14 @@ public struct Session: Sendable {
     /// The layer of each hook for this policy on this kernel.
     public func layers() -> [LayerStatus] {
         let mode = policy.effective.mode.value
-        func problem(_ kind: BPFObject.Kind) -> String? {
+        func problem(_ kind: BPFObject.Kind, sharing owner: BPFObject? = nil) -> String? {
             if geteuid() != 0 { return "loading BPF programs needs root" }
-            if case .failure(let e) = BPFObject.probe(kind) { return e.description }
+            if case .failure(let e) = BPFObject.probe(kind, sharing: owner) { return e.description }
             return nil
         }
-        let netProblem = problem(.net), traceProblem = problem(.trace)
+        // The network object is probed as the run loads it, on the trace object's maps:
+        // the run then takes both as they are, each verified once.
+        let traceProblem = problem(.trace), netProblem = problem(.net, sharing: BPFObject.probedObject(.trace))
         switch Confinement.landlockABI() {
         case .success(let abi):
             return LayerProbe.layers(policy: policy.effective, mode: mode, landlockABI: abi, netProblem: netProblem, traceProblem: traceProblem)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WardenOutput
+import WardenRun
 @testable import WardenSandbox
 
 /// Tier 2 on this machine's kernel: Landlock (files, exec, scoping) and seccomp. Each
@@ -206,5 +207,33 @@ import WardenOutput
         let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
         #expect(start.assurance == "none")
         #expect(start.hardening.first { $0.primitive == "landlock" }?.state == "skipped")
+    }
+
+    /// The kernel's refusal of the tier-1 object is remembered for the boot in the state
+    /// root (a run then skips the load), keyed by boot, kernel and object: a hint with
+    /// another key is ignored and the kernel is asked again. Tier 1 is never claimed either
+    /// way, and Landlock is still proven by its canary.
+    @Test func aTierOneRefusalIsRememberedForTheBootOnly() throws {
+        try Kernel.requireRoot()
+        let state = try scratchDir("state")
+        let env = baseEnvironment(["WARDEN_STATE_DIR": state])
+        let dir = try makeDir(["warden.toml": Self.open])
+        func lsmDetail() throws -> String {
+            let r = try warden(["run", "--", "true"], cwd: dir, env: env)
+            #expect(r.status == 0 && r.stderr.contains("file_open=landlock"), "\(r.stderr)")
+            let start = try #require(try EventLogContents.read(path: OutputPaths.defaultEvents(workspace: dir, environment: env)).lastRun?.start)
+            return start.hardening.first { $0.primitive == "bpf_lsm" }?.detail ?? ""
+        }
+        let first = try lsmDetail()
+        #expect(first.contains("EPERM") && !first.contains("known since"), "\(first)")
+        let hint = state + "/refused-lsm.hint"
+        #expect(FileManager.default.fileExists(atPath: hint))
+        let second = try lsmDetail()
+        #expect(second.contains("EPERM") && second.contains("known since an earlier run this boot"), "\(second)")
+        // Another boot's (or another object's) refusal proves nothing here.
+        let text = try String(contentsOfFile: hint, encoding: .utf8)
+        try ("00000000-0000-0000-0000-000000000000" + text.drop { $0 != " " }).write(toFile: hint, atomically: true, encoding: .utf8)
+        let third = try lsmDetail()
+        #expect(third.contains("EPERM") && !third.contains("known since"), "\(third)")
     }
 }

@@ -34,6 +34,9 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         #expect(Int(WARDEN_EVENT_V1_SIZE) == WardenEvent.v1Size && WardenEvent.Offset.result == WardenEvent.v1Size)
         #expect(MemoryLayout<warden_event>.offset(of: \warden_event.origin) == WardenEvent.Offset.origin)
         #expect(Int(WARDEN_EVENT_V2_SIZE) == WardenEvent.v2Size && WardenEvent.Offset.origin == WardenEvent.v2Size)
+        #expect(MemoryLayout<warden_event>.offset(of: \warden_event.repeat_key) == WardenEvent.Offset.repeatKey)
+        #expect(Int(WARDEN_EVENT_V3_SIZE) == WardenEvent.v3Size && WardenEvent.Offset.repeatKey == WardenEvent.v3Size)
+        #expect(Int(WARDEN_EVENT_VERSION) == 4)
         #expect(Int(WARDEN_PATH_MAX) == WardenEvent.pathCapacity && Int(WARDEN_PERM_MAX) == WardenEvent.permCapacity)
     }
 
@@ -51,6 +54,20 @@ func sampleEvent(_ i: Int = 0, verdict: WardenEvent.Verdict = .denied, perm: Str
         let line = try JSONEncoder().encode(EventRecord(runId: "r", source: "tracepoint", mode: "observe", event: e))
         let back = try JSONDecoder().decode(EventRecord.self, from: line)
         #expect(back.event == e)
+    }
+
+    /// Version 4 adds the kernel's repeat key, read from the raw record only; a version 3
+    /// record (376 bytes) decodes the same event, with no key.
+    @Test func versionFourRepeatKeyAndVersionThreeRecords() throws {
+        var c = warden_event()
+        c.action = UInt8(WARDEN_ACTION_OPEN.rawValue)
+        c.origin = 7
+        c.repeat_key = 0x0123_4567_89ab_cdef
+        let e = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: $0) }
+        #expect(withUnsafeBytes(of: &c) { WardenEvent.repeatKey($0) } == 0x0123_4567_89ab_cdef)
+        let v3 = try withUnsafeBytes(of: &c) { try WardenEvent(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<WardenEvent.v3Size])) }
+        #expect(v3 == e && v3.origin == 7)
+        #expect(withUnsafeBytes(of: &c) { WardenEvent.repeatKey(UnsafeRawBufferPointer(rebasing: $0[0..<WardenEvent.v3Size])) } == 0)
     }
 
     /// Version 3 adds the unit's origin; a version 2 record (368 bytes) decodes with none,

@@ -42,6 +42,12 @@ uint64_t warden_bpf_dropped(struct warden_bpf *b);
 /* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */
 int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value);
 uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map);
+/* The same for a per-CPU array map: index 0 summed over the CPUs. */
+uint64_t warden_bpf_percpu_counter(struct warden_bpf *b, const char *map);
+/* The descriptor of map `map` (owned by the object), or -ENOENT. */
+int warden_bpf_map_fd(struct warden_bpf *b, const char *map);
+/* Enters `key` in the trace object's `seen` map (u64 → u8). 0 or -errno. */
+int warden_bpf_mark_seen(int map_fd, uint64_t key);
 /* Trace object: the run's system calls by number, summed over the CPUs, into out[slots].
  * The number of slots filled (the map's size, at most `slots`), or -errno. */
 int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slots);
@@ -58,16 +64,6 @@ int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t por
 int warden_lsm_configure(struct warden_bpf *b, int fs_strict, int exec_allowlist, int unix_strict, char *err, size_t errlen);
 int warden_lsm_add_rule(struct warden_bpf *b, int exec, const uint8_t *key, size_t len, uint32_t rights, char *err,
                         size_t errlen);
-
-/* The tier-1 canary: a process started inside the cgroup (outside any Landlock domain)
- * creates the directory `mkdir_path` (removed again if that works), or else opens
- * `open_path` for reading, or else executes `exec_path`. Returns 1 when the kernel refused
- * with EPERM (the BPF LSM's answer), 0 otherwise, -1 with errno. */
-int warden_lsm_canary(int cgroup_fd, const char *open_path, const char *exec_path, const char *mkdir_path);
-
-/* The canary: a process started inside the cgroup connects to 127.0.0.1:port.
- * Returns 1 when the kernel refused with EPERM, 0 when it was not refused, -1 with errno. */
-int warden_net_canary(int cgroup_fd, uint16_t port);
 
 /* Routes libbpf's own messages (warnings and errors) to stderr with a prefix. */
 void warden_bpf_route_logs(void);

@@ -127,9 +127,35 @@ int warden_landlock_add_path(int ruleset_fd, const char *path, uint64_t access);
 /* landlock_restrict_self(); for canaries and tests (the child path calls it itself). */
 int warden_landlock_restrict(int ruleset_fd);
 
-/* Forks a process that applies the ruleset and tries to open `open_path` or, when it
- * is NULL, to exec `exec_path`. 1: refused with EACCES; 0: it went through; -1: errno. */
-int warden_landlock_canary(int ruleset_fd, const char *open_path, const char *exec_path);
+/* clone3 for a child that starts inside the cgroup behind `cgroup_fd` (-1: warden's own),
+ * with `flags` added (CLONE_NEW*) and, when `pidfd` is not NULL, CLONE_PIDFD. As fork():
+ * the child's pid in the parent, 0 in the child, -1 with errno. The one way warden starts
+ * a process in a run's cgroup (the build and the canaries). */
+long warden_clone_into_cgroup(int cgroup_fd, uint64_t flags, int *pidfd);
+
+/* A canary: one operation a layer must refuse, tried by a child (Canary.swift). */
+enum warden_canary_op {
+    WARDEN_CANARY_OPEN = 0,    /* open `path` for reading */
+    WARDEN_CANARY_EXEC = 1,    /* execute `path` (a program that exits 0) */
+    WARDEN_CANARY_MKDIR = 2,   /* create the directory `path` (removed again if that works) */
+    WARDEN_CANARY_CONNECT = 3, /* TCP connect to 127.0.0.1:`port` */
+};
+struct warden_canary {
+    int cgroup_fd;              /* start the child there; -1: warden's own cgroup */
+    int ruleset_fd;             /* apply this Landlock ruleset first; -1: none */
+    int op;                     /* enum warden_canary_op */
+    const char *path;       /* open, exec, mkdir */
+    uint16_t port;              /* connect */
+    int refused_errno;          /* the layer's answer: EACCES (Landlock), EPERM (BPF) */
+};
+enum warden_canary_outcome {
+    WARDEN_CANARY_WENT_THROUGH = 0, /* not refused: the layer does not deny */
+    WARDEN_CANARY_REFUSED = 1,      /* refused with refused_errno */
+    WARDEN_CANARY_FAILED = 2,       /* failed with another errno (in errno): proves nothing */
+};
+/* Runs the canary and waits for it: an enum warden_canary_outcome, or -1 with errno when
+ * the canary itself could not run. */
+int warden_canary_run(const struct warden_canary *canary);
 
 /* seccomp user notification, for warden's agent. One call per ioctl. */
 struct warden_notification {

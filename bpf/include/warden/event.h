@@ -12,7 +12,7 @@
 #include <stddef.h>
 #endif
 
-#define WARDEN_EVENT_VERSION 3
+#define WARDEN_EVENT_VERSION 4
 #define WARDEN_PATH_MAX 256
 #define WARDEN_PERM_MAX 64
 
@@ -61,10 +61,16 @@ struct warden_event {
     uint32_t origin;    /* tgid whose exec started the build script or macro this process
                          * belongs to (struct warden_unit_state.origin); 0: none */
     uint32_t reserved2; /* zero */
+    /* Version 4. */
+    uint64_t repeat_key; /* trace events of a successful open: what identifies the access
+                          * in the kernel's `seen` map (file, mount, unit, origin, access);
+                          * the agent enters it once it logged the record as allowed, and
+                          * later repeats stay in the kernel. 0: none */
 };
 
 #define WARDEN_EVENT_V1_SIZE 360
 #define WARDEN_EVENT_V2_SIZE 368
+#define WARDEN_EVENT_V3_SIZE 376
 
 enum warden_access {
     WARDEN_ACCESS_READ = 1,
@@ -74,7 +80,7 @@ enum warden_access {
 };
 
 #ifndef __bpf__
-_Static_assert(sizeof(struct warden_event) == 376, "warden_event size is ABI");
+_Static_assert(sizeof(struct warden_event) == 384, "warden_event size is ABI");
 _Static_assert(offsetof(struct warden_event, time_ns) == 8, "time_ns offset");
 _Static_assert(offsetof(struct warden_event, unit) == 16, "unit offset");
 _Static_assert(offsetof(struct warden_event, container_id) == 24, "container_id offset");
@@ -84,6 +90,7 @@ _Static_assert(offsetof(struct warden_event, needed_perm) == 296, "needed_perm o
 _Static_assert(offsetof(struct warden_event, result) == WARDEN_EVENT_V1_SIZE, "version 2 fields follow version 1");
 _Static_assert(offsetof(struct warden_event, access) == 364, "access offset");
 _Static_assert(offsetof(struct warden_event, origin) == WARDEN_EVENT_V2_SIZE, "version 3 fields follow version 2");
+_Static_assert(offsetof(struct warden_event, repeat_key) == WARDEN_EVENT_V3_SIZE, "version 4 fields follow version 3");
 #endif
 
 #endif

@@ -71,6 +71,7 @@ static __always_inline struct warden_event *reserve_event(__u8 action, __u8 verd
     e->access = 0;
     e->origin = u ? u->origin : 0;
     e->reserved2 = 0;
+    e->repeat_key = 0;
     return e;
 }
 #endif

@@ -11,6 +11,7 @@
 /* ---- the kernel structures, as far as they are read (the ___wd flavour is matched
  * to the kernel's type of the same name by libbpf) ---- */
 struct qstr___wd {
+    __u32 hash;
     __u32 len;
     const unsigned char *name;
 } __attribute__((preserve_access_index));
@@ -45,10 +46,16 @@ struct path___wd {
     struct dentry___wd *dentry;
 } __attribute__((preserve_access_index));
 
+struct inode___wd {
+    unsigned long i_ino;
+    __u32 i_generation;
+} __attribute__((preserve_access_index));
+
 struct file___wd {
     unsigned int f_mode;
     unsigned int f_flags;
     struct path___wd f_path;
+    struct inode___wd *f_inode;
 } __attribute__((preserve_access_index));
 
 struct fdtable___wd {
