@@ -62,7 +62,7 @@ let package = Package(
         // Glue used by the CLI: resolve the policy, run the child, write the audit trail.
         .target(
             name: "WardenRun",
-            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox", "WardenBPF", "CWardenShim",
+            dependencies: ["WardenPolicy", "WardenOutput", "WardenSandbox", "WardenBPF",
                            .product(name: "SystemPackage", package: "swift-system"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

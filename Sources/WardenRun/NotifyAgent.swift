@@ -1,4 +1,3 @@
-import CWardenShim
 import Foundation
 import WardenBPF
 import WardenOutput
@@ -11,7 +10,7 @@ import WardenSandbox
 /// and the kernel fails every notified call with ENOSYS: the child never waits on a dead
 /// agent (and the run's cgroup is killed anyway).
 final class NotifyAgent: @unchecked Sendable {
-    private let listener: Int32
+    private let listener: SeccompListener
     private let policy: EffectivePolicy
     private let audit: RunAudit
     private let runId: String
@@ -27,7 +26,7 @@ final class NotifyAgent: @unchecked Sendable {
 
     init(listener: Int32, policy: EffectivePolicy, audit: RunAudit, runId: String, mode: Mode, trace: BPFObject?) {
         self.trace = trace
-        self.listener = listener
+        self.listener = SeccompListener(fd: listener)
         self.policy = policy
         self.audit = audit
         self.runId = runId
@@ -47,27 +46,23 @@ final class NotifyAgent: @unchecked Sendable {
     func stop() {
         lock.withLock { stopping = true }
         done.wait()
-        close(listener)
+        close(listener.fd)
     }
 
     private var shouldStop: Bool { lock.withLock { stopping } }
 
     private func loop() {
-        var n = warden_notification()
         while true {
-            let rc = warden_notify_recv(listener, 100, &n)
-            if rc == 1 {
-                answer(n)
-            } else if rc == 0 || rc == -ENOENT {
-                if shouldStop { return }
-            } else {
-                return  // -EPIPE: no task uses the filter any more
+            switch listener.receive(timeoutMs: 100) {
+            case .notification(let n): answer(n)
+            case .idle: if shouldStop { return }
+            case .closed: return  // no task uses the filter any more
             }
         }
     }
 
-    private func answer(_ n: warden_notification) {
-        let args = withUnsafeBytes(of: n.args) { Array($0.bindMemory(to: UInt64.self)) }
+    private func answer(_ n: SeccompListener.Notification) {
+        let args = n.args
         let name = Confinement.syscallName(n.nr) ?? "#\(n.nr)"
         let decision = policy.notifyAnswer(syscall: name, args: args, observe: mode == .observe)
         // Read what the record names, then check the call is still pending: the pid may
@@ -76,12 +71,11 @@ final class NotifyAgent: @unchecked Sendable {
             .trimmingCharacters(in: .newlines) ?? "?"
         let tgid = NotifyAgent.tgid(of: n.pid)
         let unit = tgid.flatMap { trace?.unit(ofProcess: $0) }.flatMap { WardenEvent.Unit(rawValue: $0)?.name }
-        guard warden_notify_id_valid(listener, n.id) == 0 else {
+        guard listener.isPending(n.id) else {
             vanished += 1
             return
         }
-        let rc = warden_notify_respond(listener, n.id, decision.allow ? 1 : 0, Int32(decision.errno))
-        if rc == 0 { answered += 1 } else { vanished += 1 }
+        if listener.respond(n.id, allow: decision.allow, errno: Int32(decision.errno)) { answered += 1 } else { vanished += 1 }
         var record = NotifyRecord(runId: runId, mode: mode.rawValue, pid: n.pid, comm: comm, syscall: name, nr: n.nr, args: args,
                                   answer: decision.allow ? "allow" : "errno", errno: decision.allow ? nil : decision.errno,
                                   rule: decision.rule?.origin.description)
