@@ -152,15 +152,20 @@ import WardenPolicy
     @Test func logAllowsAndTheKernelRecordsIt() throws {
         try Kernel.requireRoot()
         let dir = try project()
-        let r = try confined(dir, Self.rule("log"), ["call", "5"])
-        #expect(r.status == 0 && Self.withoutPid(r.stdout) == "getppid(5) errno=0", "\(r.stdout)")
-        let pid = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("pid=") }.map { String($0.dropFirst(4)) })
-        let needle = "pid=\(pid) comm=\"probe\""
-        let found = eventually(10) {
-            let log = (try? runProcess("/usr/bin/dmesg", []))?.out ?? ""
-            return log.split(separator: "\n").contains { $0.contains(needle) && $0.contains("syscall=\(Self.getppid) ") && $0.contains("code=0x7ffc0000") }
+        // The kernel rate-limits these records (observe-mode runs of other tests log many):
+        // a few attempts, a while apart, each with a pid of its own.
+        var found = false
+        for _ in 0..<6 where !found {
+            let r = try confined(dir, Self.rule("log"), ["call", "5"])
+            #expect(r.status == 0 && Self.withoutPid(r.stdout) == "getppid(5) errno=0", "\(r.stdout)")
+            let pid = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("pid=") }.map { String($0.dropFirst(4)) })
+            let needle = "pid=\(pid) comm=\"probe\""
+            found = eventually(3) {
+                let log = (try? runProcess("/usr/bin/dmesg", []))?.out ?? ""
+                return log.split(separator: "\n").contains { $0.contains(needle) && $0.contains("syscall=\(Self.getppid) ") && $0.contains("code=0x7ffc0000") }
+            }
         }
-        #expect(found, "no seccomp audit record for \(needle)")
+        #expect(found, "no seccomp audit record for any of six LOG calls")
     }
 
     /// ALLOW lifts a built-in profile's refusal: personality is refused under strict (the
