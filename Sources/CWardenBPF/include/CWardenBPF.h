@@ -38,9 +38,9 @@ int warden_bpf_attach(struct warden_bpf *b, int cgroup_fd, char *err, size_t err
 int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn fn, void *ctx);
 /* Records the ring buffer could not take (counted in the kernel). */
 uint64_t warden_bpf_dropped(struct warden_bpf *b);
-/* Index 0 of a one-slot u64 array map of the object (0 when it has none). */
 /* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */
 int warden_bpf_read(struct warden_bpf *b, const char *map, uint32_t key, void *value);
+/* Index 0 of a one-slot u64 array map of the object (0 when it has none). */
 uint64_t warden_bpf_counter(struct warden_bpf *b, const char *map);
 /* The same for a per-CPU array map: index 0 summed over the CPUs. */
 uint64_t warden_bpf_percpu_counter(struct warden_bpf *b, const char *map);
