@@ -42,10 +42,11 @@ extension EffectivePolicy {
         let allowed = allowRules.map { $0.value.oci() }
         if !allowed.isEmpty {
             let replaced = Set(allowed.flatMap(\.names))
-            p.syscalls = (p.syscalls ?? []).compactMap { r in
+            let kept = (p.syscalls ?? []).compactMap { r in
                 let kept = r.names.filter { !replaced.contains($0) }
                 return kept.isEmpty ? nil : SeccompRule(names: kept, action: r.action, errnoRet: r.errnoRet, args: r.args)
-            } + allowed
+            }
+            p.syscalls = kept + allowed + SeccompProfile.keptRefusals(of: p.syscalls ?? [], narrowedBy: allowed)
         }
         p = p.denying(syscallDeny.map { ($0.value, $0.origin.description) })
         p.architectures = [arch]
@@ -65,5 +66,30 @@ extension EffectivePolicy {
     /// The actions the rules use, for the hardening outcome and status ("errno, trap").
     public var syscallRuleActions: [RuleAction] {
         RuleAction.allCases.filter { a in syscallRules.contains { $0.value.action == a } }
+    }
+}
+
+extension SeccompProfile {
+    static let negated = ["SCMP_CMP_EQ": "SCMP_CMP_NE", "SCMP_CMP_NE": "SCMP_CMP_EQ", "SCMP_CMP_LT": "SCMP_CMP_GE",
+                          "SCMP_CMP_GE": "SCMP_CMP_LT", "SCMP_CMP_LE": "SCMP_CMP_GT", "SCMP_CMP_GT": "SCMP_CMP_LE"]
+
+    /// A conditional `allow` of a call the profile refused outright lifts the refusal for
+    /// the matching calls only: the others keep the profile's answer, as rules on the
+    /// negated conditions (a call is refused when any condition fails). Where that cannot
+    /// be said — several allow rules for one call, or `masked_eq`, which has no negation —
+    /// the allow replaces the refusal whole, as the README says.
+    static func keptRefusals(of profile: [SeccompRule], narrowedBy allowed: [SeccompRule]) -> [SeccompRule] {
+        var out: [SeccompRule] = []
+        for name in Set(allowed.flatMap(\.names)) {
+            let allows = allowed.filter { $0.names.contains(name) }
+            guard allows.count == 1, let conditions = allows[0].args, !conditions.isEmpty,
+                  let refusal = profile.first(where: { $0.names.contains(name) && $0.args == nil && $0.action != "SCMP_ACT_ALLOW" }),
+                  conditions.allSatisfy({ negated[$0.op] != nil }) else { continue }
+            for c in conditions {
+                let not = SeccompArg(index: c.index, value: c.value, op: negated[c.op]!)
+                out.append(SeccompRule(names: [name], action: refusal.action, errnoRet: refusal.errnoRet, args: [not]))
+            }
+        }
+        return out.sorted { ($0.names[0], $0.args?.first?.index ?? 0) < ($1.names[0], $1.args?.first?.index ?? 0) }
     }
 }

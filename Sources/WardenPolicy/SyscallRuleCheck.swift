@@ -81,14 +81,17 @@ extension ArgCondition {
 }
 
 extension EffectivePolicy {
-    /// What warden's agent answers a notified call: the first notify rule that covers it
-    /// (its `answer`, else `syscall.notify_default`; errno the rule's, else EPERM). Observe
-    /// mode allows every call. nil rule: no rule covers it (the agent then refuses).
+    /// What warden's agent answers a notified call: of the notify rules that cover it, the
+    /// first that refuses, else the first (its `answer`, else `syscall.notify_default`;
+    /// errno the rule's, else EPERM) — the most restrictive answer, as across filters, so a
+    /// workspace rule cannot lift a refusal the user's `--policy` adds. Observe mode allows
+    /// every call. nil rule: no rule covers it (the agent then refuses).
     public func notifyAnswer(syscall name: String, args: [UInt64], observe: Bool) -> (rule: Located<SyscallRuleSpec>?, allow: Bool, errno: UInt32) {
-        let rule = notifyRules.first { r in
+        let matching = notifyRules.filter { r in
             SyscallGroups.expand(r.value.names).contains(name)
                 && r.value.args.allSatisfy { c in Int(c.index) < args.count && c.holds(args[Int(c.index)]) }
         }
+        let rule = matching.first { ($0.value.answer ?? syscallNotifyDefault.value) != .allow } ?? matching.first
         let answer = rule?.value.answer ?? syscallNotifyDefault.value
         return (rule, observe || (rule != nil && answer == .allow), rule?.value.errnoValue ?? SeccompProfile.eperm)
     }

@@ -52,10 +52,12 @@ final class NotifyAgent: @unchecked Sendable {
     private var shouldStop: Bool { lock.withLock { stopping } }
 
     private func loop() {
-        while true {
+        // Checked after every call, not only when idle: a build that keeps notifying from
+        // a background process must not hold the run open once its command has ended.
+        while !shouldStop {
             switch listener.receive(timeoutMs: 100) {
             case .notification(let n): answer(n)
-            case .idle: if shouldStop { return }
+            case .idle: continue
             case .closed: return  // no task uses the filter any more
             }
         }

@@ -74,7 +74,7 @@ extension Runner {
             try writeAtomically(data, to: stateDirectory + "/" + PolicyGuard.markerName, owner: (0, 0))
             return true
         } catch {
-            log("error: cannot record the policy change in \(stateDirectory): \(error); the next run will not refuse it")
+            log("error: cannot record the policy change in \(stateDirectory): \(error); the run record carries it for the next run")
             return false
         }
     }

@@ -70,6 +70,28 @@ import WardenOutput
         print("notify flood: \(n) calls answered and recorded in \(String(format: "%.1f", seconds)) s")
     }
 
+    /// A background process that keeps notifying after the command has ended: the run
+    /// still ends (the agent stops between two calls, the cgroup is killed), and a
+    /// workspace rule allowing a call cannot lift the refusal a `--policy` rule adds.
+    @Test func aBackgroundFloodDoesNotHoldTheRunOpen() throws {
+        try Kernel.requireRoot()
+        let dir = try calls.project()
+        let allowing = "net.default = \"allow\"\n[[syscall.rule]]\nnames = [\"getppid\"]\naction = \"notify\"\nanswer = \"allow\"\n"
+        try (allowing + "args = [{ index = 0, op = \"ge\", value = 10 }]\n").write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        let user = try makeDir(["user.toml": "[[syscall.rule]]\nnames = [\"getppid\"]\naction = \"notify\"\nerrno = \"EACCES\"\n"
+            + "args = [{ index = 0, op = \"eq\", value = 20 }]\n"])
+        let narrowed = try warden(["run", "--policy", user + "/user.toml", "--", "./probe", "call", "20", "5"], cwd: dir)
+        #expect(SyscallRuleIntegrationTests.withoutPid(narrowed.stdout) == "getppid(20) errno=13\ngetppid(5) errno=0",
+                "\(narrowed.stdout) \(narrowed.stderr)")
+        try allowing.write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        let started = Date()
+        let r = try warden(["run", "--", "sh", "-c", "./probe flood 100000000 > /dev/null & sleep 1; echo parent done"], cwd: dir)
+        #expect(r.stdout == "parent done\n" && r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 60, "the run ended")
+        let end = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.end, "and wrote its record")
+        #expect(end.exitCode == 0)
+    }
+
     /// warden killed while the build waits on notified calls: the build does not stay
     /// blocked (the listener closes with warden, and its guard kills the run's cgroup).
     @Test func aDeadWardenLeavesNoBlockedChild() throws {

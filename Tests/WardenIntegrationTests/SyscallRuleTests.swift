@@ -183,6 +183,22 @@ import WardenPolicy
         #expect(with.status == 0 && with.stdout.contains("personality True"), "\(with.stdout) \(with.stderr)")
     }
 
+    /// A conditional allow of a call `basic` refuses outright (ptrace) lifts the refusal for
+    /// the matching calls only: PTRACE_PEEKDATA (2) keeps basic's EPERM where the kernel
+    /// alone answers ESRCH (3, no such tracee), while PTRACE_TRACEME (0) goes through.
+    @Test func aConditionalAllowLiftsOnlyWhatItMatches() throws {
+        try Kernel.requireRoot()
+        let dir = try project()
+        let script = "/usr/bin/python3 -c 'import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            + "for req in (2, 0):\n    r = libc.ptrace(req, 1, 0, 0)\n    print(req, r, ctypes.get_errno() if r < 0 else 0)'"
+        #expect(try runProcess("/bin/sh", ["-c", script]).out == "2 -1 3\n0 0 0\n", "the control: ESRCH, then TRACEME works")
+        let rules = "[syscall]\nprofile = \"basic\"\n[[syscall.rule]]\nnames = [\"ptrace\"]\naction = \"allow\"\n"
+            + "args = [{ index = 0, op = \"eq\", value = 0 }]\n"
+        try ("net.default = \"allow\"\n" + rules).write(toFile: dir + "/warden.toml", atomically: true, encoding: .utf8)
+        let r = try warden(["run", "--", "sh", "-c", script], cwd: dir)
+        #expect(r.stdout == "2 -1 1\n0 0 0\n", "\(r.stdout) \(r.stderr)")
+    }
+
     /// Each comparison, with the call made for arguments below, at and above the value.
     @Test(arguments: [
         ("eq", "", ["0", "1", "0"]), ("ne", "", ["1", "0", "1"]), ("lt", "", ["1", "0", "0"]), ("le", "", ["1", "1", "0"]),

@@ -31,3 +31,25 @@ import Testing
         #expect(!plan.decider.decide(.unixConnect, path: "/run/other.sock", read: false, write: true).allowed)
     }
 }
+
+/// A conditional allow of a call a profile refuses outright lifts the refusal for the
+/// matching calls only.
+@Suite struct ConditionalAllowTests {
+    func profile(_ text: String) throws -> SeccompProfile? {
+        let p = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [try PolicyParser(source: "t", home: nil).parse(text)])
+        return p.ownProfile(ociProfile: nil, arch: "SCMP_ARCH_X86_64")
+    }
+
+    @Test func theProfilesRefusalStaysForCallsThatDoNotMatch() throws {
+        let p = try #require(try profile("[syscall]\nprofile = \"basic\"\n[[syscall.rule]]\nnames = [\"ptrace\"]\naction = \"allow\"\n"
+            + "args = [{ index = 0, op = \"eq\", value = 0 }]\n"))
+        let ptrace = (p.syscalls ?? []).filter { $0.names.contains("ptrace") }
+        #expect(ptrace.contains { $0.action == "SCMP_ACT_ALLOW" && $0.args?.first?.op == "SCMP_CMP_EQ" })
+        #expect(ptrace.contains { $0.action == "SCMP_ACT_ERRNO" && $0.args == [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")] },
+                "\(ptrace)")
+        #expect(!ptrace.contains { $0.action == "SCMP_ACT_ERRNO" && $0.args == nil })
+        // An unconditional allow still replaces the refusal whole.
+        let whole = try #require(try profile("[syscall]\nprofile = \"basic\"\n[[syscall.rule]]\nnames = [\"ptrace\"]\naction = \"allow\"\n"))
+        #expect((whole.syscalls ?? []).filter { $0.names.contains("ptrace") }.allSatisfy { $0.action == "SCMP_ACT_ALLOW" })
+    }
+}
