@@ -38,16 +38,20 @@ public enum DefaultPolicy {
     }
 
     /// A commented starter `warden.toml` for `warden init`.
-    public static func starter(for system: BuildSystem) -> String {
-        let programs = starterPrograms(system).map { "\"\($0)\"" }
+    /// `items` as TOML array lines of at most ~90 columns, indented two spaces.
+    static func wrapped(_ items: [String]) -> String {
         var lines: [String] = []
         var line = "  "
-        for p in programs {
+        for p in items {
             if line.count + p.count > 88 { lines.append(line); line = "  " }
             line += p + ", "
         }
         lines.append(line)
-        let list = lines.map { $0.hasSuffix(" ") ? String($0.dropLast()) : $0 }.joined(separator: "\n")
+        return lines.map { $0.hasSuffix(" ") ? String($0.dropLast()) : $0 }.joined(separator: "\n")
+    }
+
+    public static func starter(for system: BuildSystem) -> String {
+        let list = wrapped(starterPrograms(system).map { "\"\($0)\"" })
         let output: String
         switch system {
         case .swiftpm: output = ".build/"

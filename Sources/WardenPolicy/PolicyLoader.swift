@@ -52,29 +52,10 @@ public enum PolicyLoader {
         let system = BuildSystem.detect(fileNames: names)
         var layers: [PolicyFragment] = []
         var sources = [DefaultPolicy.source]
-        var member: String?
 
-        let workspaceFile = inputs.ignoreWorkspacePolicy ? nil : findUpwards(workspaceFileName, from: inputs.workspace)
-        if let workspaceFile {
-            let ws = try WorkspacePolicy.parse(try read(workspaceFile), source: workspaceFile, home: inputs.home)
-            layers.append(ws.root)
-            sources.append(workspaceFile)
-            if let wanted = inputs.member {
-                guard let m = ws.members[wanted] else {
-                    let known = ws.members.keys.sorted().joined(separator: ", ")
-                    throw PolicyError(file: workspaceFile, key: "members.\(wanted)",
-                                      message: "--member '\(wanted)' is not defined (members: \(known.isEmpty ? "none" : known))")
-                }
-                layers.append(m)
-                member = wanted
-            } else if let name = packageName(in: inputs.workspace, system: system), let m = ws.members[name] {
-                layers.append(m)
-                member = name
-            }
-        } else if let wanted = inputs.member {
-            throw PolicyError(file: inputs.workspace + "/" + workspaceFileName,
-                              message: "--member '\(wanted)' given but no \(workspaceFileName) was found")
-        }
+        let (workspaceFile, workspaceLayers, member) = try workspacePolicy(inputs, system: system)
+        layers += workspaceLayers
+        if let workspaceFile { sources.append(workspaceFile) }
 
         if system == .cargo && !inputs.ignoreWorkspacePolicy {
             for (file, fragment) in try cargoMetadata(inputs) {
@@ -95,6 +76,44 @@ public enum PolicyLoader {
             sources.append(file)
             policyFile = policyFile ?? file
         }
+        layers += try flagLayers(inputs)
+        let effective = EffectivePolicy.merge(base: DefaultPolicy.fragment(), layers)
+        try effective.checkSyscallRules()
+        let oci = try effective.syscallOCIProfile.map { entry throws(PolicyError) in try loadSeccomp(entry) }
+        return LoadedPolicy(effective: effective, sources: sources, buildSystem: system,
+                            workspaceFile: workspaceFile, member: member, policyFile: policyFile, ociProfile: oci)
+    }
+
+    /// `workspace.warden.toml` (found upwards) and the member it names for this package or
+    /// `--member`: the file, its layers, the member.
+    static func workspacePolicy(_ inputs: PolicyInputs, system: BuildSystem) throws(PolicyError)
+        -> (file: String?, layers: [PolicyFragment], member: String?)
+    {
+        guard let file = inputs.ignoreWorkspacePolicy ? nil : findUpwards(workspaceFileName, from: inputs.workspace) else {
+            if let wanted = inputs.member {
+                throw PolicyError(file: inputs.workspace + "/" + workspaceFileName,
+                                  message: "--member '\(wanted)' given but no \(workspaceFileName) was found")
+            }
+            return (nil, [], nil)
+        }
+        let ws = try WorkspacePolicy.parse(try read(file), source: file, home: inputs.home)
+        if let wanted = inputs.member {
+            guard let m = ws.members[wanted] else {
+                let known = ws.members.keys.sorted().joined(separator: ", ")
+                throw PolicyError(file: file, key: "members.\(wanted)",
+                                  message: "--member '\(wanted)' is not defined (members: \(known.isEmpty ? "none" : known))")
+            }
+            return (file, [ws.root, m], wanted)
+        }
+        if let name = packageName(in: inputs.workspace, system: system), let m = ws.members[name] {
+            return (file, [ws.root, m], name)
+        }
+        return (file, [ws.root], nil)
+    }
+
+    /// What `--allow` and `--mode` say, as the last layers.
+    static func flagLayers(_ inputs: PolicyInputs) throws(PolicyError) -> [PolicyFragment] {
+        var layers: [PolicyFragment] = []
         if !inputs.allow.isEmpty {
             let parser = PolicyParser(source: "--allow", home: inputs.home)
             var f = PolicyFragment()
@@ -109,11 +128,7 @@ public enum PolicyLoader {
             f.mode = Located(mode, Provenance(source: "--mode"))
             layers.append(f)
         }
-        let effective = EffectivePolicy.merge(base: DefaultPolicy.fragment(), layers)
-        try effective.checkSyscallRules()
-        let oci = try effective.syscallOCIProfile.map { entry throws(PolicyError) in try loadSeccomp(entry) }
-        return LoadedPolicy(effective: effective, sources: sources, buildSystem: system,
-                            workspaceFile: workspaceFile, member: member, policyFile: policyFile, ociProfile: oci)
+        return layers
     }
 
     /// `[workspace.metadata.warden]` from the nearest manifest at or above the workspace

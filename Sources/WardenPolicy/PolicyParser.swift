@@ -70,19 +70,9 @@ public struct PolicyParser: Sendable {
             case .fsReadExtra:
                 out.fsReadExtra = try strings(value, shown, locator) { s, err throws(PolicyError) in try self.absolutePath(s, err) }
             case .envRead:
-                out.envRead = try strings(value, shown, locator) { s, err throws(PolicyError) in
-                    guard PolicyParser.isEnvPattern(s) else {
-                        throw err("'\(s)' is not an environment variable name (letters, digits, '_', optionally ending in '*')")
-                    }
-                    return s
-                }
+                out.envRead = try strings(value, shown, locator) { s, err throws(PolicyError) in try self.envPattern(s, err) }
             case .syscallDeny:
-                out.syscallDeny = try strings(value, shown, locator) { s, err throws(PolicyError) in
-                    guard !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
-                        throw err("'\(s)' is not a syscall name (lowercase letters, digits, '_')")
-                    }
-                    return s
-                }
+                out.syscallDeny = try strings(value, shown, locator) { s, err throws(PolicyError) in try self.syscallName(s, err) }
             case .syscallRule: out.syscallRules = try syscallRules(value, shown, locator)
             case .syscallNotifyDefault: out.syscallNotifyDefault = Located(try choice(value, shown, line), origin)
             case .syscallProfile: out.syscallProfile = Located(try choice(value, shown, line), origin)
@@ -92,15 +82,33 @@ public struct PolicyParser: Sendable {
                 }
                 out.syscallOCIProfile = Located(try absolutePath(s) { PolicyError(file: source, line: line, key: shown, message: $0) }, origin)
             case .limitCPU, .limitOpenFiles, .limitAddressSpace, .limitProcesses:
-                guard let n = value.int, n > 0 else {
-                    let found = value.int.map { "\($0)" } ?? describe(value)
-                    throw PolicyError(file: source, line: line, key: shown, message: "expected a positive integer, found \(found)")
-                }
                 let limit = ResourceLimit(rawValue: String(dotted.dropFirst("limits.".count)))!
-                out.limits[limit] = Located(UInt64(n), origin)
+                out.limits[limit] = Located(try positive(value, shown, line), origin)
             }
         }
         return out
+    }
+
+    func envPattern(_ s: String, _ err: (String) -> PolicyError) throws(PolicyError) -> String {
+        guard PolicyParser.isEnvPattern(s) else {
+            throw err("'\(s)' is not an environment variable name (letters, digits, '_', optionally ending in '*')")
+        }
+        return s
+    }
+
+    func syscallName(_ s: String, _ err: (String) -> PolicyError) throws(PolicyError) -> String {
+        guard !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+            throw err("'\(s)' is not a syscall name (lowercase letters, digits, '_')")
+        }
+        return s
+    }
+
+    func positive(_ value: TOMLValueConvertible, _ shown: String, _ line: Int?) throws(PolicyError) -> UInt64 {
+        guard let n = value.int, n > 0 else {
+            let found = value.int.map { "\($0)" } ?? describe(value)
+            throw PolicyError(file: source, line: line, key: shown, message: "expected a positive integer, found \(found)")
+        }
+        return UInt64(n)
     }
 
     /// Flattens nested tables into (path, non-table value) pairs.

@@ -84,22 +84,7 @@ extension Runner {
                 policyWatch: PolicyWatch, mode: Mode) -> Int32 {
         var metrics = audit.metrics
         let (policyChanged, remembered) = policyChanges(policyWatch, agent: agent, runId: runId)
-        if mode == .enforce && !remembered { metrics.enforceMismatches += 1 }
-        // A repository's configuration or hooks the build changed (what the user's git runs
-        // later, outside any sandbox) broke the policy whatever the name it used.
-        let gitChanges = (policyChanged ?? []).filter(PolicyGuard.isGitRecord).count
-        // So did a policy file planted in a subdirectory (the policy of a run started
-        // there), which no layer refuses; one at the top is a mismatch already.
-        let planted = (policyChanged ?? []).filter {
-            [PolicyLoader.fileName, PolicyLoader.workspaceFileName].contains(($0 as NSString).lastPathComponent)
-                && ($0 as NSString).deletingLastPathComponent != session.workspace
-        }
-        if mode == .enforce { metrics.enforceMismatches += UInt64(planted.count) }
-        if mode == .enforce && gitChanges > 0 {
-            metrics.enforceMismatches += UInt64(gitChanges)
-            log("warning: the build changed git configuration or hooks: \((policyChanged ?? []).filter(PolicyGuard.isGitRecord).joined(separator: ", "))"
-                + "; do not run git there before reviewing them")
-        }
+        if mode == .enforce { metrics.enforceMismatches += policyMismatches(policyChanged ?? [], remembered: remembered) }
         let code: Int32
         let status: String
         switch outcome {
@@ -122,21 +107,7 @@ extension Runner {
         var end = RunEndRecord(runId: runId, exitCode: code, childStatus: status,
                                durationMs: UInt64(Date().timeIntervalSince(started) * 1000), lostEvents: metrics.lostEvents,
                                setupFailure: setupFailure)
-        end.enforceMismatches = metrics.enforceMismatches
-        if metrics.unrecordedRefusals > 0 { end.unrecordedRefusals = metrics.unrecordedRefusals }
-        end.perUnitUsage = metrics.perUnitUsage
-        if let calls = agent?.syscallCounts, !calls.isEmpty { end.syscalls = calls }
-        end.unwrittenEvents = metrics.unwrittenEvents
-        end.writeError = metrics.writeError
-        // Bounded: the record must fit the space the log keeps for it, whatever the build
-        // planted (the marker for the next run keeps every file).
-        end.policyChanged = policyChanged.map { Array($0.prefix(RunEndRecord.policyChangedShown)) }
-        if let n = policyChanged?.count, n > RunEndRecord.policyChangedShown { end.policyChangedTotal = n }
-        if !remembered { end.policyChangeUnremembered = true }
-        if metrics.unwrittenEvents != nil {
-            end.allowedTotal = metrics.allowedTotal
-            end.violationsTotal = metrics.violationsTotal
-        }
+        end.fill(from: metrics, syscalls: agent?.syscallCounts, policyChanged: policyChanged, remembered: remembered)
         metrics.finished = true
         let final = metrics
         audit.update { $0 = final }
@@ -154,6 +125,23 @@ extension Runner {
         }
         summarize(metrics, runId: runId, status: status, mode: mode, logStillThere: audit.log.stillAtPath)
         return code
+    }
+
+    /// What the build's changes to policy files add to the enforce mismatches, and says: a
+    /// repository's configuration or hooks (what the user's git runs later, outside any
+    /// sandbox) and a policy file planted in a subdirectory (the policy of a run started
+    /// there; one at the top is a mismatch already) break the policy whatever name was
+    /// used, and so does a change the next run could not be told of.
+    func policyMismatches(_ changed: [String], remembered: Bool) -> UInt64 {
+        let git = changed.filter(PolicyGuard.isGitRecord)
+        let planted = changed.filter {
+            [PolicyLoader.fileName, PolicyLoader.workspaceFileName].contains(($0 as NSString).lastPathComponent)
+                && ($0 as NSString).deletingLastPathComponent != session.workspace
+        }
+        if !git.isEmpty {
+            log("warning: the build changed git configuration or hooks: \(git.joined(separator: ", ")); do not run git there before reviewing them")
+        }
+        return UInt64(git.count + planted.count + (remembered ? 0 : 1))
     }
 
     /// Policy and manifest files the build changed, remembered for the next run; nil: none.
@@ -202,5 +190,26 @@ extension Runner {
         let verdictWord = mode == .observe ? "would be denied" : "denied"
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
             + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")
+    }
+}
+
+extension RunEndRecord {
+    /// The counts of `metrics`, the syscall counts, and the policy files changed — bounded,
+    /// so the record fits the space the log keeps for it whatever the build planted (the
+    /// marker for the next run keeps every file).
+    mutating func fill(from metrics: MetricsSnapshot, syscalls: [String: UInt64]?, policyChanged: [String]?, remembered: Bool) {
+        enforceMismatches = metrics.enforceMismatches
+        if metrics.unrecordedRefusals > 0 { unrecordedRefusals = metrics.unrecordedRefusals }
+        perUnitUsage = metrics.perUnitUsage
+        if let syscalls, !syscalls.isEmpty { self.syscalls = syscalls }
+        unwrittenEvents = metrics.unwrittenEvents
+        writeError = metrics.writeError
+        self.policyChanged = policyChanged.map { Array($0.prefix(RunEndRecord.policyChangedShown)) }
+        if let n = policyChanged?.count, n > RunEndRecord.policyChangedShown { policyChangedTotal = n }
+        if !remembered { policyChangeUnremembered = true }
+        if metrics.unwrittenEvents != nil {
+            allowedTotal = metrics.allowedTotal
+            violationsTotal = metrics.violationsTotal
+        }
     }
 }

@@ -126,22 +126,26 @@ public enum StatusView {
                                  policySources: session.policy.sources, settings: settings, execAllowed: programs, lists: lists,
                                  implicitRules: implicit, warnings: warnings, layers: layers, enforceBlockedBy: missing,
                                  eventLog: eventsPath)
-        guard FileManager.default.fileExists(atPath: eventsPath) else { return doc }
+        addLastRun(to: &doc, eventsPath: eventsPath)
+        return doc
+    }
+
+    /// The last run in the event log, as `status` shows it; the tier a run actually had
+    /// is known only after its canaries, so it says what it was.
+    static func addLastRun(to doc: inout StatusDocument, eventsPath: String) {
+        guard FileManager.default.fileExists(atPath: eventsPath) else { return }
         do {
             let log = try EventLogContents.read(path: eventsPath)
-            if let run = log.lastRun {
-                let report = Report(run: run, log: log)
-                // The tier a run actually had is known only after its canaries: say what it was.
-                doc.lastRun = .init(runId: run.runId, runsRecorded: log.runs.count, command: report.command, mode: report.mode,
-                                    exitCode: report.exitCode, eventsTotal: report.eventsTotal, allowedTotal: report.allowedTotal,
-                                    violationsTotal: report.violationsTotal,
-                                    enforced: run.start.map { $0.layers.filter(\.enforcing).map { "\($0.hook)=\($0.layer)" } },
-                                    assurance: run.start?.assurance, findings: report.findings, damagedLines: log.invalidLines.count)
-            }
+            guard let run = log.lastRun else { return }
+            let report = Report(run: run, log: log)
+            doc.lastRun = .init(runId: run.runId, runsRecorded: log.runs.count, command: report.command, mode: report.mode,
+                                exitCode: report.exitCode, eventsTotal: report.eventsTotal, allowedTotal: report.allowedTotal,
+                                violationsTotal: report.violationsTotal,
+                                enforced: run.start.map { $0.layers.filter(\.enforcing).map { "\($0.hook)=\($0.layer)" } },
+                                assurance: run.start?.assurance, findings: report.findings, damagedLines: log.invalidLines.count)
         } catch {
             doc.eventLogError = error.localizedDescription
         }
-        return doc
     }
 
     public static func text(_ session: Session, eventsPath: String) -> String {

@@ -50,15 +50,7 @@ extension Warden {
 
         func execute() throws(WardenFailure) -> Int32 {
             let cwd = FileManager.default.currentDirectoryPath
-            let env = ProcessInfo.processInfo.environment
-            let path = events.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 }
-                ?? OutputPaths.defaultEvents(workspace: Session.workspace(for: cwd, environment: env).root, environment: env)
-            let log: EventLogContents
-            do {
-                log = try EventLogContents.read(path: path)
-            } catch {
-                throw WardenFailure("cannot read the event log \(path): \(error.localizedDescription)", code: WardenExit.usage)
-            }
+            let (path, log) = try Warden.readEventLog(events, cwd: cwd)
             let selected = try selectRuns(log, path: path)
             let reports = selected.map { WardenOutput.Report(run: $0, log: log) }
             let data: Data
@@ -121,6 +113,19 @@ extension Warden {
                 .map { workspace + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
             let fallback = relative(buildFile ?? workspace + "/warden.toml")
             return try SarifWriter(toolVersion: Warden.version, policy: policy, fallbackURI: fallback).document(reports)
+        }
+    }
+
+    /// The event log `--events` names (relative to `cwd`), else this directory's in the
+    /// state directory, read whole.
+    static func readEventLog(_ events: String?, cwd: String) throws(WardenFailure) -> (path: String, log: EventLogContents) {
+        let env = ProcessInfo.processInfo.environment
+        let path = events.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 }
+            ?? OutputPaths.defaultEvents(workspace: Session.workspace(for: cwd, environment: env).root, environment: env)
+        do {
+            return (path, try EventLogContents.read(path: path))
+        } catch {
+            throw WardenFailure("cannot read the event log \(path): \(error.localizedDescription)", code: WardenExit.usage)
         }
     }
 

@@ -32,15 +32,7 @@ extension Warden.Seccomp {
                 throw WardenFailure("--format \(format): use oci or toml", code: WardenExit.usage)
             }
             let cwd = FileManager.default.currentDirectoryPath
-            let env = ProcessInfo.processInfo.environment
-            let path = events.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 }
-                ?? OutputPaths.defaultEvents(workspace: Session.workspace(for: cwd, environment: env).root, environment: env)
-            let log: EventLogContents
-            do {
-                log = try EventLogContents.read(path: path)
-            } catch {
-                throw WardenFailure("cannot read the event log \(path): \(error.localizedDescription)", code: WardenExit.usage)
-            }
+            let (path, log) = try Warden.readEventLog(events, cwd: cwd)
             let runs = try selected(log, path: path)
             var counts: [[String: UInt64]] = []
             for r in runs {
