@@ -114,6 +114,21 @@ static __always_inline int check_change(const struct path___wd *dir, struct dent
     return 0;
 }
 
+/* The walked object in buf[start, BASE) ("/" itself is the key "/"), looked up in the
+ * file rules: -EPERM unless its rule grants one of `rights`. */
+static __always_inline int refused_unless(struct scratch *s, int start, __u32 rights) {
+    __u64 len = start == BASE - 1 ? 0 : (__u64)(BASE - start);
+    if (len + 1 > WARDEN_LPM_DATA) return -EPERM;
+    __u64 from = start;
+    asm volatile("%0 &= 255" : "+r"(len));
+    asm volatile("%0 &= 4095" : "+r"(from));
+    bpf_probe_read_kernel(s->key.data, len, s->buf + from);
+    s->key.data[len] = '/';
+    s->key.prefixlen = (__u32)(len + 1) * 8;
+    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
+    return r && (r->rights & rights) ? 0 : -EPERM;
+}
+
 /* Changing the mode or owner of a file needs write on it, as an open for writing would
  * (Landlock does not cover these: tier 1 is the only layer that refuses them); so does
  * giving it a new name by a hard link, through which it could then be written. */
@@ -126,18 +141,7 @@ static __always_inline int check_written(struct dentry___wd *dentry, struct vfsm
     char first = s->buf[start & MASK];
     if (first == '?') return -EPERM; /* not nameable whole: never covered */
     if (first != '/') return 0;      /* a pipe or socket: no place in the tree */
-    /* The path ends just before BASE; "/" itself is the key "/". */
-    __u64 len = start == BASE - 1 ? 0 : (__u64)(BASE - start);
-    if (len + 1 > WARDEN_LPM_DATA) return -EPERM;
-    __u64 from = start;
-    asm volatile("%0 &= 255" : "+r"(len));
-    asm volatile("%0 &= 4095" : "+r"(from));
-    bpf_probe_read_kernel(s->key.data, len, s->buf + from);
-    s->key.data[len] = '/';
-    s->key.prefixlen = (__u32)(len + 1) * 8;
-    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
-    if (!r || !(r->rights & WARDEN_ACCESS_WRITE)) return -EPERM;
-    return 0;
+    return refused_unless(s, start, WARDEN_ACCESS_WRITE);
 }
 
 /* The tries, for the decision in lsm_decide.h (`tries` is unused: the maps are global). */
@@ -213,17 +217,7 @@ static __always_inline int check_unix(struct unix_sock___wd *u) {
     if (!d) return 0; /* abstract or unnamed: Landlock's scoping */
     int start = walk(s, d, BPF_CORE_READ(u, path.mnt));
     if (s->buf[start & MASK] != '/') return -EPERM;
-    __u64 len = start == BASE - 1 ? 0 : (__u64)(BASE - start);
-    if (len + 1 > WARDEN_LPM_DATA) return -EPERM;
-    __u64 from = start;
-    asm volatile("%0 &= 255" : "+r"(len));
-    asm volatile("%0 &= 4095" : "+r"(from));
-    bpf_probe_read_kernel(s->key.data, len, s->buf + from);
-    s->key.data[len] = '/';
-    s->key.prefixlen = (__u32)(len + 1) * 8;
-    struct warden_fs_rule *r = bpf_map_lookup_elem(&fs_rules, &s->key);
-    if (!r || !(r->rights & (WARDEN_ACCESS_WRITE | WARDEN_ACCESS_CONNECT))) return -EPERM;
-    return 0;
+    return refused_unless(s, start, WARDEN_ACCESS_WRITE | WARDEN_ACCESS_CONNECT);
 }
 
 /* The listening socket itself (a struct sock, which a unix_sock begins with). */
