@@ -383,11 +383,14 @@ static __always_inline int is_repeat(__u64 key) {
     return 1;
 }
 
-static __always_inline void count_rename(void) {
+/* Adds one to a one-slot counter map (renames, refusals, unguarded). */
+static __always_inline void bump(void *counter) {
     __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&renames, &zero);
+    __u64 *n = bpf_map_lookup_elem(counter, &zero);
     if (n) __sync_fetch_and_add(n, 1);
 }
+
+static __always_inline void count_rename(void) { bump(&renames); }
 
 /* A refused connect to an abstract unix socket, named "@name" (the name up to its first
  * NUL, as `ss` shows it). */
@@ -738,26 +741,18 @@ struct {
 } unguarded SEC(".maps");
 
 static __always_inline void count_unguarded(__u8 action, long ret) {
-    if (ret < 0 || (action != WARDEN_ACTION_ATTR && action != WARDEN_ACTION_CONNECT)) return;
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&unguarded, &zero);
-    if (n) __sync_fetch_and_add(n, 1);
+    if (ret >= 0 && (action == WARDEN_ACTION_ATTR || action == WARDEN_ACTION_CONNECT)) bump(&unguarded);
 }
 
 static __always_inline void count_refusal(long ret) {
-    if (ret != -13 /* EACCES */ && ret != -1 /* EPERM */) return;
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&refusals, &zero);
-    if (n) __sync_fetch_and_add(n, 1);
+    if (ret == -13 /* EACCES */ || ret == -1 /* EPERM */) bump(&refusals);
 }
 
 /* A socket of a family the boundary filter refuses (EAFNOSUPPORT): vsock, bluetooth, …
  * Counted with the refusals, so a flood cannot hide it either. */
 static __always_inline void report_family(__u64 family) {
     if (family == 1 || family == 2 || family == 10 || family == 16) return; /* unix, inet, inet6, netlink */
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&refusals, &zero);
-    if (n) __sync_fetch_and_add(n, 1);
+    bump(&refusals);
     struct warden_event *e = new_event(WARDEN_ACTION_SOCKET, 0, -EAFNOSUPPORT);
     if (!e) return;
     e->verdict = WARDEN_VERDICT_DENIED;
@@ -807,7 +802,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (p.action == WARDEN_ACTION_LISTEN) {
         /* An inet listener no layer refuses: counted like a metadata change, so a flood
          * cannot hide one. */
-        if (report_listen((int)ret, p.fd) && ret >= 0) count_unguarded(WARDEN_ACTION_ATTR, 0);
+        if (report_listen((int)ret, p.fd) && ret >= 0) bump(&unguarded);
         return 0;
     }
     /* Counted before the events that follow: an open racing this rename gets a new key. */
