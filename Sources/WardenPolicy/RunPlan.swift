@@ -11,14 +11,15 @@ public struct RunPlan: Sendable, Equatable {
     /// Unix sockets the build may connect to beyond its write paths (nil: any).
     public var unixSockets: [String]?
 
-    /// `nestedGitEntries`: the git directories and gitfiles below the workspace's top
-    /// repository (PolicyGuard.gitEntries); `allowedPrograms`: the allowlist, resolved.
-    public init(policy: EffectivePolicy, context: RunContext, nestedGitEntries: [String], allowedPrograms: [String],
+    /// `gitEntries`: the git directories and gitfiles below a root (PolicyGuard.gitEntries),
+    /// asked only when the plan keeps a repository read-only; `allowedPrograms`: the
+    /// allowlist, resolved.
+    public init(policy: EffectivePolicy, context: RunContext, gitEntries: (String) -> [String], allowedPrograms: [String],
                 realPath: (String) -> String) {
         var plan = policy.filesystemPlan(context)
         if let root = plan?.gitRoot {
             let top = root + "/.git"
-            plan?.protected += nestedGitEntries.filter { $0 != top }.map { PathRule($0, "read-only: a nested git directory or gitfile") }
+            plan?.protected += gitEntries(root).filter { $0 != top }.map { PathRule($0, "read-only: a nested git directory or gitfile") }
         }
         filesystem = plan
         executables = policy.execDefault.value == .allowlist ? allowedPrograms : nil

@@ -29,8 +29,7 @@ extension Runner {
         let allowedPrograms = executables(allow.resolved, tmpdir: tmp)
         // Nested repositories and submodules: their git directories and gitfiles are
         // mounted read-only like the top one.
-        let nested = policy.filesystemPlan(context)?.gitRoot.map(PolicyGuard.gitEntries) ?? []
-        let runPlan = RunPlan(policy: policy, context: context, nestedGitEntries: nested, allowedPrograms: allowedPrograms,
+        let runPlan = RunPlan(policy: policy, context: context, gitEntries: PolicyGuard.gitEntries, allowedPrograms: allowedPrograms,
                               realPath: ProgramLookup.realPath)
         let plan = runPlan.filesystem, decider = runPlan.decider
         let placeholder = try prepareWorkspace(plan: plan, output: output, mode: state.mode)

@@ -10,8 +10,10 @@ import Testing
     @Test func aMakeWorkspaceKeepsNestedRepositoriesReadOnly() throws {
         let p = try policy("net.default = \"allow\"\n")
         let ctx = RunContext(workspace: "/w", buildSystem: .make, home: "/home/u", environment: [:], tmpdir: "/tmp/t")
-        let plan = RunPlan(policy: p, context: ctx, nestedGitEntries: ["/w/.git", "/w/vendor/x/.git", "/w/sub/.git"],
+        var asked: [String] = []
+        let plan = RunPlan(policy: p, context: ctx, gitEntries: { asked.append($0); return ["/w/.git", "/w/vendor/x/.git", "/w/sub/.git"] },
                            allowedPrograms: [], realPath: { $0 })
+        #expect(asked == ["/w"], "the repositories below the workspace are asked for once")
         let protected = Set(plan.filesystem?.protected.map(\.path) ?? [])
         #expect(protected.isSuperset(of: ["/w/vendor/x/.git", "/w/sub/.git", "/w/.git"]), "\(protected)")
         #expect(plan.decider.decide(.open, path: "/w/src/a.c", read: true, write: true).allowed)
@@ -22,7 +24,8 @@ import Testing
     @Test func anAllowlistAndADeniedNetworkAreCarried() throws {
         let p = try policy("exec.default = \"allowlist\"\n[allow.net]\nunix = [\"/run/x.sock\"]\n")
         let ctx = RunContext(workspace: "/w", buildSystem: .cargo, home: "/home/u", environment: [:], tmpdir: "/tmp/t")
-        let plan = RunPlan(policy: p, context: ctx, nestedGitEntries: [], allowedPrograms: ["/usr/bin/cc"], realPath: { $0 })
+        let plan = RunPlan(policy: p, context: ctx, gitEntries: { _ in Issue.record("a cargo workspace keeps no repository read-only"); return [] },
+                           allowedPrograms: ["/usr/bin/cc"], realPath: { $0 })
         #expect(plan.executables == ["/usr/bin/cc"])
         #expect(plan.decider.decide(.exec, path: "/usr/bin/cc", read: true, write: false).allowed)
         #expect(!plan.decider.decide(.exec, path: "/usr/bin/curl", read: true, write: false).allowed)
