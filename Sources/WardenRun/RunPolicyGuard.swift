@@ -44,19 +44,23 @@ extension Runner {
         }
     }
 
-    /// The last run_end record of an event log, read from its tail (a run_end is at most
-    /// the log's reserve long).
+    /// The last run_end record of an event log, read from its tail: 64 KiB, which holds
+    /// an ordinary record, else up to twice the log's reserve (a run_end is at most that).
+    /// Every run starts by reading it, so the common case reads little.
     static func lastRunEnd(_ path: String) -> RunEndRecord? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard let size = try? handle.seekToEnd() else { return nil }
-        let tail = UInt64(EventLog.reserveBytes) * 2
-        try? handle.seek(toOffset: size > tail ? size - tail : 0)
-        guard let data = try? handle.readToEnd() else { return nil }
         let end = Data("\"type\":\"run_end\"".utf8), start = Data("\"type\":\"run\"".utf8)
-        for line in data.split(separator: UInt8(ascii: "\n")).reversed() {
-            if line.range(of: end) != nil { return try? JSONDecoder().decode(RunEndRecord.self, from: Data(line)) }
-            if line.range(of: start) != nil { return nil }  // the last run did not end
+        for tail in [UInt64(64 << 10), UInt64(EventLog.reserveBytes) * 2] {
+            try? handle.seek(toOffset: size > tail ? size - tail : 0)
+            guard let data = try? handle.readToEnd() else { return nil }
+            // The first line of a tail that starts mid-file may be cut: never judged.
+            for (i, line) in data.split(separator: UInt8(ascii: "\n")).enumerated().reversed() where i > 0 || size <= tail {
+                if line.range(of: end) != nil { return try? JSONDecoder().decode(RunEndRecord.self, from: Data(line)) }
+                if line.range(of: start) != nil { return nil }  // the last run did not end
+            }
+            if size <= tail { return nil }
         }
         return nil
     }
