@@ -53,24 +53,28 @@ extension EventAgent {
     /// the event was renamed to that file.
     func judgeResolved(_ e: inout WardenEvent, raw: String, op: FileDecider.Operation, decision d: inout (allowed: Bool, needed: String),
                        permissionRefused: Bool) -> Bool {
+        guard e.pathOrAddr.hasPrefix("/") else { return false }
+        let (tgid, pid, access) = (e.tgid, e.pid, e.access)
+        // The name resolved as the kernel would (warden sees the same tree), and its decision.
+        func resolved() -> (path: String, decision: (allowed: Bool, needed: String)) {
+            let path = EventAgent.resolve(EventAgent.procSelf(raw, tgid: tgid, pid: pid))
+            return (path, decider.decide(op, normalized: path, read: access.contains(.read), write: access.contains(.write)))
+        }
         var resolvedLate = false
-        if op == .link && e.pathOrAddr.hasPrefix("/") {
+        if op == .link {
             // The file a link was refused for may be named through a symlink (linkat with
             // AT_SYMLINK_FOLLOW) or /proc/self/fd/N: judge what the name resolves to.
-            let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))
-            if resolved != e.pathOrAddr {
-                e.pathOrAddr = resolved
-                d = decider.decide(op, normalized: resolved, read: false, write: true)
+            let r = resolved()
+            if r.path != e.pathOrAddr {
+                (e.pathOrAddr, d) = r
                 resolvedLate = true
             }
-        } else if permissionRefused && d.allowed && e.pathOrAddr.hasPrefix("/") {
+        } else if permissionRefused && d.allowed {
             // The kernel refused what the policy allows by the name the build passed: that
             // name is not the file (a symlink, /proc/PID/fd/N). Judge what it resolves to.
-            let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))
-            let r = decider.decide(op, normalized: resolved, read: e.access.contains(.read), write: e.access.contains(.write))
-            if !r.allowed {
-                e.pathOrAddr = resolved
-                d = r
+            let r = resolved()
+            if !r.decision.allowed {
+                (e.pathOrAddr, d) = r
                 resolvedLate = true
             } else if enforce {
                 // Still unexplained (a link swapped since, a process gone, a permission):
@@ -78,16 +82,12 @@ extension EventAgent {
                 d = (false, EventAgent.refusedByKernel + "=" + e.pathOrAddr)
             }
         }
-        if e.result == 0 && d.allowed && (op == .attr || op == .unixConnect) && e.pathOrAddr.hasPrefix("/") {
+        if e.result == 0 && d.allowed && (op == .attr || op == .unixConnect) {
             // Landlock does not decide these, and the kernel followed the name: a link in
             // the write paths to a file (or a directory above one) outside them names
             // what the call really changed or reached. Judge that.
-            let resolved = EventAgent.resolve(EventAgent.procSelf(raw, tgid: e.tgid, pid: e.pid))
-            let r = decider.decide(op, normalized: resolved, read: e.access.contains(.read), write: e.access.contains(.write))
-            if !r.allowed {
-                e.pathOrAddr = resolved
-                d = r
-            }
+            let r = resolved()
+            if !r.decision.allowed { (e.pathOrAddr, d) = r }
         }
         return resolvedLate
     }
