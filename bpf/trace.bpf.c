@@ -745,7 +745,8 @@ static __always_inline void count_unguarded(__u8 action, long ret) {
 }
 
 static __always_inline void count_refusal(long ret) {
-    if (ret == -13 /* EACCES */ || ret == -1 /* EPERM */) bump(&refusals);
+    /* The agent's EventAgent.refusal: Landlock, tier 1 or seccomp, and the read-only view. */
+    if (ret == -13 /* EACCES */ || ret == -1 /* EPERM */ || ret == -30 /* EROFS */) bump(&refusals);
 }
 
 /* A socket of a family the boundary filter refuses (EAFNOSUPPORT): vsock, bluetooth, …

@@ -73,6 +73,11 @@ int warden_landlock_abi(void) {
     return abi < 0 ? -errno : (int)abi;
 }
 
+int warden_mount_setattr_supported(void) {
+    /* An invalid descriptor: EBADF where the call exists, ENOSYS before Linux 5.12. */
+    return syscall(442 /* mount_setattr */, -1, "", 0, NULL, 0) < 0 && errno == ENOSYS ? 0 : 1;
+}
+
 int warden_landlock_create(uint64_t handled_fs, uint64_t scoped, int abi) {
     /* Fields newer than the kernel's ABI must be zero; pass only what it knows. */
     struct warden_ll_ruleset_attr attr = {handled_fs, 0, abi >= 6 ? scoped : 0};

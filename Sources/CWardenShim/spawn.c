@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,6 +133,62 @@ static int recv_fd(int sock) {
     return fd;
 }
 
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+/* Every mount of the build's view read-only except its write paths: Landlock has no
+ * right for chmod, chown, utimensat or setxattr, so without this a build could change
+ * the mode, owner, times or ACL of any file its user owns (every root-owned file, for
+ * plain root). A read-only mount refuses them all with EROFS, by path or by descriptor,
+ * whatever link the build swaps in. Each write path is bound onto itself first and made
+ * writable again after, unless it was read-only already (an admin's read-only volume
+ * must stay so); mounts nested in a write path stay read-only. */
+static void readonly_root(const struct warden_spawn_config *cfg, int report_fd) {
+    char keep[WARDEN_MAX_WRITABLE] = {0};
+    int n = cfg->writable_count;
+    if (n > WARDEN_MAX_WRITABLE) {
+        errno = E2BIG; /* never leave one out: it would turn read-only unannounced */
+        report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+    }
+    for (int i = 0; i < n; i++) {
+        const char *p = cfg->writable_paths[i];
+        struct statvfs st;
+        if (statvfs(p, &st) < 0) {
+            if (errno == ENOENT) continue; /* nothing there to keep writable */
+            report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        }
+        if (st.f_flag & ST_RDONLY) continue;
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        keep[i] = 1;
+    }
+    struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof ro) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+    struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY};
+    for (int i = 0; i < n; i++) {
+        if (keep[i] && syscall(SYS_mount_setattr, AT_FDCWD, cfg->writable_paths[i], 0, &rw, sizeof rw) < 0)
+            report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+    }
+}
+
+/* Paths the build may read but never write although a write rule above covers them (a
+ * make project's .git: its hooks and configuration run later, outside any sandbox).
+ * Landlock cannot carve them out of a rule above, so they are bind-mounted read-only. */
+static void protect_paths(const struct warden_spawn_config *cfg, int report_fd) {
+    for (int i = 0; i < cfg->readonly_count; i++) {
+        const char *p = cfg->readonly_paths[i];
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            if (errno == ENOENT) continue; /* nothing there to protect */
+            report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        }
+        if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+            report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+    }
+}
+
 static int notify_socket = -1; /* the child's end, set before clone3 */
 
 static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int report_fd) {
@@ -155,22 +212,11 @@ static void child_main(const struct warden_spawn_config *cfg, pid_t parent, int 
         struct rlimit rl = {(rlim_t)cfg->rlimits[i].soft, (rlim_t)cfg->rlimits[i].hard};
         if (setrlimit(cfg->rlimits[i].resource, &rl) < 0) report_and_exit(report_fd, WARDEN_STAGE_RLIMIT);
     }
-    /* Paths the build may read but never write although a write rule above covers them (a
-     * make project's .git: its hooks and configuration run later, outside any sandbox).
-     * Landlock cannot carve them out of a rule above, so they are bind-mounted read-only
-     * in a mount namespace of the build's own, before the capabilities go. */
-    if (cfg->readonly_count > 0) {
+    if (cfg->readonly_root || cfg->readonly_count > 0) {
         if (syscall(SYS_unshare, CLONE_NEWNS) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
-        for (int i = 0; i < cfg->readonly_count; i++) {
-            const char *p = cfg->readonly_paths[i];
-            if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
-                if (errno == ENOENT) continue; /* nothing there to protect */
-                report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
-            }
-            if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-                report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
-        }
+        if (cfg->readonly_root) readonly_root(cfg, report_fd);
+        protect_paths(cfg, report_fd);
     }
     drop_capabilities(cfg, report_fd);
     /* The kernel clears the parent-death signal when the uid or gid changes: set it

@@ -221,6 +221,18 @@ public enum SystemBaseline {
     }
 
     /// Per-toolchain paths in the user's home: caches and toolchains, never credentials.
+    /// Directories the tool asks `access(W_OK)` about and, told no, turns features off
+    /// for, though a build never writes them: SwiftPM drops the user's mirrors, registries
+    /// and fingerprints ("is not accessible or not writable"). They stay writable in the
+    /// build's mount view, so `access` says yes, and read-only for Landlock and tier 1,
+    /// which decide the writes (a mode change there is traced and caught).
+    public static func accessProbed(_ system: BuildSystem, home: String) -> [PathRule] {
+        guard system == .swiftpm else { return [] }
+        return [".swiftpm/configuration", ".swiftpm/security"].map {
+            PathRule(homePath(home, $0), "asked with access(W_OK) by SwiftPM, never written (swift preset)")
+        }
+    }
+
     public static func toolchain(_ system: BuildSystem, home: String) -> (read: [PathRule], write: [PathRule]) {
         switch system {
         case .cargo:

@@ -10,13 +10,20 @@ public struct FilesystemPlan: Sendable, Equatable, Codable {
     /// one, is writable, existing or not: a nested repository's or submodule's git
     /// directory or gitfile is read by the user's git as much as the top one.
     public var gitRoot: String?
+    /// Kept writable in the child's read-only mount view beside `write`, though the rules
+    /// refuse writing them (`SystemBaseline.accessProbed`).
+    public var viewWritable: [PathRule] = []
 
-    public init(read: [PathRule], write: [PathRule], protected: [PathRule] = [], gitRoot: String? = nil) {
+    public init(read: [PathRule], write: [PathRule], protected: [PathRule] = [], gitRoot: String? = nil, viewWritable: [PathRule] = []) {
         self.read = read
         self.write = write
         self.protected = protected
         self.gitRoot = gitRoot
+        self.viewWritable = viewWritable
     }
+
+    /// What the child's mount view keeps writable: every other mount is read-only.
+    public var mountWritable: [String] { (write + viewWritable).map(\.path) }
 
     /// Whether `path` is a `.git` entry, or inside one, below `gitRoot`.
     public func isGitPath(_ path: String) -> Bool { FilesystemPlan.isGitPath(path, below: gitRoot) }
@@ -92,7 +99,9 @@ extension EffectivePolicy {
             .filter { p in write.contains { pathIsWithin(p, $0.path) } && !fsWriteExtra.contains { pathIsWithin($0.value, p) } }
             .map { PathRule($0, "read-only: the workspace is writable, but \($0.split(separator: "/").last ?? "") decides what runs next") }
         let workspaceWritable = write.contains { pathIsWithin(ctx.workspace, $0.path) }
-        return FilesystemPlan(read: read, write: write, protected: protected, gitRoot: workspaceWritable ? ctx.workspace : nil)
+        let probed = ctx.home.map { SystemBaseline.accessProbed(ctx.buildSystem, home: $0) } ?? []
+        return FilesystemPlan(read: read, write: write, protected: protected, gitRoot: workspaceWritable ? ctx.workspace : nil,
+                              viewWritable: probed)
     }
 
     /// Warnings for rules that expose a known secret (e.g. `read_extra = ["~"]`).

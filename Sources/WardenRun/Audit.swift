@@ -90,7 +90,7 @@ final class EventAgent: @unchecked Sendable {
     /// Enforce mode: calls the kernel allowed that the policy forbids (a rule the
     /// decider does not model, or a path it could not name exactly).
     var mismatches: UInt64 = 0
-    /// Refused (EACCES/EPERM) file and exec records received, repeats included: compared
+    /// Refused (`refusal`: EACCES/EPERM/EROFS) file and exec records received, repeats included: compared
     /// with the kernel's own count, it shows refusals whose events were lost.
     private(set) var refusalsSeen: UInt64 = 0
     /// Successful metadata changes and unix-socket connects received (the kernel's
@@ -167,7 +167,7 @@ final class EventAgent: @unchecked Sendable {
                 && !WardenEvent.namesAPath(bytes[WardenEvent.Offset.pathOrAddr])
             if !network, bytes.count >= WardenEvent.Offset.result + 4 {
                 let result = bytes.loadUnaligned(fromByteOffset: WardenEvent.Offset.result, as: Int32.self)
-                if result == -EACCES || result == -EPERM || action == WardenEvent.Action.socket.rawValue { refusalsSeen += 1 }
+                if EventAgent.refusal(result) || action == WardenEvent.Action.socket.rawValue { refusalsSeen += 1 }
                 if result >= 0, [WardenEvent.Action.attr, .connect, .listen].map(\.rawValue).contains(action) {
                     unguardedSeen += 1
                 }

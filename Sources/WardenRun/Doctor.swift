@@ -23,6 +23,7 @@ public enum Doctor {
         cgroupChecks(&out, euid: euid, kernel: parts)
         tierOneChecks(&out, euid: euid)
         landlockChecks(&out)
+        readOnlyViewChecks(&out)
         seccompChecks(&out)
         bpfChecks(&out, euid: euid)
         return out
@@ -45,8 +46,8 @@ public enum Doctor {
         out.append(Check(state: euid == 0 ? .ok : .fail, name: "privileges", detail: "euid \(euid)",
                          fix: euid == 0 ? nil : "run warden as root, e.g. with sudo"))
         let env = ProcessInfo.processInfo.environment
-        if euid == 0, Identity.current(environment: env).uid == 0 {
-            out.append(Check(state: .warn, name: "build user", detail: Runner.plainRootGap,
+        if euid == 0, Identity.current(environment: env).uid == 0, let gap = Runner.plainRootGapHere {
+            out.append(Check(state: .warn, name: "build user", detail: gap,
                              fix: "run warden with sudo from a normal account, so the build runs as that user"))
         }
     }
@@ -128,6 +129,15 @@ public enum Doctor {
             out.append(Check(state: .fail, name: "tier 2 files/exec (Landlock)", detail: "unavailable: \(e)",
                              fix: e == .notSupported ? "add landlock to the lsm= kernel parameter" : "a kernel with CONFIG_SECURITY_LANDLOCK (5.13+)"))
         }
+    }
+
+    /// mount_setattr, for the child's read-only view of what it may not write.
+    static func readOnlyViewChecks(_ out: inout [Check]) {
+        let ok = Confinement.canMountReadOnly
+        out.append(Check(state: ok ? .ok : .warn, name: "read-only view (mount_setattr)",
+                         detail: ok ? "outside its write paths the build's mounts are read-only: chmod, chown, utimensat and setxattr fail with EROFS"
+                             : "unavailable: mode, owner, time and extended-attribute changes outside the write paths are caught, not refused",
+                         fix: ok ? nil : "Linux 5.12 or later"))
     }
 
     /// The seccomp actions warden's filters use.

@@ -27,6 +27,12 @@ extension Runner {
             HardeningStep("fds", applied: true, "only 0, 1 and 2 cross exec"),
             HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
             HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy)),
+            HardeningStep("read_only_view", applied: confinement.writablePaths != nil,
+                          confinement.writablePaths == nil
+                              ? (mode == .enforce && session.policy.effective.fsDefault.value == .strict
+                                 ? "not applied: this kernel lacks mount_setattr (Linux 5.12)" : "not applied: the policy does not restrict writes")
+                              : "every mount read-only in a mount namespace of its own, but the \(confinement.writablePaths?.count ?? 0) write paths: "
+                                  + "chmod, chown, utimensat and setxattr outside them fail with EROFS"),
             HardeningStep("read_only_mounts", applied: !confinement.readOnlyPaths.isEmpty,
                           confinement.readOnlyPaths.isEmpty ? "none needed: the build cannot write its workspace's .git or policy files"
                               : "a mount namespace of its own with read-only bind mounts of " + confinement.readOnlyPaths.joined(separator: ", ")),

@@ -6,8 +6,13 @@ import WardenPolicy
 /// How the agent judges one tracepoint event against the policy (Audit.swift drains the
 /// ring; this decides each record's verdict and policy line).
 extension EventAgent {
+    /// The answers that mean the kernel refused the call: EACCES (Landlock), EPERM (tier 1,
+    /// seccomp) and EROFS (the read-only view outside the write paths, and the read-only
+    /// mounts of FilesystemPlan.protected). The trace object counts the same three.
+    static func refusal(_ result: Int32) -> Bool { result == -EACCES || result == -EPERM || result == -EROFS }
+
     /// The verdict and policy line for a tracepoint event. A call the kernel refused
-    /// with EACCES or EPERM (what Landlock answers) is denied when the policy forbids it;
+    /// (`refusal`) is denied when the policy forbids it;
     /// one that failed otherwise (ENOENT from a PATH search or a probe) touched nothing
     /// and is not a denial. A call that succeeded is denied only in observe mode ("would
     /// be denied"); in enforce mode the kernel allowed it, so it is recorded as allowed
@@ -23,13 +28,12 @@ extension EventAgent {
         var d = decider.decide(op, normalized: e.pathOrAddr, read: e.access.contains(.read), write: e.access.contains(.write))
         // A hard link that would give a file rights it lacks is refused with EXDEV, which
         // a link across file systems also gets: the policy tells them apart.
-        let permissionRefused = e.result == -EACCES || e.result == -EPERM
+        let permissionRefused = EventAgent.refusal(e.result)
         let refused = permissionRefused || (e.result == -EXDEV && op == .link)
         // Resolved after the fact: the name may have been swapped since, so it proves a
         // denial but never an expected refusal.
         let resolvedLate = judgeResolved(&e, raw: raw, op: op, decision: &d, permissionRefused: permissionRefused)
-        // EROFS: a read-only bind mount (FilesystemPlan.protected) refused the write.
-        let denied = !d.allowed && (refused || e.result == -EROFS || (e.result == 0 && !enforce))
+        let denied = !d.allowed && (refused || (e.result == 0 && !enforce))
         // A path the kernel could not name whole ("?…") cannot be checked against the rules;
         // where Landlock stood in the way (opens, creations, renames) it decided. Metadata
         // changes and unix-socket connects it does not decide: one unnamed counts.
@@ -110,7 +114,7 @@ extension EventAgent {
     /// Socket events with no path to judge: an abstract unix socket, a refused family, an
     /// inet listener. false: not one of these.
     func judgeSocket(_ e: inout WardenEvent) -> Bool {
-        let refused = e.result == -EACCES || e.result == -EPERM
+        let refused = EventAgent.refusal(e.result)
         switch e.action {
         case .connect where e.pathOrAddr.hasPrefix("@"):
             // Reported only when refused (Landlock's scoping keeps the build from those

@@ -73,7 +73,7 @@ extension Runner {
         warnings += allow.unresolved.map { "allow.exec.allowed entry '\($0)' is not on the child's PATH; it allows nothing" }
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
-        if mode == .enforce, session.identity.uid == 0 { warnings.append(Runner.plainRootGap) }
+        if mode == .enforce, session.identity.uid == 0, let gap = Runner.plainRootGapHere { warnings.append(gap) }
         if mode == .enforce, let plan {
             // Never a place the build may write: it could rewrite the record of its own run.
             for file in [outputs.events, outputs.metrics] {
@@ -103,7 +103,15 @@ extension Runner {
             throw WardenFailure("SCMP_ACT_NOTIFY in syscall.oci_profile is not supported: write notify rules as [[syscall.rule]] with action = \"notify\"",
                                 code: WardenExit.usage)
         }
-        if state.mode == .enforce, let plan { confinement.readOnlyPaths = plan.protected.map(\.path) }
+        if state.mode == .enforce, let plan {
+            confinement.readOnlyPaths = plan.protected.map(\.path)
+            if Confinement.canMountReadOnly {
+                confinement.writablePaths = plan.mountWritable
+            } else {
+                state.warnings.append("this kernel lacks mount_setattr (Linux 5.12): the files outside the write paths are not mounted read-only, "
+                                      + "so their mode, owner, times and extended attributes are guarded only by what the other layers cover")
+            }
+        }
         do throws(SandboxError) {
             try Confinement.checkSyscallNames(deny: policy.syscallDeny, rules: policy.syscallRules)
             for filter in filters { try confinement.applySeccomp(filter) }

@@ -166,12 +166,26 @@ public struct Runner {
         return program
     }
 
-    /// What enforce mode cannot stop when the build itself runs as uid 0 (plain root, no
-    /// SUDO_UID): said by every such run and by `warden doctor`.
-    public static let plainRootGap = "the build runs as root (no SUDO_UID): without capabilities it still owns root's files, "
-        + "so it can chmod, chown or setxattr them outside its write paths (Landlock does not cover these; warden catches "
-        + "each such change after the fact and the run ends in 77) or change their times with utimensat, "
-        + "and without Landlock scoping (ABI < 6) signal root's processes outside the run; prefer sudo from a normal account"
+    /// What enforce mode cannot stop on this kernel when the build itself runs as uid 0
+    /// (plain root, no SUDO_UID), or nil: said by every such run and by `warden doctor`.
+    /// Without capabilities it still owns root's files and processes; the read-only view
+    /// keeps it off the files, Landlock's scoping (ABI 6) off the processes.
+    public static func plainRootGap(landlockABI: Int?, readOnlyView: Bool) -> String? {
+        var gaps: [String] = []
+        if !readOnlyView {
+            gaps.append("chmod, chown, setxattr or utimensat root's files outside its write paths (this kernel lacks mount_setattr, "
+                        + "so they are not mounted read-only; warden catches each such change after the fact and the run ends in 77)")
+        }
+        if (landlockABI ?? 0) < 6 { gaps.append("signal root's processes outside the run (this kernel lacks Landlock's signal scoping, ABI 6)") }
+        guard !gaps.isEmpty else { return nil }
+        return "the build runs as root (no SUDO_UID), and without capabilities it can still " + gaps.joined(separator: ", and ")
+            + "; prefer sudo from a normal account"
+    }
+
+    static var plainRootGapHere: String? {
+        let abi: Int? = if case .success(let v) = Confinement.landlockABI() { v } else { nil }
+        return plainRootGap(landlockABI: abi, readOnlyView: Confinement.canMountReadOnly)
+    }
 
     static func newRunId() -> String {
         let f = DateFormatter()

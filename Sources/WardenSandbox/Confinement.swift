@@ -14,6 +14,11 @@ public final class Confinement: @unchecked Sendable {
     public private(set) var notifyFilter: Int32 = -1
     /// Paths bind-mounted read-only for the child (FilesystemPlan.protected).
     public var readOnlyPaths: [String] = []
+    /// With a value, the child sees every mount read-only but these (the write paths);
+    /// nil: the filesystem's own modes (observe mode, `fs.default = "allow"`).
+    public var writablePaths: [String]?
+    /// Whether this kernel can build that read-only view (mount_setattr, Linux 5.12).
+    public static var canMountReadOnly: Bool { warden_mount_setattr_supported() == 1 }
     /// Rules whose path does not exist here (skipped: nothing to allow).
     public private(set) var skippedRules: [LandlockRule] = []
 

@@ -224,7 +224,10 @@ public enum Supervisor {
                             let readOnly = (spec.confinement?.readOnlyPaths ?? []).map { strdup($0) }
                             defer { readOnly.forEach { free($0) } }
                             let ro = readOnly.map { UnsafePointer<CChar>($0) }
-                            return ro.withUnsafeBufferPointer { rp in filters.withUnsafeBufferPointer { fp in
+                            let writable = (spec.confinement?.writablePaths ?? []).map { strdup($0) }
+                            defer { writable.forEach { free($0) } }
+                            let rw = writable.map { UnsafePointer<CChar>($0) }
+                            return ro.withUnsafeBufferPointer { rp in rw.withUnsafeBufferPointer { wp in filters.withUnsafeBufferPointer { fp in
                                 var cfg = warden_spawn_config(
                                     path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
                                     cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
@@ -233,9 +236,11 @@ public enum Supervisor {
                                     landlock_fd: spec.confinement?.landlockFD ?? -1,
                                     seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
                                     readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count),
-                                    notify_filter: spec.confinement?.notifyFilter ?? -1)
+                                    notify_filter: spec.confinement?.notifyFilter ?? -1,
+                                    readonly_root: spec.confinement?.writablePaths == nil ? 0 : 1,
+                                    writable_paths: wp.baseAddress, writable_count: Int32(wp.count))
                                 return warden_spawn(&cfg, &result)
-                            } }
+                            } } }
                         }
                     }
                 }

@@ -30,6 +30,17 @@ import WardenPolicy
         return dir + "/victim"
     }
 
+    /// A unix stream socket listening at `path`, as a host daemon's would; the caller closes it.
+    func unixListener(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.prefix(p.count - 1).enumerated() { p[i] = b } }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try #require(bound == 0 && listen(fd, 8) == 0, "a listener at \(path): errno \(errno)")
+        return fd
+    }
+
     func sh(_ script: String, cwd: String = "/") throws -> (status: Int32, out: String) {
         try runProcess("/bin/sh", ["-c", script], cwd: cwd)
     }
@@ -303,42 +314,6 @@ import WardenPolicy
         #expect(refused.contains { $0.event.action == .attr && $0.event.pathOrAddr == "?" }, "\(refused.map(\.event))")
     }
 
-    /// Extended attributes outside the write paths (an ACL is a mode change by another
-    /// name): traced like chmod, caught on this tier.
-    @Test(arguments: identities) func attributeChangesOutsideTheWritePathsAreCaught(identity: String) throws {
-        try Kernel.requireRoot()
-        let (dir, env) = try workspace(identity)
-        let target = try victim()
-        if identity == "sudo" { chown(target, 65534, 65534) }
-        let set = "import os, sys; os.setxattr(sys.argv[1], 'user.warden', b'x'); print('set')"
-        #expect(try runProcess("/usr/bin/python3", ["-c", set, target]).out == "set\n", "the control")
-        let r = try warden(["run", "--", "/usr/bin/python3", "-c", set, target], cwd: dir, env: env)
-        #expect(r.status == 77, "\(r.stdout) \(r.stderr)")
-        let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
-        #expect(run.events.contains { $0.event.action == .attr && $0.event.pathOrAddr == target }, "\(run.events.map(\.event))")
-    }
-
-    /// Timestamps outside the write paths (`touch -d`, and `futimens` on a descriptor opened
-    /// for reading): Landlock does not cover utimensat either; traced like chmod, caught.
-    /// The build's own files keep their times without a word.
-    @Test(arguments: identities) func timestampChangesOutsideTheWritePathsAreCaught(identity: String) throws {
-        try Kernel.requireRoot()
-        let target = try victim()
-        // Readable (futimens needs a descriptor), not writable.
-        let (dir, env) = try workspace(identity, policy: "[allow.fs]\nread_extra = [\"\((target as NSString).deletingLastPathComponent)\"]\n")
-        if identity == "sudo" { chown(target, 65534, 65534) }
-        func mtime() -> Int { Int((try? FileManager.default.attributesOfItem(atPath: target)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) }
-        let byFD = "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.utime(fd, (1, 1)); print('set')"
-        #expect(try runProcess("/usr/bin/python3", ["-c", byFD, target]).out == "set\n" && mtime() == 1, "the control")
-        for (name, argv) in [("by name", ["touch", "-d", "2001-01-01", target, "own"]), ("by descriptor", ["/usr/bin/python3", "-c", byFD, target])] {
-            let r = try warden(["run", "--"] + argv, cwd: dir, env: env)
-            #expect(r.status == 77, "\(name): \(r.stdout) \(r.stderr)")
-            let attrs = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter { $0.event.action == .attr }
-            #expect(attrs.contains { $0.event.pathOrAddr == target && !$0.event.neededPerm.isEmpty }, "\(name): \(attrs.map(\.event))")
-            #expect(!attrs.contains { $0.event.pathOrAddr == dir + "/own" && !$0.event.neededPerm.isEmpty }, "\(name)")
-        }
-    }
-
     /// A make project's whole workspace is the build's output, but its `.git` (hooks and
     /// configuration run later by the user's git, outside any sandbox) and policy files
     /// are not: a read-only bind mount refuses the writes (EROFS), each a denial.
@@ -385,8 +360,9 @@ import WardenPolicy
     }
 
     /// A chmod or setxattr through a symlink in the write paths (to a file, or to a
-    /// directory above one) outside them is judged by what the kernel reached.
-    @Test func attributeChangesThroughLinksAreCaught() throws {
+    /// directory above one) outside them: the kernel follows the link onto the read-only
+    /// view and refuses it (EROFS), and warden judges what the kernel reached.
+    @Test func attributeChangesThroughLinksAreRefused() throws {
         try Kernel.requireRoot()
         let (dir, env) = try workspace("root")
         let target = try victim()
@@ -397,36 +373,74 @@ import WardenPolicy
         for (name, script) in scripts {
             chmod(target, 0o644)
             let r = try warden(["run", "--", "sh", "-c", script], cwd: dir, env: env)
-            #expect(r.status == 77, "\(name): \(r.stderr)")
+            #expect(r.status == 1 && r.stderr.contains("Read-only file system"), "\(name): the command failed: \(r.stderr)")
+            #expect((try? FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int) == 0o644, "\(name)")
             let events = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events
-            #expect(events.contains { $0.event.action == .attr && $0.event.pathOrAddr == target && !$0.event.neededPerm.isEmpty },
+            #expect(events.contains { $0.event.action == .attr && $0.event.pathOrAddr == target && $0.isBlocked },
                     "\(name): \(events.filter { $0.event.action == .attr }.map(\.event))")
             for link in ["lnk", "ld", "lx"] { try? FileManager.default.removeItem(atPath: dir + "/" + link) }
         }
     }
 
-    /// Landlock does not cover chmod and chown: a change of mode outside the write paths
-    /// is refused on tier 1 (the VM suite) and, on tier 2, caught: the run counts it as
-    /// allowed although forbidden and ends in 77, and the report names it.
-    @Test(arguments: identities) func modeChangesOutsideTheWritePathsAreCaught(identity: String) throws {
+    /// Landlock has no right for chmod, chown, utimensat or setxattr: outside its write
+    /// paths the build sees every mount read-only, so each of them fails with EROFS — by
+    /// name and by a descriptor opened for reading — and leaves the file as it was. Plain
+    /// root owns root's files, so without this it could change any of them. Each refusal
+    /// is a recorded denial (77); the build's own files still change.
+    @Test(arguments: identities) func attributeChangesOutsideTheWritePathsAreRefused(identity: String) throws {
         try Kernel.requireRoot()
-        let (dir, env) = try workspace(identity)
         let target = try victim()
-        if identity == "sudo" { chown(target, 65534, 65534) }
-        chmod(target, 0o644)
-        let r = try warden(["run", "--", "chmod", "600", target], cwd: dir, env: env)
-        let mode = try #require(FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int)
+        let owner: UInt32 = identity == "sudo" ? 65534 : 0
+        let probe = """
+            import os, sys, errno
+            f, out = sys.argv[1], []
+            def t(name, op):
+                try: op(); out.append(name + ":ok")
+                except OSError as e: out.append(name + ":" + errno.errorcode[e.errno])
+            fd = os.open(f, os.O_RDONLY)
+            t("chmod", lambda: os.chmod(f, 0o666))
+            t("fchmod", lambda: os.fchmod(fd, 0o666))
+            t("chown", lambda: os.chown(f, \(owner), \(identity == "sudo" ? 65534 : 1234)))
+            t("utime", lambda: os.utime(f, (1, 1)))
+            t("futimens", lambda: os.utime(fd, (1, 1)))
+            t("setxattr", lambda: os.setxattr(f, "user.warden", b"x"))
+            t("fsetxattr", lambda: os.setxattr(fd, "user.warden", b"x"))
+            open("own", "w").close(); t("own", lambda: os.chmod("own", 0o600))
+            print(" ".join(out))
+            """
+        func reset() {
+            chown(target, owner, owner)
+            chmod(target, 0o644)
+            _ = try? runProcess("/usr/bin/python3", ["-c", "import os, sys; os.removexattr(sys.argv[1], 'user.warden')", target])
+            var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000_000, tv_nsec: 0)]
+            utimensat(AT_FDCWD, target, &times, 0)
+        }
+        func unchanged() -> Bool {
+            var st = stat()
+            return stat(target, &st) == 0 && st.st_mode & 0o7777 == 0o644 && st.st_uid == owner && st.st_gid == owner
+                && st.st_mtim.tv_sec == 1_000_000_000
+                && (try? runProcess("/usr/bin/python3", ["-c", "import os, sys; print(os.listxattr(sys.argv[1]))", target]).out) == "[]\n"
+        }
+        let all = "chmod fchmod chown utime futimens setxattr fsetxattr".split(separator: " ")
+        let control = try makeDir([:])
+        if identity == "sudo" { chown(control, 65534, 65534) }
+        reset()
+        let c = try runProcess("/usr/bin/setpriv", ["--reuid=\(owner)", "--regid=\(owner)", "--clear-groups", "/usr/bin/python3", "-c", probe, target], cwd: control)
+        #expect(c.out == all.map { $0 + ":ok" }.joined(separator: " ") + " own:ok\n" && !unchanged(), "the control: \(c.out)")
+
+        reset()
+        // Readable (the descriptor forms need one), never writable.
+        let (dir, env) = try workspace(identity, policy: "[allow.fs]\nread_extra = [\"\((target as NSString).deletingLastPathComponent)\"]\n")
+        let r = try warden(["run", "--", "/usr/bin/python3", "-c", probe, target], cwd: dir, env: env)
+        #expect(r.stdout == all.map { $0 + ":EROFS" }.joined(separator: " ") + " own:ok\n", "\(r.stdout) \(r.stderr)")
+        #expect(unchanged(), "the file is as it was")
         #expect(r.status == 77, "\(r.stderr)")
         let run = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun)
-        let attr = run.events.filter { $0.event.action == .attr && $0.event.pathOrAddr == target }
-        #expect(attr.count == 1 && attr.first?.event.neededPerm == "allow.fs.write_extra=" + (target as NSString).deletingLastPathComponent, "\(attr)")
-        if mode == 0o600 {
-            // Tier 2: the kernel allowed it; warden caught it.
-            #expect(attr.first?.event.verdict == .allowed && (run.end?.enforceMismatches ?? 0) >= 1)
-            #expect(try warden(["report"], cwd: dir, env: env).stdout.contains("ALLOWED ALTHOUGH FORBIDDEN (the kernel did not refuse it): attr \(target)"))
-        } else {
-            #expect(mode == 0o644 && attr.first?.isBlocked == true, "tier 1 refused it")
-        }
+        let refused = run.events.filter { $0.event.action == .attr && $0.event.pathOrAddr == target }
+        #expect(!refused.isEmpty && refused.allSatisfy { $0.isBlocked && $0.event.result == -EROFS }, "\(refused.map(\.event))")
+        #expect(run.end?.enforceMismatches == 0, "refused, not merely caught")
+        #expect(!run.events.contains { $0.event.pathOrAddr == dir + "/own" && !$0.event.neededPerm.isEmpty }, "the build's own file")
+        #expect(run.start?.hardening.contains { $0.primitive == "read_only_view" && $0.state == "applied" } == true)
     }
 
     /// SysV IPC objects the build makes (0666 by default) do not outlive the run or show
@@ -586,18 +600,20 @@ import WardenPolicy
         #expect(eventually { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.processIdentifier)/fd/3")) == secret })
         let long = dir + "/" + String(repeating: "./", count: 130) + "../" + String(repeating: "../", count: 1) + ".." + outside + "/victim"
         #expect(read(long) == "ORIGINAL\n", "the control: the long name reaches the file without warden")
-        let cases: [(String, (String) -> Bool)] = [
-            ("ln -s \(secret) key; cat key", { $0 == secret }),
-            ("ln -s \(outside) vdir; echo x > vdir/new", { $0 == outside + "/new" }),
+        // Reads are Landlock's (EACCES); a creation outside the write paths meets the
+        // read-only view first (EROFS).
+        let cases: [(String, (String) -> Bool, Int32)] = [
+            ("ln -s \(secret) key; cat key", { $0 == secret }, -EACCES),
+            ("ln -s \(outside) vdir; echo x > vdir/new", { $0 == outside + "/new" }, -EROFS),
             // Cut short at 255 bytes: marked, never taken for the shorter path it begins with.
-            ("cat \(long)", { $0.hasPrefix("?") }),
-            ("cat /proc/\(holder.processIdentifier)/fd/3", { $0 == secret }),
+            ("cat \(long)", { $0.hasPrefix("?") }, -EACCES),
+            ("cat /proc/\(holder.processIdentifier)/fd/3", { $0 == secret }, -EACCES),
         ]
-        for (script, expected) in cases {
+        for (script, expected, errno) in cases {
             let r = try warden(["run", "--", "sh", "-c", script + " 2>/dev/null; true"], cwd: dir, env: env)
             #expect(r.status == 77, "\(script): \(r.stderr)")
             let denied = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun).events.filter(\.isBlocked)
-            #expect(denied.count == 1 && denied.allSatisfy { expected($0.event.pathOrAddr) && $0.event.result == -13 },
+            #expect(denied.count == 1 && denied.allSatisfy { expected($0.event.pathOrAddr) && $0.event.result == errno },
                     "\(script): \(denied.map(\.event.pathOrAddr))")
             try? FileManager.default.removeItem(atPath: dir + "/key")
             try? FileManager.default.removeItem(atPath: dir + "/vdir")
@@ -648,6 +664,8 @@ import WardenPolicy
             #include <sched.h>
             #include <stdio.h>
             #include <string.h>
+            #include <sys/socket.h>
+            #include <sys/un.h>
             #include <unistd.h>
             static int done;
             static void *flood(void *arg) {
@@ -665,7 +683,15 @@ import WardenPolicy
                 /* The forbidden open in the thick of the flood, however fast the machine. */
                 while (__atomic_load_n(&done, __ATOMIC_RELAXED) < 100000) sched_yield();
                 if (argc > 1 && strcmp(argv[1], "-") != 0) open(argv[1], O_RDONLY);
-                if (argc > 2) chmod(argv[2], 0600);
+                if (argc > 2) {
+                    /* A unix socket outside the write paths: on tier 2 nothing refuses the
+                     * connect, so only the agent's verdict, or the kernel's count of such
+                     * calls when the flood ate the event, catches it. */
+                    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+                    struct sockaddr_un a = {.sun_family = AF_UNIX};
+                    strncpy(a.sun_path, argv[2], sizeof a.sun_path - 1);
+                    connect(s, (struct sockaddr *)&a, sizeof a);
+                }
                 for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
                 return 0;
             }
@@ -685,12 +711,15 @@ import WardenPolicy
         #expect(summary.contains("| lost events | \(metrics.lostEvents) — the denials below may be incomplete |"), "\(summary)")
         let json = try warden(["report", "--format", "json"], cwd: dir, env: env).stdout
         #expect(json.contains("\"lost_events\" : \(metrics.lostEvents)") || json.contains("\"lost_events\":\(metrics.lostEvents)"), "\(json)")
-        // A mode change outside the write paths in the flood: Landlock lets it through, and
-        // whether or not its event survives, the kernel's count of such changes makes it a
-        // mismatch (77).
-        let target = try victim()
-        chmod(target, 0o644)
-        let changed = try warden(["run", "--ring-buffer-mib", "1", "--", "./flood", "-", target], cwd: dir, env: env)
+        // A connect to a unix socket outside the write paths in the flood: tier 2 lets it
+        // through, and whether or not its event survives, the kernel's count of such
+        // calls makes it a mismatch (77).
+        let socketPath = (try victim() as NSString).deletingLastPathComponent + "/daemon.sock"
+        let listener = try unixListener(socketPath)
+        defer { close(listener) }
+        // (Unix sockets are the network policy's: net.default = "deny" for this run.)
+        let deny = try makeDir(["deny.toml": "net.default = \"deny\"\n"]) + "/deny.toml"
+        let changed = try warden(["run", "--policy", deny, "--ring-buffer-mib", "1", "--", "./flood", "-", socketPath], cwd: dir, env: env)
         let after = try JSONDecoder().decode(MetricsSnapshot.self, from: Data(contentsOf: URL(fileURLWithPath: metricsPath(dir))))
         #expect(changed.status == 77 && after.enforceMismatches >= 1 && after.lostEvents > 0, "\(changed.stderr)")
         // The control: a run that loses nothing says 0.

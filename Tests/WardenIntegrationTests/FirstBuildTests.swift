@@ -110,10 +110,10 @@ import WardenOutput
         let r = try warden(["run", "--", "sh", "-c", "(: <> \(clock)) 2>/dev/null; true"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         let refused = try events(dir).filter { $0.event.pathOrAddr == clock }
-        #expect(refused.count == 1 && refused.allSatisfy { $0.isExpectedRefusal && $0.event.result == -13 }, "\(refused)")
+        #expect(refused.count == 1 && refused.allSatisfy { $0.isExpectedRefusal && $0.event.result == -EROFS }, "\(refused)")
         let m = try metrics(dir)
         #expect(m.expectedRefusals == 1 && m.violationsTotal == 0 && m.blockedTotal == 0)
-        // The refusal (EACCES above) is what shows the build did not write it: the file's
+        // The refusal (EROFS above: the read-only view) is what shows the build did not write it: the file's
         // bytes are no proof, since any process on the host using libuuid rewrites them.
         #expect(try warden(["report"], cwd: dir).stdout.contains("refused as expected: open \(clock)"))
         let other = try scratchDir("notuuid")

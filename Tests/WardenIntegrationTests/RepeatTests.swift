@@ -67,7 +67,7 @@ import WardenOutput
         #expect(e.status == 77, "\(e.stderr)")
         let hostname = try events(enforced).filter { $0.event.pathOrAddr == "/etc/hostname" }
         #expect(hostname.filter { $0.event.verdict == .allowed && $0.event.access == [.read] }.count == 1, "\(hostname)")
-        #expect(hostname.filter { $0.event.verdict == .denied && $0.event.access == [.write] && $0.event.result == -13 }.count == 3,
+        #expect(hostname.filter { $0.event.verdict == .denied && $0.event.access == [.write] && $0.event.result == -EROFS }.count == 3,
                 "each refusal is logged: \(hostname)")
     }
 

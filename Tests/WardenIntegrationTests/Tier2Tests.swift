@@ -109,14 +109,15 @@ import WardenRun
     }
 
     /// Writing a source file, a file in the user's home, removing the manifest: each
-    /// refused with EACCES (Landlock), while Cargo's target/ stays writable. The control:
+    /// refused with EROFS (the read-only view outside the write paths, before Landlock's
+    /// EACCES), while Cargo's target/ stays writable. The control:
     /// the same script without warden does all three.
     @Test func writesOutsideTheBuildOutputFail() throws {
         try Kernel.requireRoot()
         let home = try scratchDir("home")
         let script = "mkdir -p target/debug && echo ok > target/debug/out; "
             + "for step in src home rm; do case $step in src) echo x > src.rs;; home) echo x > $HOME/.bashrc-warden-test;; rm) rm Cargo.toml;; esac "
-            + "2> target/err; echo \"$step $? $(grep -c 'Permission denied' target/err)\" >> target/rc; done"
+            + "2> target/err; echo \"$step $? $(grep -c 'Read-only file system' target/err)\" >> target/rc; done"
         let files = ["Cargo.toml": "[package]\nname = \"w\"\nversion = \"0.1.0\"\n"]
         let control = try makeDir(files)
         let c = try runProcess("/bin/sh", ["-c", script], cwd: control, env: baseEnvironment(["HOME": home]))
@@ -126,7 +127,7 @@ import WardenRun
         let r = try warden(["run", "--", "sh", "-c", script], cwd: dir, env: baseEnvironment(["HOME": home]))
         #expect(r.status == 77, "\(r.stderr)")
         #expect(read(dir + "/target/debug/out") == "ok\n", "Cargo's target/ is writable")
-        // sh reports a refused redirection with status 2, rm with 1; each says EACCES.
+        // sh reports a refused redirection with status 2, rm with 1; each says EROFS.
         #expect(read(dir + "/target/rc") == "src 2 1\nhome 2 1\nrm 1 1\n", "\(read(dir + "/target/rc"))")
         #expect(!FileManager.default.fileExists(atPath: dir + "/src.rs"))
         #expect(FileManager.default.fileExists(atPath: dir + "/Cargo.toml"))

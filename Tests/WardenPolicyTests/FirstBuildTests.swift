@@ -43,6 +43,19 @@ import Testing
         }
     }
 
+    /// The mount view keeps the write paths writable, and SwiftPM's configuration and
+    /// security directories, which it asks access(W_OK) about: writable there (else
+    /// SwiftPM drops the user's mirrors and registries) yet never a write rule.
+    @Test func theMountViewKeepsWhatSwiftPMProbes() throws {
+        let policy = EffectivePolicy.merge(base: DefaultPolicy.fragment(), [])
+        let swift = try #require(policy.filesystemPlan(RunContext(workspace: "/w", buildSystem: .swiftpm, home: "/home/u", environment: [:])))
+        #expect(swift.viewWritable.map(\.path) == ["/home/u/.swiftpm/configuration", "/home/u/.swiftpm/security"])
+        #expect(swift.mountWritable == swift.write.map(\.path) + swift.viewWritable.map(\.path))
+        #expect(swift.allowsWrite("/home/u/.swiftpm/configuration/mirrors.json") == nil)
+        let cargo = try #require(policy.filesystemPlan(RunContext(workspace: "/w", buildSystem: .cargo, home: "/home/u", environment: [:])))
+        #expect(cargo.viewWritable.isEmpty && cargo.mountWritable == cargo.write.map(\.path))
+    }
+
     @Test func gitConfigurationNamesItsFiles() {
         let text = """
             [user]

@@ -63,7 +63,12 @@ struct warden_spawn_config {
     const char *const *readonly_paths; /* bind-mounted read-only in a new mount namespace */
     int readonly_count;
     int notify_filter;       /* index of the filter installed with a listener (the last), or -1 */
+    int readonly_root;       /* 1: every mount read-only in a new mount namespace, but for: */
+    const char *const *writable_paths; /* the write paths, bound onto themselves (at most WARDEN_MAX_WRITABLE) */
+    int writable_count;
 };
+
+#define WARDEN_MAX_WRITABLE 256
 
 struct warden_spawn_result {
     pid_t pid;       /* > 0 when the child exec'd */
@@ -120,6 +125,9 @@ int warden_spawn_guard(const char *dir, const char *tmpdir); /* tmpdir may be NU
 
 /* The Landlock ABI version, or -errno (-ENOSYS: not built, -EOPNOTSUPP: disabled). */
 int warden_landlock_abi(void);
+
+/* 1 when the kernel has mount_setattr (Linux 5.12), which the read-only view needs. */
+int warden_mount_setattr_supported(void);
 /* A ruleset handling `handled_fs` (and `scoped`, ABI 6+); O_CLOEXEC fd or -1 with errno. */
 int warden_landlock_create(uint64_t handled_fs, uint64_t scoped, int abi);
 /* Allows `access` beneath `path` (file rights only, for a file); 0 or -1 with errno. */
