@@ -2,8 +2,11 @@
 /* Network layer: cgroup/connect4, connect6, sendmsg4, sendmsg6 attached to the run's
  * cgroup only. Checks the destination against allow.net.hosts (exact address and port),
  * reports every decision through the ring buffer, and in enforce mode refuses what is
- * not allowed (the caller sees EPERM). The unit comes from the table trace.bpf.c keeps. */
+ * not allowed (the caller sees EPERM). The unit comes from the table trace.bpf.c keeps.
+ * Under net.listen = "deny", cgroup_skb/ingress drops what arrives for a listening TCP
+ * socket of the run, so a listener (caught by the trace object) never gets a connection. */
 #include <linux/bpf.h>
+#include <linux/in.h>
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -83,6 +86,31 @@ static __always_inline int decide6(struct bpf_sock_addr *ctx) {
         submit(e);
     }
     return allowed || !s->enforce;
+}
+
+/* Connection requests dropped at a listener of the run (SYN retries included). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} inbound_dropped SEC(".maps");
+
+SEC("cgroup_skb/ingress")
+int warden_ingress(struct __sk_buff *skb) {
+    struct warden_net_settings *s = get_settings();
+    if (!s || !s->deny_listen) return 1;
+    struct bpf_sock *sk = skb->sk;
+    if (!sk) return 1;
+    sk = bpf_sk_fullsock(sk);
+    /* A SYN (or the ACK completing a handshake) is filtered on the listener itself;
+     * established connections are filtered on their own sockets, which no listener of
+     * the run ever hands out. */
+    if (!sk || sk->protocol != IPPROTO_TCP || sk->state != BPF_TCP_LISTEN) return 1;
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&inbound_dropped, &zero);
+    if (n) __sync_fetch_and_add(n, 1);
+    return s->enforce ? 0 : 1;
 }
 
 SEC("cgroup/connect4")

@@ -118,13 +118,16 @@ for line in open(sys.argv[2]):
     if r["type"] == "event": events.append(r)
 denied = [e for e in events if e["verdict_name"] == "denied"]
 reads = [e for e in denied if e["path_or_addr"] == secret + "/.ssh/id_rsa" and e["access"] == ["read"]]
-print("read-denials", len(reads), reads[0]["needed_perm"] if reads else "")
+# cat's read, and mv's: the rename crosses into the workspace's mount (EXDEV), so mv
+# falls back to copying and its read is refused too. One event per refused process.
+print("read-denials", "one-per-process" if reads and len(reads) == len({e["pid"] for e in reads}) else len(reads),
+      ",".join(sorted({e["needed_perm"] for e in reads})))
 print("exec-denials", len([e for e in denied if e["action_name"] == "exec" and e["path_or_addr"].endswith("/bash")]))
 print("connect-denials", len([e for e in denied if e["path_or_addr"] == "127.0.0.1:47002"]))
 print("units", sorted({e["unit_name"] for e in events}))
 PY
 cat events.check
-check "the read denial is one event naming the policy line" hasline events.check "read-denials 1 allow.fs.read_extra=$secret/.ssh/id_rsa"
+check "each read denial is one event naming the policy line" hasline events.check "read-denials one-per-process allow.fs.read_extra=$secret/.ssh/id_rsa"
 check "the exec denial is one event" hasline events.check "exec-denials 1"
 check "the connect denial is one event" hasline events.check "connect-denials 1"
 
@@ -186,7 +189,9 @@ printf 'int main(void) { return 0; }\n' > hello.c
 printf 'hello: hello.c\n\tcc -O2 -o hello hello.c\n' > Makefile
 "$W" init > /dev/null
 "$W" run $degraded -- make > build.out 2> build.err
+echo "build-exit $?" >> build.out
 check "make builds under this tier" test -x hello
+check "the clean build exits 0 (the canaries' refusals are not the build's)" hasline build.out "build-exit 0"
 check "the build ran with no denial" has build.err "denied 0"
 check "the kernel allowed nothing the policy forbids" hasnt build.err "policy forbids were allowed"
 [ $failed = 0 ] || { echo "--- build:"; cat build.err; }

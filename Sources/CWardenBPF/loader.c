@@ -126,7 +126,7 @@ int warden_bpf_attach(struct warden_bpf *b, int cgroup_fd, char *err, size_t err
     bpf_object__for_each_program(p, b->obj) {
         if (b->nlinks == MAX_LINKS) return fail(err, errlen, E2BIG, "attach", bpf_program__name(p));
         enum bpf_prog_type t = bpf_program__type(p);
-        struct bpf_link *l = t == BPF_PROG_TYPE_CGROUP_SOCK_ADDR || t == BPF_PROG_TYPE_CGROUP_SOCK
+        struct bpf_link *l = t == BPF_PROG_TYPE_CGROUP_SOCK_ADDR || t == BPF_PROG_TYPE_CGROUP_SOCK || t == BPF_PROG_TYPE_CGROUP_SKB
                                  ? bpf_program__attach_cgroup(p, cgroup_fd)
                                  : bpf_program__attach(p);
         if (!l) return fail(err, errlen, errno, "attach", bpf_program__name(p));
@@ -221,8 +221,8 @@ static int update(struct warden_bpf *b, const char *map, const void *key, const 
     return 0;
 }
 
-int warden_net_configure(struct warden_bpf *b, int enforce, int deny_default, char *err, size_t errlen) {
-    struct warden_net_settings s = {(uint32_t)enforce, (uint32_t)deny_default};
+int warden_net_configure(struct warden_bpf *b, int enforce, int deny_default, int deny_listen, char *err, size_t errlen) {
+    struct warden_net_settings s = {(uint32_t)enforce, (uint32_t)deny_default, (uint32_t)deny_listen};
     uint32_t zero = 0;
     return update(b, "settings", &zero, &s, err, errlen);
 }

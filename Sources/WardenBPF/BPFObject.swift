@@ -263,9 +263,12 @@ extension BPFObject {
 
 /// The network object's policy: settings and the address allowlist.
 extension BPFObject {
-    public func configureNet(enforce: Bool, denyByDefault: Bool) throws(BPFError) {
-        try check { warden_net_configure(raw, enforce ? 1 : 0, denyByDefault ? 1 : 0, $0, $1) }
+    public func configureNet(enforce: Bool, denyByDefault: Bool, denyListen: Bool) throws(BPFError) {
+        try check { warden_net_configure(raw, enforce ? 1 : 0, denyByDefault ? 1 : 0, denyListen ? 1 : 0, $0, $1) }
     }
+
+    /// Connection requests the ingress program dropped at a listener of the run.
+    public var inboundDropped: UInt64 { warden_bpf_counter(handle, "inbound_dropped") }
 
     /// Allows `a.b.c.d:port` and `[v6]:port` destinations.
     public func allowNet(_ destinations: [String]) throws(BPFError) {

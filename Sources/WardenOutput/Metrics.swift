@@ -31,6 +31,9 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     /// Enforce mode: refusals the kernel counted whose events were lost (the ring
     /// overflowed). Counted as denials: the run ends in 77 when the command succeeded.
     public var unrecordedRefusals: UInt64 = 0
+    /// Connection requests dropped at a listener of the run (`net.listen = "deny"`; in
+    /// observe mode, those that would have been), SYN retries included; nil when none.
+    public var inboundDropped: UInt64?
     /// Events counted but not written to the log (it could not take them: a full disk),
     /// and the first error; nil when every event was written.
     public var unwrittenEvents: UInt64?
@@ -74,7 +77,7 @@ public struct MetricsSnapshot: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case runId = "run_id", mode, updatedAt = "updated_at", allowedTotal = "allowed_total"
         case blockedTotal = "blocked_total", violationsTotal = "violations_total", lostEvents = "lost_events", repeatsNotLogged = "repeats_not_logged", enforceMismatches = "enforce_mismatches"
-        case expectedRefusals = "expected_refusals", unrecordedRefusals = "unrecorded_refusals"
+        case expectedRefusals = "expected_refusals", unrecordedRefusals = "unrecorded_refusals", inboundDropped = "inbound_dropped"
         case unwrittenEvents = "unwritten_events", writeError = "write_error"
         case perUnit = "per_unit", perUnitUsage = "per_unit_usage", perAction = "per_action", cpuTimeMs = "cpu_time_ms"
         case ioReadBytes = "io_read_bytes", ioWriteBytes = "io_write_bytes", pageFaults = "page_faults", finished, assurance

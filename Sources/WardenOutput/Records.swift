@@ -140,6 +140,8 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
     public var enforceMismatches: UInt64?
     /// Enforce mode: refusals the kernel counted whose events were lost (denials).
     public var unrecordedRefusals: UInt64?
+    /// Connection requests dropped at a listener of the run (MetricsSnapshot.inboundDropped).
+    public var inboundDropped: UInt64?
     /// What each unit's processes used (UnitUsage), by unit name.
     public var perUnitUsage: [String: UnitUsage]?
     /// Events counted (in the exit code and the totals) but not written to this log, and
@@ -166,6 +168,7 @@ public struct RunEndRecord: Sendable, Codable, Equatable {
         case type, runId = "run_id", exitCode = "exit_code", childStatus = "child_status"
         case durationMs = "duration_ms", lostEvents = "lost_events", setupFailure = "setup_failure"
         case policyChanged = "policy_changed", enforceMismatches = "enforce_mismatches", unrecordedRefusals = "unrecorded_refusals"
+        case inboundDropped = "inbound_dropped"
         case perUnitUsage = "per_unit_usage", unwrittenEvents = "unwritten_events", writeError = "write_error", syscalls
         case policyChangedTotal = "policy_changed_total", policyChangeUnremembered = "policy_change_unremembered", allowedTotal = "allowed_total", violationsTotal = "violations_total"
     }

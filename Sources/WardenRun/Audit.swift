@@ -96,6 +96,10 @@ final class EventAgent: @unchecked Sendable {
     /// Successful metadata changes and unix-socket connects received (the kernel's
     /// `unguarded` count, seen from here).
     private(set) var unguardedSeen: UInt64 = 0
+    /// The kernel's counts when the agent starts: the canaries ran in the run's cgroup
+    /// (tier 1's are refused by design) and their events were dropped unread, so only
+    /// what the counts grow by after this is the build's.
+    private let refusalsBefore: UInt64, unguardedBefore: UInt64
     /// Files named like a policy file or manifest (PolicyGuard.names) the build wrote,
     /// created, renamed or removed: a later run may take them for its policy.
     private(set) var policyWrites = Set<String>()
@@ -118,6 +122,8 @@ final class EventAgent: @unchecked Sendable {
         self.decider = decider
         self.enforce = enforce
         seenMap = ring.seenMap
+        refusalsBefore = ring.kernelRefusals
+        unguardedBefore = ring.kernelUnguarded
     }
 
     func start() {
@@ -222,7 +228,8 @@ final class EventAgent: @unchecked Sendable {
         lock.unlock()
         if thread != nil { done.wait() }
         for (nr, n) in ring.syscallCounts() { syscallCounts[Confinement.syscallName(nr) ?? "#\(nr)", default: 0] += n }
-        let kernelRefusals = ring.kernelRefusals, kernelUnguarded = ring.kernelUnguarded, kernelRepeats = ring.kernelRepeats
+        let kernelRefusals = ring.kernelRefusals - refusalsBefore, kernelUnguarded = ring.kernelUnguarded - unguardedBefore
+        let kernelRepeats = ring.kernelRepeats
         let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         var usage: [String: UnitUsage] = [:]
         for (i, v) in ring.unitUsage().enumerated() {

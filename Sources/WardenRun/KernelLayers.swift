@@ -73,7 +73,8 @@ extension Runner {
         let addresses = setup.hosts.flatMap(\.addresses)
         do {
             let n = try BPFObject.load(.net, ringBytes: ringBytes, sharing: trace)
-            try n.configureNet(enforce: state.mode == .enforce, denyByDefault: policy.netDefault.value == .deny)
+            try n.configureNet(enforce: state.mode == .enforce, denyByDefault: policy.netDefault.value == .deny,
+                               denyListen: policy.netListen.value == .deny)
             try n.allowNet(addresses)
             try n.attach(cgroupFD: cgroup.fd.rawValue)
             if state.mode == .enforce && policy.netDefault.value == .deny,

@@ -187,6 +187,9 @@ extension Runner {
         if metrics.unrecordedRefusals > 0 {
             log("warning: the kernel refused \(metrics.unrecordedRefusals) call(s) whose events were lost; they count as denials")
         }
+        if let n = metrics.inboundDropped {
+            log("warning: \(n) connection request(s) to the build's listeners were \(mode == .observe ? "seen (enforce mode drops them)" : "dropped") (net.listen = \"deny\")")
+        }
         let verdictWord = mode == .observe ? "would be denied" : "denied"
         log("run \(runId): command \(status); events \(metrics.allowedTotal + metrics.violationsTotal), "
             + "\(verdictWord) \(metrics.violationsTotal); log \(outputs.events)")
@@ -200,6 +203,7 @@ extension RunEndRecord {
     mutating func fill(from metrics: MetricsSnapshot, syscalls: [String: UInt64]?, policyChanged: [String]?, remembered: Bool) {
         enforceMismatches = metrics.enforceMismatches
         if metrics.unrecordedRefusals > 0 { unrecordedRefusals = metrics.unrecordedRefusals }
+        inboundDropped = metrics.inboundDropped
         perUnitUsage = metrics.perUnitUsage
         if let syscalls, !syscalls.isEmpty { self.syscalls = syscalls }
         unwrittenEvents = metrics.unwrittenEvents

@@ -78,6 +78,7 @@ public struct Runner {
         var cleanupError: SandboxError?
         do { try cgroup.destroy() } catch { cleanupError = error }
         agent?.stop()
+        if let n = kernel.net?.inboundDropped, n > 0 { audit.update { $0.inboundDropped = n } }
         withExtendedLifetime(kernel) {}
         let code = finish(outcome, runId: runId, started: started, audit: audit, agent: agent, policyWatch: policyWatch, mode: state.mode)
         if let cleanupError {

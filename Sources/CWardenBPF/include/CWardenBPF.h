@@ -55,7 +55,7 @@ int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slot
 void warden_bpf_close(struct warden_bpf *b);
 
 /* The network object's settings and allowlist. */
-int warden_net_configure(struct warden_bpf *b, int enforce, int deny_default, char *err, size_t errlen);
+int warden_net_configure(struct warden_bpf *b, int enforce, int deny_default, int deny_listen, char *err, size_t errlen);
 int warden_net_allow4(struct warden_bpf *b, uint32_t addr_be, uint16_t port, char *err, size_t errlen);
 int warden_net_allow6(struct warden_bpf *b, const uint8_t addr[16], uint16_t port, char *err, size_t errlen);
 

@@ -15,6 +15,7 @@ struct warden_net_key6 {
 struct warden_net_settings {
     uint32_t enforce;      /* 1: refuse what is not allowed; 0: observe only */
     uint32_t deny_default; /* 1: net.default = "deny" */
+    uint32_t deny_listen;  /* 1: net.listen = "deny": no connection reaches a listener of the run */
 };
 
 #endif
