@@ -145,6 +145,40 @@ public enum ProgramLookup {
     }
 }
 
+/// C copies of strings for the child (argv, envp, read-only paths), NULL-terminated and
+/// freed with the array. nil when strdup runs out of memory: a missing copy must not
+/// become a NULL the child takes for the end of its argv (or mounts as a path).
+final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let count: Int
+
+    init?(_ strings: [String]) {
+        let p = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+        p.initialize(repeating: nil, count: strings.count + 1)
+        for (i, s) in strings.enumerated() {
+            guard let copy = strdup(s) else {
+                for j in 0..<i { free(p[j]) }
+                p.deallocate()
+                return nil
+            }
+            p[i] = copy
+        }
+        pointer = p
+        count = strings.count
+    }
+
+    deinit {
+        for i in 0..<count { free(pointer[i]) }
+        pointer.deallocate()
+    }
+
+    /// The copies as `const char *const *` (none is NULL below `count`); nil when empty.
+    func withElements<R>(_ body: (UnsafePointer<UnsafePointer<CChar>>?) -> R) -> R {
+        guard count > 0 else { return body(nil) }
+        return pointer.withMemoryRebound(to: UnsafePointer<CChar>.self, capacity: count) { body($0) }
+    }
+}
+
 public struct ChildSpec: Sendable {
     public var program: String
     public var arguments: [String]   // argv, including argv[0]
@@ -207,35 +241,28 @@ public enum Supervisor {
     public static func spawn(_ spec: ChildSpec, in cgroup: RunCgroup) throws(SandboxError) -> Child {
         // Swift's buffered stdout must not be duplicated into the child.
         fflush(nil)
-        var cArgs = spec.arguments.map { strdup($0) } + [nil]
-        var cEnv = spec.environment.map { strdup($0) } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
+        guard let argv = CStringArray(spec.arguments), let envp = CStringArray(spec.environment),
+              let readOnly = CStringArray(spec.confinement?.readOnlyPaths ?? []) else {
+            throw .spawn(stage: .none, .noMemory)
         }
-        var limits = spec.rlimits.map { warden_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let limits = spec.rlimits.map { warden_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let filters = spec.confinement?.seccomp ?? []
         var result = warden_spawn_result()
         let rc: Int32 = spec.program.withCString { program in
             spec.cwd.withCString { cwd in
-                cArgs.withUnsafeMutableBufferPointer { argv in
-                    cEnv.withUnsafeMutableBufferPointer { envp in
-                        limits.withUnsafeMutableBufferPointer { rl in
-                            let filters = spec.confinement?.seccomp ?? []
-                            let readOnly = (spec.confinement?.readOnlyPaths ?? []).map { strdup($0) }
-                            defer { readOnly.forEach { free($0) } }
-                            let ro = readOnly.map { UnsafePointer<CChar>($0) }
-                            return ro.withUnsafeBufferPointer { rp in filters.withUnsafeBufferPointer { fp in
-                                var cfg = warden_spawn_config(
-                                    path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
-                                    cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
-                                    uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
-                                    rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
-                                    landlock_fd: spec.confinement?.landlockFD ?? -1,
-                                    seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
-                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count),
-                                    notify_filter: spec.confinement?.notifyFilter ?? -1)
-                                return warden_spawn(&cfg, &result)
-                            } }
+                limits.withUnsafeBufferPointer { rl in
+                    filters.withUnsafeBufferPointer { fp in
+                        readOnly.withElements { rp in
+                            var cfg = warden_spawn_config(
+                                path: program, argv: argv.pointer, envp: envp.pointer, cwd: cwd,
+                                cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
+                                uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
+                                rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
+                                landlock_fd: spec.confinement?.landlockFD ?? -1,
+                                seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
+                                readonly_paths: rp, readonly_count: Int32(readOnly.count),
+                                notify_filter: spec.confinement?.notifyFilter ?? -1)
+                            return warden_spawn(&cfg, &result)
                         }
                     }
                 }
@@ -258,9 +285,8 @@ public enum Supervisor {
         var status: Int32 = 0
         var last: Int32 = 0
         var usage = rusage()
-        guard warden_supervise(child.pid, child.pidfd, signalFD, &status, &last, &usage) == 0 else {
-            throw .supervise(Errno(rawValue: errno))
-        }
+        let rc = warden_supervise(child.pid, child.pidfd, signalFD, &status, &last, &usage)
+        guard rc == 0 else { throw .supervise(Errno(rawValue: -rc)) }
         close(child.pidfd)
         let forwarded = last == 0 ? nil : last
         var exit = status & 0x7f == 0
@@ -274,9 +300,10 @@ public enum Supervisor {
         return exit
     }
 
-    /// Installs the forwarding handlers; returns the descriptor `wait` reads.
+    /// Installs the forwarding handlers; returns the descriptor `wait` reads, or -1 when
+    /// there is none (`wait` then forwards nothing).
     public static func installSignalForwarding() -> Int32 {
-        warden_signal_pipe()
+        max(warden_signal_pipe(), -1)
     }
 
     /// Starts the guard that kills and removes the cgroup if warden dies. Close the
@@ -285,7 +312,7 @@ public enum Supervisor {
     /// removes `cgroup`, and removes `tmpdir` too unless `releaseGuard` said warden did.
     public static func startGuard(for cgroup: RunCgroup, tmpdir: String?) throws(SandboxError) -> Int32 {
         let fd = warden_spawn_guard(cgroup.path, tmpdir)
-        guard fd >= 0 else { throw .cgroup("start the guard for", path: cgroup.path, Errno(rawValue: errno)) }
+        guard fd >= 0 else { throw .cgroup("start the guard for", path: cgroup.path, Errno(rawValue: -fd)) }
         return fd
     }
 
