@@ -76,7 +76,7 @@ extension EffectivePolicy {
             write.append(PathRule(tmp, "TMPDIR (private to the run)"))
         }
         if let home = ctx.home {
-            let tc = SystemBaseline.toolchain(ctx.buildSystem, home: home)
+            let tc = Toolchain.homePaths(ctx.buildSystem, home: home)
             read += tc.read
             write += tc.write
         }

@@ -51,98 +51,20 @@ public enum ProgramLookup {
         return nil
     }
 
-    /// For a rustup proxy (`cargo`, `rustc` … that are really `rustup`), the toolchain
-    /// binaries of that name, which the proxy executes.
-    public static func rustupToolchainBinaries(_ name: String, proxy: String, home: String?) -> [String] {
-        guard (proxy as NSString).lastPathComponent == "rustup", !name.contains("/") else { return [] }
-        let root = ProcessInfo.processInfo.environment["RUSTUP_HOME"] ?? (home.map { homePath($0, ".rustup") } ?? "")
-        let toolchains = root + "/toolchains"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: toolchains)) ?? []
-        var out = names.sorted().map { "\(toolchains)/\($0)/bin/\(name)" }.filter(isExecutableFile)
-        if name == "rustc" {
-            // rustc links through its own tools: rust-lld and the gcc-ld/ld.lld wrapper.
-            for tc in names.sorted() {
-                let rustlib = "\(toolchains)/\(tc)/lib/rustlib"
-                for target in (try? FileManager.default.contentsOfDirectory(atPath: rustlib)) ?? [] {
-                    let bin = "\(rustlib)/\(target)/bin"
-                    if FileManager.default.fileExists(atPath: bin) { out.append(bin) }
-                }
-            }
-        }
-        return out
-    }
-
-    /// GCC runs helpers that are not on PATH (collect2, cc1, cc1plus, lto-wrapper …)
-    /// from its own directories; allowing `gcc`/`cc` allows them.
+    /// GCC's internal programs for `name` (Toolchain.compilerInternals) on this machine.
     public static func compilerInternals(_ name: String) -> [String] {
-        guard ["cc", "gcc", "c++", "g++", "cpp", "collect2", "cc1", "cc1plus", "lto-wrapper"].contains(name) else { return [] }
-        var out: [String] = []
-        for base in ["/usr/lib/gcc", "/usr/libexec/gcc"] {
-            for triple in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
-                for version in (try? FileManager.default.contentsOfDirectory(atPath: "\(base)/\(triple)")) ?? [] {
-                    for tool in ["collect2", "cc1", "cc1plus", "lto-wrapper", "lto1"] {
-                        let p = "\(base)/\(triple)/\(version)/\(tool)"
-                        if isExecutableFile(p) { out.append(p) }
-                    }
-                }
-            }
-        }
-        return out
+        Toolchain.local(home: nil).compilerInternals(name)
     }
 
-    /// The programs an allowlisted program runs as part of its own implementation,
-    /// which allowlisting it by name brings in (the README's "Helpers" rule):
-    /// - git: the ELF programs named `git` or `git-*` in its exec-path (`lib/git-core` or
-    ///   `libexec/git-core` beside its `bin`), e.g. `git-upload-pack` for a local clone;
-    /// - the Swift driver (`swift`, `swiftc`, `swift-driver`): the ELF programs named
-    ///   `swift-*` beside it (`swift build` runs `swift-build`, `swift help` `swift-help`);
-    /// - gcc: its internal programs (compilerInternals), rustup proxies: the toolchain's
-    ///   binaries of that name (rustupToolchainBinaries).
-    /// Scripts among them are left out: their interpreters would come with them.
-    /// Real paths, sorted, without the program itself.
+    /// What allowlisting `name` brings in on this machine (Toolchain.implementationHelpers).
     public static func implementationHelpers(_ name: String, resolved: String, home: String?) -> [String] {
-        let real = realPath(resolved)
-        let dir = (real as NSString).deletingLastPathComponent
-        var out: [String] = []
-        func elfPrograms(in dir: String, _ matches: (String) -> Bool) -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter(matches)
-                .map { dir + "/" + $0 }.filter { isExecutableFile($0) && isELF($0) }.map(realPath)
-        }
-        switch (real as NSString).lastPathComponent {
-        case "git":
-            let prefix = (dir as NSString).deletingLastPathComponent
-            if let execPath = [prefix + "/lib/git-core", prefix + "/libexec/git-core"].first(where: { FileManager.default.fileExists(atPath: $0) }) {
-                out += elfPrograms(in: execPath) { $0 == "git" || $0.hasPrefix("git-") }
-            }
-        case "swift-driver":
-            out += elfPrograms(in: dir) { $0.hasPrefix("swift-") }
-        default:
-            break
-        }
-        if !name.contains("/") {
-            out += rustupToolchainBinaries(name, proxy: resolved, home: home)
-            out += compilerInternals(name)
-        }
-        return Array(Set(out)).filter { $0 != real }.sorted()
+        Toolchain.local(home: home).implementationHelpers(name, resolved: resolved)
     }
 
-    static func isELF(_ path: String) -> Bool {
-        guard let fh = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? fh.close() }
-        return (try? fh.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
-    }
-
-    static func isExecutableFile(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
-    }
+    static func isExecutableFile(_ path: String) -> Bool { FileSystemProbe().isExecutableFile(path) }
 
     /// The file the kernel will actually execute (symlinks resolved).
-    public static func realPath(_ path: String) -> String {
-        guard let p = realpath(path, nil) else { return path }
-        defer { free(p) }
-        return String(cString: p)
-    }
+    public static func realPath(_ path: String) -> String { FileSystemProbe().realPath(path) }
 }
 
 /// C copies of strings for the child (argv, envp, read-only paths), NULL-terminated and
