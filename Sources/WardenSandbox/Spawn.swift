@@ -170,7 +170,8 @@ public enum Supervisor {
         let limits = spec.rlimits.map { warden_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         let filters = spec.confinement?.seccomp ?? []
         var result = warden_spawn_result()
-        let rc: Int32 = spec.program.withCString { program in
+        // The copies must outlive the call, not just the reads of their pointers.
+        let rc: Int32 = withExtendedLifetime((argv, envp, readOnly)) { spec.program.withCString { program in
             spec.cwd.withCString { cwd in
                 limits.withUnsafeBufferPointer { rl in
                     filters.withUnsafeBufferPointer { fp in
@@ -189,7 +190,7 @@ public enum Supervisor {
                     }
                 }
             }
-        }
+        } }
         guard rc == 0 else {
             let stage = SpawnStage(rawValue: result.stage) ?? .none
             let e = Errno(rawValue: result.error)
