@@ -40,10 +40,11 @@ struct warden_bpf {
     void *ctx;
 };
 
+/* Writes the message and returns -e, the header's convention (-EIO should a failing
+ * libbpf call have left errno 0: a failure must never read as success). */
 static int fail(char *err, size_t errlen, int e, const char *what, const char *name) {
     snprintf(err, errlen, "%s %s: %s (errno %d)", what, name ? name : "", strerror(e), e);
-    errno = e;
-    return -1;
+    return e > 0 ? -e : -EIO;
 }
 
 static _Atomic int quiet_logs;
@@ -66,20 +67,17 @@ static int on_record(void *ctx, void *data, size_t size) {
 /* The maps one run's objects share: one ring buffer, one drop counter, one unit table. */
 static const char *const shared_maps[] = {"events", "drops", "units"};
 
-struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *name, uint32_t ring_bytes,
-                                   struct warden_bpf *share, char *err, size_t errlen) {
+int warden_bpf_load(const void *object, size_t size, const char *name, uint32_t ring_bytes,
+                    struct warden_bpf *share, struct warden_bpf **out, char *err, size_t errlen) {
+    *out = NULL;
     struct warden_bpf *b = calloc(1, sizeof *b);
-    if (!b) {
-        fail(err, errlen, ENOMEM, "allocate", "loader");
-        return NULL;
-    }
+    if (!b) return fail(err, errlen, ENOMEM, "allocate", "loader");
     LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
     b->obj = bpf_object__open_mem(object, size, &opts);
     if (!b->obj) {
         int e = errno;
         free(b);
-        fail(err, errlen, e, "open BPF object", name);
-        return NULL;
+        return fail(err, errlen, e, "open BPF object", name);
     }
     for (size_t i = 0; i < sizeof shared_maps / sizeof shared_maps[0]; i++) {
         struct bpf_map *m = bpf_object__find_map_by_name(b->obj, shared_maps[i]);
@@ -93,15 +91,13 @@ struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *
         }
         if (e) {
             warden_bpf_close(b);
-            fail(err, errlen, e, share ? "share map" : "size ring buffer", shared_maps[i]);
-            return NULL;
+            return fail(err, errlen, e, share ? "share map" : "size ring buffer", shared_maps[i]);
         }
     }
     if (bpf_object__load(b->obj)) {
         int e = errno;
         warden_bpf_close(b);
-        fail(err, errlen, e, "load (verifier) BPF object", name);
-        return NULL;
+        return fail(err, errlen, e, "load (verifier) BPF object", name);
     }
     if (!share && bpf_object__find_map_by_name(b->obj, "events")) {
         int rbfd = bpf_object__find_map_fd_by_name(b->obj, "events");
@@ -109,11 +105,11 @@ struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *
         if (!b->rb) {
             int e = errno;
             warden_bpf_close(b);
-            fail(err, errlen, e, "open ring buffer", "events");
-            return NULL;
+            return fail(err, errlen, e, "open ring buffer", "events");
         }
     }
-    return b;
+    *out = b;
+    return 0;
 }
 
 int warden_bpf_attach(struct warden_bpf *b, int cgroup_fd, char *err, size_t errlen) {

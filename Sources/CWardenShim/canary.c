@@ -30,7 +30,8 @@ long warden_clone_into_cgroup(int cgroup_fd, uint64_t flags, int *pidfd) {
         args.pidfd = (uint64_t)(uintptr_t)pidfd;
     }
     args.exit_signal = SIGCHLD;
-    return syscall(SYS_clone3, &args, sizeof args);
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    return pid < 0 ? -errno : pid;
 }
 
 /* The child's exit codes. An exec that succeeds runs the probe program, which exits 0. */
@@ -80,21 +81,21 @@ static void canary_child(const struct warden_canary *c) {
     _exit(errno > 0 && errno < 200 ? FAILED_BASE + errno : FAILED_BASE);
 }
 
-int warden_canary_run(const struct warden_canary *c) {
+int warden_canary_run(const struct warden_canary *c, int *failed_errno) {
+    *failed_errno = 0;
     long pid = warden_clone_into_cgroup(c->cgroup_fd, 0, NULL);
-    if (pid < 0) return -1;
+    if (pid < 0) return (int)pid;
     if (pid == 0) canary_child(c);
     int status;
     while (waitpid((pid_t)pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
+        if (errno != EINTR) return -errno;
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (code == REFUSED) return WARDEN_CANARY_REFUSED;
     if (code == 0 || code == WENT_THROUGH) return WARDEN_CANARY_WENT_THROUGH;
     if (code >= FAILED_BASE) {
-        errno = code - FAILED_BASE;
+        *failed_errno = code - FAILED_BASE;
         return WARDEN_CANARY_FAILED;
     }
-    errno = code == SETUP_FAILED ? EPERM : EPROTO;
-    return -1;
+    return code == SETUP_FAILED ? -EPERM : -EPROTO;
 }

@@ -83,50 +83,47 @@ int warden_landlock_create(uint64_t handled_fs, uint64_t scoped, int abi) {
     struct warden_ll_ruleset_attr attr = {handled_fs, 0, abi >= 6 ? scoped : 0};
     size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 16 : 8;
     long fd = syscall(__NR_landlock_create_ruleset, &attr, size, 0);
-    if (fd >= 0) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    if (fd < 0) return -errno;
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
     return (int)fd;
 }
 
 int warden_landlock_add_path(int ruleset_fd, const char *path, uint64_t access) {
     int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd < 0) return -1;
+    if (fd < 0) return -errno;
     struct stat st;
     if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
         /* Directory-only rights are invalid on a file (EINVAL): keep the file ones. */
         access &= WARDEN_LL_FILE_RIGHTS;
     }
     struct warden_ll_path_beneath rule = {access, fd};
-    long r = syscall(__NR_landlock_add_rule, ruleset_fd, WARDEN_LL_RULE_PATH_BENEATH, &rule, 0);
-    int saved = errno;
+    int rc = syscall(__NR_landlock_add_rule, ruleset_fd, WARDEN_LL_RULE_PATH_BENEATH, &rule, 0) < 0 ? -errno : 0;
     close(fd);
-    errno = saved;
-    return r < 0 ? -1 : 0;
+    return rc;
 }
 
 int warden_landlock_restrict(int ruleset_fd) {
-    return (int)syscall(__NR_landlock_restrict_self, ruleset_fd, 0);
+    return syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0 ? -errno : 0;
 }
 
 int warden_seccomp_resolve(const char *name) {
     int nr = seccomp_syscall_resolve_name(name);
-    return nr == __NR_SCMP_ERROR ? -1 : nr;
+    return nr == __NR_SCMP_ERROR ? -ENOENT : nr;
 }
 
 int warden_seccomp_resolve_arch(const char *name, const char *arch) {
     uint32_t token = seccomp_arch_resolve_name(arch);
-    if (token == 0) return -3;
+    if (token == 0) return -EINVAL;
     int nr = seccomp_syscall_resolve_name_arch(token, name);
     /* libseccomp gives calls absent from this architecture negative pseudo-numbers. */
-    if (nr == __NR_SCMP_ERROR) return -1;
-    return nr < 0 ? -2 : nr;
+    if (nr == __NR_SCMP_ERROR) return -ENOENT;
+    return nr < 0 ? -ENOSYS : nr;
 }
 
 int warden_seccomp_name(int nr, char *buf, size_t len) {
+    if (len == 0) return -EINVAL;
     char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-    if (!name || len == 0) {
-        free(name);
-        return -1;
-    }
+    if (!name) return -ENOENT;
     snprintf(buf, len, "%s", name);
     free(name);
     return 0;

@@ -1,7 +1,9 @@
 /* seccomp user notification, the agent's side: receive a notification, check it is still
  * pending, answer it. The kernel's structures may grow: their sizes come from
  * SECCOMP_GET_NOTIF_SIZES, never from this header's sizeof. */
+#ifndef _GNU_SOURCE /* Package.swift defines it for the target */
 #define _GNU_SOURCE
+#endif
 #include "CWardenShim.h"
 
 #include <errno.h>

@@ -114,6 +114,7 @@ static int send_fd(int sock, int fd) {
     return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
 }
 
+/* The descriptor, or -errno. */
 static int recv_fd(int sock) {
     char byte;
     struct iovec iov = {&byte, 1};
@@ -122,12 +123,10 @@ static int recv_fd(int sock) {
         char buf[CMSG_SPACE(sizeof(int))];
     } control;
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-    if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1) return -1;
+    ssize_t got = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got != 1) return got < 0 ? -errno : -EPROTO;
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
-        errno = EPROTO;
-        return -1;
-    }
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -EPROTO;
     int fd;
     memcpy(&fd, CMSG_DATA(c), sizeof fd);
     return fd;
@@ -256,7 +255,7 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
     if (pipe2(fds, O_CLOEXEC) < 0) {
         result->stage = WARDEN_STAGE_PIPE;
         result->error = errno;
-        return -1;
+        return -result->error;
     }
     int sv[2] = {-1, -1};
     if (cfg->notify_filter >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -264,7 +263,7 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
         result->error = errno;
         close(fds[0]);
         close(fds[1]);
-        return -1;
+        return -result->error;
     }
     notify_socket = sv[1];
     pid_t parent = getpid();
@@ -275,11 +274,11 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
     long pid = warden_clone_into_cgroup(cfg->cgroup_fd, CLONE_NEWIPC | CLONE_NEWCGROUP, &pidfd);
     if (pid < 0) {
         result->stage = WARDEN_STAGE_CLONE;
-        result->error = errno;
+        result->error = (int)-pid;
         close(fds[0]);
         close(fds[1]);
         if (sv[0] >= 0) close(sv[0]), close(sv[1]);
-        return -1;
+        return (int)pid;
     }
     if (pid == 0) {
         close(fds[0]);
@@ -302,22 +301,23 @@ int warden_spawn(const struct warden_spawn_config *cfg, struct warden_spawn_resu
         if (sv[0] >= 0) close(sv[0]);
         result->stage = r.stage;
         result->error = r.error;
-        return -1;
+        /* A report always carries an errno; EIO keeps a failure negative should one not. */
+        return r.error > 0 ? -r.error : -EIO;
     }
     /* EOF: the CLOEXEC pipe closed on a successful exec; the listener was sent before. */
     if (sv[0] >= 0) {
-        result->notify_fd = recv_fd(sv[0]);
-        int saved = errno;
+        int fd = recv_fd(sv[0]);
         close(sv[0]);
-        if (result->notify_fd < 0) {
+        if (fd < 0) {
             syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
             int status;
             while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
             close(pidfd);
             result->stage = WARDEN_STAGE_NOTIFY;
-            result->error = saved;
-            return -1;
+            result->error = -fd;
+            return fd;
         }
+        result->notify_fd = fd;
     }
     result->pid = (pid_t)pid;
     result->pidfd = pidfd;

@@ -33,7 +33,7 @@ static void on_signal(int sig) {
 
 int warden_signal_pipe(void) {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -1;
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
     signal_write_fd = fds[1];
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -44,12 +44,13 @@ int warden_signal_pipe(void) {
     sigset_t set;
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        if (sigaction(sigs[i], &sa, NULL) < 0) return -1;
+        if (sigaction(sigs[i], &sa, NULL) < 0) return -errno;
         sigaddset(&set, sigs[i]);
     }
     /* warden may have been started with these blocked (some launchers do): a blocked
      * SIGTERM would leave the build running after warden was asked to stop. */
-    if (pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0) return -1;
+    int rc = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    if (rc != 0) return -rc; /* pthread functions return the errno itself */
     return fds[0];
 }
 
@@ -59,7 +60,7 @@ int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_sig
         int n = poll(p, sigfd >= 0 ? 2 : 1, -1);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return -1;
+            return -errno;
         }
         if (sigfd >= 0 && (p[1].revents & POLLIN)) {
             unsigned char sigs[32];
@@ -67,23 +68,24 @@ int warden_supervise(pid_t pid, int pidfd, int sigfd, int *status, int *last_sig
             for (ssize_t i = 0; i < got; i++) {
                 if (last_signal) *last_signal = sigs[i];
                 /* The child leads its own group; ESRCH only means it is already gone. */
-                if (kill(-pid, sigs[i]) < 0 && errno != ESRCH) return -1;
+                if (kill(-pid, sigs[i]) < 0 && errno != ESRCH) return -errno;
             }
         }
         if (p[0].revents & (POLLIN | POLLHUP)) {
             for (;;) {
                 pid_t r = wait4(pid, status, 0, usage);
                 if (r == pid) return 0;
-                if (r < 0 && errno != EINTR) return -1;
+                if (r < 0 && errno != EINTR) return -errno;
             }
         }
     }
 }
 
-/* Parses the pids in cgroup.procs without stdio, so the guard can use it after fork. */
+/* Parses the pids in cgroup.procs without stdio, so the guard can use it after fork.
+ * 0 or -errno. */
 static int kill_listed(int dirfd, int *killed) {
     int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
+    if (fd < 0) return -errno;
     char buf[4096];
     long pid = 0;
     int have = 0;
@@ -92,8 +94,9 @@ static int kill_listed(int dirfd, int *killed) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0) {
             if (errno == EINTR) continue;
+            int rc = -errno;
             close(fd);
-            return -1;
+            return rc;
         }
         for (ssize_t i = 0; i < n; i++) {
             if (buf[i] >= '0' && buf[i] <= '9') {
@@ -119,28 +122,26 @@ static void short_sleep(void) {
 
 int warden_cgroup_kill(const char *dir) {
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) return -1;
+    if (dirfd < 0) return -errno;
     int fd = openat(dirfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t n;
         do {
             n = write(fd, "1", 1);
         } while (n < 0 && errno == EINTR);
-        int saved = errno;
+        int rc = n == 1 ? 0 : n < 0 ? -errno : -EIO;
         close(fd);
         close(dirfd);
-        errno = saved;
-        return n == 1 ? 0 : -1;
+        return rc;
     }
     /* Kernels before 5.14: kill what is listed until nothing is left (new forks land
      * in the same cgroup, so the loop converges). */
     for (int round = 0; round < 500; round++) {
         int killed = 0;
-        if (kill_listed(dirfd, &killed) < 0) {
-            int saved = errno;
+        int rc = kill_listed(dirfd, &killed);
+        if (rc < 0) {
             close(dirfd);
-            errno = saved;
-            return -1;
+            return rc;
         }
         if (killed == 0) {
             close(dirfd);
@@ -149,8 +150,7 @@ int warden_cgroup_kill(const char *dir) {
         short_sleep();
     }
     close(dirfd);
-    errno = EBUSY;
-    return -1;
+    return -EBUSY;
 }
 
 int warden_spawn_guard(const char *dir, const char *tmpdir) {
@@ -158,14 +158,13 @@ int warden_spawn_guard(const char *dir, const char *tmpdir) {
     char *const rm_argv[] = {"rm", "-rf", "--", (char *)tmpdir, NULL};
     char *const rm_envp[] = {NULL};
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
+    if (pipe2(fds, O_CLOEXEC) < 0) return -errno;
     pid_t pid = fork();
     if (pid < 0) {
-        int saved = errno;
+        int rc = -errno;
         close(fds[0]);
         close(fds[1]);
-        errno = saved;
-        return -1;
+        return rc;
     }
     if (pid == 0) {
         /* Guard: no signals from the terminal, no inherited descriptors but its pipe. */
@@ -196,7 +195,7 @@ int warden_spawn_guard(const char *dir, const char *tmpdir) {
         /* warden has exited or finished: make sure the cgroup is empty and gone. */
         int emptied = 0;
         for (int i = 0; i < 500; i++) {
-            if (warden_cgroup_kill(dir) < 0 && errno == ENOENT) { emptied = 1; break; }
+            if (warden_cgroup_kill(dir) == -ENOENT) { emptied = 1; break; }
             if (rmdir(dir) == 0 || errno == ENOENT) { emptied = 1; break; }
             short_sleep();
         }
@@ -211,11 +210,12 @@ int warden_spawn_guard(const char *dir, const char *tmpdir) {
 }
 
 int warden_set_nondumpable(void) {
-    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ? -errno : 0;
 }
 
 int warden_prctl_get_no_new_privs(void) {
-    return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+    int r = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+    return r < 0 ? -errno : r;
 }
 
 long warden_capget_effective(pid_t pid, uint64_t *effective, uint64_t *permitted) {
@@ -226,20 +226,18 @@ long warden_capget_effective(pid_t pid, uint64_t *effective, uint64_t *permitted
     struct {
         uint32_t effective, permitted, inheritable;
     } data[2];
-    long r = syscall(SYS_capget, &hdr, data);
-    if (r == 0) {
-        *effective = ((uint64_t)data[1].effective << 32) | data[0].effective;
-        *permitted = ((uint64_t)data[1].permitted << 32) | data[0].permitted;
-    }
-    return r;
+    if (syscall(SYS_capget, &hdr, data) < 0) return -errno;
+    *effective = ((uint64_t)data[1].effective << 32) | data[0].effective;
+    *permitted = ((uint64_t)data[1].permitted << 32) | data[0].permitted;
+    return 0;
 }
 
 int warden_is_cgroup2(const char *path) {
     struct statfs fs;
-    if (statfs(path, &fs) < 0) return -1;
+    if (statfs(path, &fs) < 0) return -errno;
     return fs.f_type == CGROUP2_SUPER_MAGIC ? 1 : 0;
 }
 
 int warden_reserve_space(int fd, int64_t offset, int64_t length) {
-    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) < 0 ? -errno : 0;
 }

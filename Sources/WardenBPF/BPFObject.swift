@@ -66,20 +66,23 @@ public final class BPFObject: @unchecked Sendable {
         warden_bpf_quiet_logs(kind == .lsm ? 1 : 0)
         defer { warden_bpf_quiet_logs(0) }
         let external = try environment[distDirVariable].map { dir throws(BPFError) in try verifiedObject(kind, in: dir) }
-        let h: OpaquePointer
+        var loaded: OpaquePointer?
         if let external {
             // The array is kept in the object (`image`), so its storage outlives the load.
-            let loaded: Result<OpaquePointer, BPFError> = external.withUnsafeBytes { bytes in
+            // An empty array may have no storage: the loader refuses a NULL object (EINVAL).
+            let result: Result<Void, BPFError> = external.withUnsafeBytes { bytes in
                 Result { () throws(BPFError) in
-                    try call { warden_bpf_load(bytes.baseAddress, bytes.count, kind.rawValue, ringBytes, owner?.handle, $0, $1) }
+                    try call { warden_bpf_load(bytes.baseAddress, bytes.count, kind.rawValue, ringBytes, owner?.handle, &loaded, $0, $1) }
                 }
             }
-            h = try loaded.get()
+            try result.get()
         } else {
             let (ptr, size) = kind.image
-            h = try call { warden_bpf_load(ptr, size, kind.rawValue, ringBytes, owner?.handle, $0, $1) }
+            try call { warden_bpf_load(ptr, size, kind.rawValue, ringBytes, owner?.handle, &loaded, $0, $1) }
         }
-        return BPFObject(kind: kind, handle: h, owner: owner, image: external)
+        // The loader fills `loaded` whenever it returns 0.
+        guard let loaded else { throw BPFError(message: "load BPF object \(kind.rawValue): no object", errno: .ioError) }
+        return BPFObject(kind: kind, handle: loaded, owner: owner, image: external)
     }
 
     /// Reads `<kind>.bpf.o` from `dir` and checks it against `dir/manifest.json`: the
@@ -158,15 +161,20 @@ public final class BPFObject: @unchecked Sendable {
         String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    private static func call<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T?) throws(BPFError) -> T {
-        var err = [CChar](repeating: 0, count: 512)
-        let r = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
-        guard let r else { throw BPFError(message: message(err), errno: Errno(rawValue: errno)) }
-        return r
+    /// Runs a loader call that writes its message into the buffer it is given and
+    /// returns 0 or -errno (CWardenBPF.h).
+    private static func call(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(BPFError) {
+        let size = 512
+        let err = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+        err.initialize(repeating: 0, count: size)
+        defer { err.deallocate() }
+        let rc = body(err, size)
+        guard rc != 0 else { return }
+        throw BPFError(message: message(Array(UnsafeBufferPointer(start: err, count: size))), errno: Errno(rawValue: -rc))
     }
 
     func check(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(BPFError) {
-        _ = try BPFObject.call { body($0, $1) == 0 ? () : nil }
+        try BPFObject.call(body)
     }
 
     var raw: OpaquePointer { handle }
@@ -185,7 +193,7 @@ public final class BPFObject: @unchecked Sendable {
             var box = h
             return withUnsafeMutablePointer(to: &box) { ctx in
                 Int(warden_bpf_poll(handle, timeoutMs, { ctx, data, size in
-                    guard let ctx, let data else { return 0 }
+                    guard let ctx else { return 0 }
                     ctx.assumingMemoryBound(to: ((UnsafeRawBufferPointer) -> Void).self).pointee(UnsafeRawBufferPointer(start: data, count: size))
                     return 0
                 }, ctx))
@@ -218,7 +226,9 @@ public final class BPFObject: @unchecked Sendable {
     /// refused are not seen). Empty when the object has no counter.
     public func syscallCounts() -> [Int32: UInt64] {
         var counts = [UInt64](repeating: 0, count: 1024)
-        let n = counts.withUnsafeMutableBufferPointer { warden_bpf_syscall_counts(handle, $0.baseAddress, UInt32($0.count)) }
+        let n = counts.withUnsafeMutableBufferPointer { b in
+            b.baseAddress.map { warden_bpf_syscall_counts(handle, $0, UInt32(b.count)) } ?? -EINVAL
+        }
         guard n > 0 else { return [:] }
         var out: [Int32: UInt64] = [:]
         for (nr, c) in counts.prefix(Int(n)).enumerated() where c > 0 { out[Int32(nr)] = c }
@@ -229,7 +239,7 @@ public final class BPFObject: @unchecked Sendable {
     /// nil when it has no entry (not exec'd in the run, or gone).
     public func unit(ofProcess tgid: UInt32) -> UInt8? {
         var state = [UInt8](repeating: 0, count: 8)  // struct warden_unit_state
-        let rc = state.withUnsafeMutableBytes { warden_bpf_read(handle, "units", tgid, $0.baseAddress) }
+        let rc = Self.withStorage(&state) { warden_bpf_read(handle, "units", tgid, $0) }
         return rc == 0 ? state[0] : nil
     }
 
@@ -238,9 +248,14 @@ public final class BPFObject: @unchecked Sendable {
     public func unitUsage() -> [[UInt64]] {
         (0..<5).map { unit in
             var values = [UInt64](repeating: 0, count: 5)
-            let rc = values.withUnsafeMutableBytes { warden_bpf_read(handle, "unit_usage", UInt32(unit), $0.baseAddress) }
+            let rc = Self.withStorage(&values) { warden_bpf_read(handle, "unit_usage", UInt32(unit), $0) }
             return rc == 0 ? values : [UInt64](repeating: 0, count: 5)
         }
+    }
+
+    /// `body` with the array's bytes; -EINVAL for an array without storage (empty).
+    private static func withStorage<T>(_ array: inout [T], _ body: (UnsafeMutableRawPointer) -> Int32) -> Int32 {
+        array.withUnsafeMutableBytes { b in b.baseAddress.map(body) ?? -EINVAL }
     }
 }
 
@@ -285,18 +300,21 @@ extension BPFObject {
                 // The same destination from an IPv6 socket (::ffff:a.b.c.d) goes through connect6.
                 var mapped = [UInt8](repeating: 0, count: 10) + [0xff, 0xff]
                 withUnsafeBytes(of: v4.s_addr) { mapped += $0 }
-                try mapped.withUnsafeBufferPointer { b throws(BPFError) in
-                    try check { warden_net_allow6(raw, b.baseAddress, port, $0, $1) }
-                }
+                try mapped.withUnsafeBufferPointer { b throws(BPFError) in try allow6(b, port: port) }
             } else if inet_pton(AF_INET6, host, &v6) == 1 {
-                try withUnsafeBytes(of: &v6) { bytes throws(BPFError) in
-                    let b = bytes.bindMemory(to: UInt8.self)
-                    try check { warden_net_allow6(raw, b.baseAddress, port, $0, $1) }
-                }
+                try withUnsafeBytes(of: &v6) { bytes throws(BPFError) in try allow6(bytes.bindMemory(to: UInt8.self), port: port) }
             } else {
                 throw BPFError(message: "not an IP address: \(host)", errno: .invalidArgument)
             }
         }
+    }
+
+    /// One IPv6 address (16 bytes) and port.
+    private func allow6(_ address: UnsafeBufferPointer<UInt8>, port: UInt16) throws(BPFError) {
+        guard let bytes = address.baseAddress, address.count == 16 else {
+            throw BPFError(message: "not an IPv6 address: \(address.count) bytes", errno: .invalidArgument)
+        }
+        try check { warden_net_allow6(raw, bytes, port, $0, $1) }
     }
 
     /// The kernel prints IPv6 addresses in full (`[0000:…:0001]:443`); policies and

@@ -16,7 +16,7 @@ public final class EventLog: @unchecked Sendable {
     /// followed to a file elsewhere; only a regular file is taken.
     /// `reserve` allocates space past the end of the file without changing its size (the
     /// kernel's fallocate KEEP_SIZE, supplied by the caller: this layer makes no such
-    /// call); nil: no reserve.
+    /// call; 0 or -errno); nil: no reserve.
     public init(path: String, reserve: (@Sendable (_ fd: Int32, _ offset: Int64, _ length: Int64) -> Int32)? = nil) throws {
         self.path = path
         preallocate = reserve
@@ -50,8 +50,9 @@ public final class EventLog: @unchecked Sendable {
         guard preallocates, let preallocate else { return }
         var st = stat()
         guard fstat(fd.rawValue, &st) == 0 else { throw Errno(rawValue: errno) }
-        if preallocate(fd.rawValue, Int64(st.st_size), Int64(bytes) + Self.reserveBytes) != 0 {
-            let e = Errno(rawValue: errno)
+        let rc = preallocate(fd.rawValue, Int64(st.st_size), Int64(bytes) + Self.reserveBytes)
+        if rc != 0 {
+            let e = Errno(rawValue: -rc)
             guard e == .notSupported || e == .invalidArgument else { throw e }
             preallocates = false
         }

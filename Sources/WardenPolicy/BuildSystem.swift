@@ -60,16 +60,6 @@ extension BuildSystem {
         }
     }
 
-    /// Variables the child gets so the tool keeps its caches inside the output directory
-    /// instead of a shared one in the home directory: a cache other builds read is a
-    /// place to plant code (clang's module cache holds compiled modules).
-    public func cacheEnvironment(output: String) -> [String: String] {
-        switch self {
-        case .swiftpm: return ["CLANG_MODULE_CACHE_PATH": output + "/warden-module-cache"]
-        case .cargo, .make, .other: return [:]
-        }
-    }
-
     /// Files in the workspace root the build tool rewrites (its lock file). Strict mode
     /// allows writing them; it cannot let the tool create them in the read-only root.
     /// What warden writes as the lock file when it is missing, for the build to fill in
@@ -211,52 +201,6 @@ public enum SystemBaseline {
         var seen = Set<String>()
         return rules.filter { r in
             !secrets.contains { pathIsWithin(r.path, $0) || pathIsWithin($0, r.path) } && seen.insert(r.path).inserted
-        }
-    }
-
-    /// The toolchain's cache directories the build may write (see `toolchain`): created by
-    /// warden before an enforced run when missing, since rules cannot grant creating them.
-    public static func cacheDirectories(_ system: BuildSystem, home: String) -> [String] {
-        system == .swiftpm ? [homePath(home, ".cache/org.swift.swiftpm")] : []
-    }
-
-    /// Per-toolchain paths in the user's home: caches and toolchains, never credentials.
-    /// Directories the tool asks `access(W_OK)` about and, told no, turns features off
-    /// for, though a build never writes them: SwiftPM drops the user's mirrors, registries
-    /// and fingerprints ("is not accessible or not writable"). They stay writable in the
-    /// build's mount view, so `access` says yes, and read-only for Landlock and tier 1,
-    /// which decide the writes (a mode change there is traced and caught).
-    public static func accessProbed(_ system: BuildSystem, home: String) -> [PathRule] {
-        guard system == .swiftpm else { return [] }
-        return [".swiftpm/configuration", ".swiftpm/security"].map {
-            PathRule(homePath(home, $0), "asked with access(W_OK) by SwiftPM, never written (swift preset)")
-        }
-    }
-
-    public static func toolchain(_ system: BuildSystem, home: String) -> (read: [PathRule], write: [PathRule]) {
-        switch system {
-        case .cargo:
-            return (
-                read: [
-                    PathRule(homePath(home, ".rustup"), "rustup toolchains (cargo preset)"),
-                    PathRule(homePath(home, ".cargo/bin"), "cargo binaries (cargo preset)"),
-                    PathRule(homePath(home, ".cargo/config.toml"), "cargo configuration (cargo preset)"),
-                    PathRule(homePath(home, ".cargo/registry"), "crate sources (cargo preset)"),
-                    PathRule(homePath(home, ".cargo/git"), "git dependencies (cargo preset)"),
-                ],
-                // Cargo locks its caches and records their use even offline; files only,
-                // so nothing in ~/.cargo/bin or the registry can be replaced.
-                write: [
-                    PathRule(homePath(home, ".cargo/.package-cache"), "cargo's cache lock (cargo preset)"),
-                    PathRule(homePath(home, ".cargo/.package-cache-mutate"), "cargo's cache lock (cargo preset)"),
-                    PathRule(homePath(home, ".cargo/.global-cache"), "cargo's cache usage record (cargo preset)"),
-                ])
-        case .swiftpm:
-            return (
-                read: [PathRule(homePath(home, ".swiftpm"), "SwiftPM configuration (swift preset)")],
-                write: [PathRule(homePath(home, ".cache/org.swift.swiftpm"), "SwiftPM caches (swift preset)")])
-        case .make, .other:
-            return ([], [])
         }
     }
 }

@@ -25,16 +25,7 @@ public enum DefaultPolicy {
     /// Programs each starter policy allows. Names resolve through PATH when a run starts.
     public static func starterPrograms(_ system: BuildSystem) -> [String] {
         let shell = ["sh", "bash", "env", "uname", "cat", "mkdir", "rm", "cp", "mv", "ln", "sed", "grep", "tr", "dirname", "basename"]
-        let cc = ["cc", "gcc", "c++", "g++", "clang", "clang++", "cpp", "as", "ld", "ld.gold", "ld.lld", "ld.bfd", "collect2", "ar", "ranlib", "strip"]
-        switch system {
-        case .swiftpm:
-            return ["swift", "swift-build", "swift-package", "swift-frontend", "swift-driver", "swiftc",
-                    "swift-autolink-extract", "swift-plugin-server", "swift-build-tool", "swift-help", "git"] + cc + shell
-        case .cargo:
-            return ["cargo", "rustc", "rustdoc", "rustup"] + cc + shell
-        case .make, .other:
-            return ["make"] + cc + shell
-        }
+        return Toolchain.programs(system) + shell
     }
 
     /// A commented starter `warden.toml` for `warden init`.

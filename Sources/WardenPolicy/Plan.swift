@@ -11,7 +11,7 @@ public struct FilesystemPlan: Sendable, Equatable, Codable {
     /// directory or gitfile is read by the user's git as much as the top one.
     public var gitRoot: String?
     /// Kept writable in the child's read-only mount view beside `write`, though the rules
-    /// refuse writing them (`SystemBaseline.accessProbed`).
+    /// refuse writing them (`Toolchain.accessProbed`).
     public var viewWritable: [PathRule] = []
 
     public init(read: [PathRule], write: [PathRule], protected: [PathRule] = [], gitRoot: String? = nil, viewWritable: [PathRule] = []) {
@@ -83,7 +83,7 @@ extension EffectivePolicy {
             write.append(PathRule(tmp, "TMPDIR (private to the run)"))
         }
         if let home = ctx.home {
-            let tc = SystemBaseline.toolchain(ctx.buildSystem, home: home)
+            let tc = Toolchain.homePaths(ctx.buildSystem, home: home)
             read += tc.read
             write += tc.write
         }
@@ -99,7 +99,7 @@ extension EffectivePolicy {
             .filter { p in write.contains { pathIsWithin(p, $0.path) } && !fsWriteExtra.contains { pathIsWithin($0.value, p) } }
             .map { PathRule($0, "read-only: the workspace is writable, but \($0.split(separator: "/").last ?? "") decides what runs next") }
         let workspaceWritable = write.contains { pathIsWithin(ctx.workspace, $0.path) }
-        let probed = ctx.home.map { SystemBaseline.accessProbed(ctx.buildSystem, home: $0) } ?? []
+        let probed = ctx.home.map { Toolchain.accessProbed(ctx.buildSystem, home: $0) } ?? []
         return FilesystemPlan(read: read, write: write, protected: protected, gitRoot: workspaceWritable ? ctx.workspace : nil,
                               viewWritable: probed)
     }

@@ -91,20 +91,16 @@ extension Runner {
     /// loader or interpreter, the real tools behind rustup proxies, and the directories
     /// the build tool runs its own products from.
     func executables(_ resolved: [String: String], tmpdir: String) -> [String] {
+        let toolchain = Toolchain.local(home: session.identity.home)
         var files: [String] = []
         for (name, path) in resolved {
             files += Confinement.executionChain(path)
-            files += ProgramLookup.implementationHelpers(name, resolved: path, home: session.identity.home)
-                .flatMap(Confinement.executionChain)
+            files += toolchain.implementationHelpers(name, resolved: path).flatMap(Confinement.executionChain)
         }
         let system = session.policy.buildSystem
-        // The Swift driver runs the clang, ld and helpers of its own toolchain, which
-        // need not be the ones PATH finds first: allowlisted names count there too.
+        // Allowlisted names count in the Swift driver's own toolchain too.
         if system == .swiftpm, let driver = resolved["swiftc"] ?? resolved["swift"] {
-            let dir = (ProgramLookup.realPath(driver) as NSString).deletingLastPathComponent
-            for name in resolved.keys where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
-                files += Confinement.executionChain(dir + "/" + name)
-            }
+            files += toolchain.driverSiblings(driver: driver, names: resolved.keys).flatMap(Confinement.executionChain)
         }
         let output = system.outputDirectory(workspace: session.workspace, environment: session.environment)
         var seen = Set<String>()

@@ -57,7 +57,7 @@ extension Runner {
         // creating the output directory from inside: make it now, as the build would.
         try createOutputDirectory(output)
         if let home = session.identity.home {
-            for dir in SystemBaseline.cacheDirectories(session.policy.buildSystem, home: home) { createCacheDirectory(dir, home: home) }
+            for dir in Toolchain.cacheDirectories(session.policy.buildSystem, home: home) { createCacheDirectory(dir, home: home) }
         }
         // The same for the lock file; removed after the run if the build left it unfilled.
         let placeholder = try createLockFilePlaceholder()

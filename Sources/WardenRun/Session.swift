@@ -81,7 +81,7 @@ public struct Session: Sendable {
         // workspace is read-only, and .git must stay so (hooks live there).
         if env["GIT_OPTIONAL_LOCKS"] == nil { env["GIT_OPTIONAL_LOCKS"] = "0" }
         let output = policy.buildSystem.outputDirectory(workspace: workspace, environment: environment)
-        for (k, v) in policy.buildSystem.cacheEnvironment(output: output) where environment[k] == nil { env[k] = v }
+        for (k, v) in Toolchain.cacheEnvironment(policy.buildSystem, output: output) where environment[k] == nil { env[k] = v }
         return env
     }
 

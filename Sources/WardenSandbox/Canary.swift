@@ -54,10 +54,11 @@ public struct Canary: Sendable {
                 c.op = Int32(WARDEN_CANARY_CONNECT.rawValue)
                 c.port = port
             }
-            let r = warden_canary_run(&c)
-            if r < 0 { return .couldNotRun(Errno(rawValue: errno)) }
+            var failedErrno: Int32 = 0
+            let r = warden_canary_run(&c, &failedErrno)
+            if r < 0 { return .couldNotRun(Errno(rawValue: -r)) }
             if r == Int32(WARDEN_CANARY_REFUSED.rawValue) { return .refused }
-            if r == Int32(WARDEN_CANARY_FAILED.rawValue) { return .failed(Errno(rawValue: errno)) }
+            if r == Int32(WARDEN_CANARY_FAILED.rawValue) { return .failed(Errno(rawValue: failedErrno)) }
             return .wentThrough
         }
         switch operation {

@@ -111,8 +111,9 @@ public final class RunCgroup: @unchecked Sendable {
     public func destroy() throws(SandboxError) {
         guard !removed else { return }
         for _ in 0..<500 {
-            if warden_cgroup_kill(path) != 0, errno != ENOENT {
-                throw .cgroup("kill the processes of", path: path, Errno(rawValue: errno))
+            let killed = warden_cgroup_kill(path)
+            if killed != 0, killed != -ENOENT {
+                throw .cgroup("kill the processes of", path: path, Errno(rawValue: -killed))
             }
             if rmdir(path) == 0 || errno == ENOENT {
                 removed = true

@@ -39,11 +39,12 @@ public final class Confinement: @unchecked Sendable {
         let scoped: UInt64 = plan.scopeSignalsAndSockets
             ? UInt64(WARDEN_LL_SCOPE_SIGNAL) | UInt64(WARDEN_LL_SCOPE_ABSTRACT_UNIX_SOCKET) : 0
         let fd = warden_landlock_create(plan.handled.rawValue, scoped, Int32(abi))
-        guard fd >= 0 else { throw .confinement("create the Landlock ruleset", Errno(rawValue: errno)) }
+        guard fd >= 0 else { throw .confinement("create the Landlock ruleset", Errno(rawValue: -fd)) }
         landlockFD = fd
         for rule in plan.rules {
-            guard warden_landlock_add_path(fd, rule.path, rule.rights.rawValue) == 0 else {
-                let e = Errno(rawValue: errno)
+            let rc = warden_landlock_add_path(fd, rule.path, rule.rights.rawValue)
+            guard rc == 0 else {
+                let e = Errno(rawValue: -rc)
                 if e == .noSuchFileOrDirectory || e == .notDirectory {
                     skippedRules.append(rule)
                     continue

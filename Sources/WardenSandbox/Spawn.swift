@@ -51,97 +51,53 @@ public enum ProgramLookup {
         return nil
     }
 
-    /// For a rustup proxy (`cargo`, `rustc` … that are really `rustup`), the toolchain
-    /// binaries of that name, which the proxy executes.
-    public static func rustupToolchainBinaries(_ name: String, proxy: String, home: String?) -> [String] {
-        guard (proxy as NSString).lastPathComponent == "rustup", !name.contains("/") else { return [] }
-        let root = ProcessInfo.processInfo.environment["RUSTUP_HOME"] ?? (home.map { homePath($0, ".rustup") } ?? "")
-        let toolchains = root + "/toolchains"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: toolchains)) ?? []
-        var out = names.sorted().map { "\(toolchains)/\($0)/bin/\(name)" }.filter(isExecutableFile)
-        if name == "rustc" {
-            // rustc links through its own tools: rust-lld and the gcc-ld/ld.lld wrapper.
-            for tc in names.sorted() {
-                let rustlib = "\(toolchains)/\(tc)/lib/rustlib"
-                for target in (try? FileManager.default.contentsOfDirectory(atPath: rustlib)) ?? [] {
-                    let bin = "\(rustlib)/\(target)/bin"
-                    if FileManager.default.fileExists(atPath: bin) { out.append(bin) }
-                }
-            }
-        }
-        return out
-    }
-
-    /// GCC runs helpers that are not on PATH (collect2, cc1, cc1plus, lto-wrapper …)
-    /// from its own directories; allowing `gcc`/`cc` allows them.
+    /// GCC's internal programs for `name` (Toolchain.compilerInternals) on this machine.
     public static func compilerInternals(_ name: String) -> [String] {
-        guard ["cc", "gcc", "c++", "g++", "cpp", "collect2", "cc1", "cc1plus", "lto-wrapper"].contains(name) else { return [] }
-        var out: [String] = []
-        for base in ["/usr/lib/gcc", "/usr/libexec/gcc"] {
-            for triple in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
-                for version in (try? FileManager.default.contentsOfDirectory(atPath: "\(base)/\(triple)")) ?? [] {
-                    for tool in ["collect2", "cc1", "cc1plus", "lto-wrapper", "lto1"] {
-                        let p = "\(base)/\(triple)/\(version)/\(tool)"
-                        if isExecutableFile(p) { out.append(p) }
-                    }
-                }
-            }
-        }
-        return out
+        Toolchain.local(home: nil).compilerInternals(name)
     }
 
-    /// The programs an allowlisted program runs as part of its own implementation,
-    /// which allowlisting it by name brings in (the README's "Helpers" rule):
-    /// - git: the ELF programs named `git` or `git-*` in its exec-path (`lib/git-core` or
-    ///   `libexec/git-core` beside its `bin`), e.g. `git-upload-pack` for a local clone;
-    /// - the Swift driver (`swift`, `swiftc`, `swift-driver`): the ELF programs named
-    ///   `swift-*` beside it (`swift build` runs `swift-build`, `swift help` `swift-help`);
-    /// - gcc: its internal programs (compilerInternals), rustup proxies: the toolchain's
-    ///   binaries of that name (rustupToolchainBinaries).
-    /// Scripts among them are left out: their interpreters would come with them.
-    /// Real paths, sorted, without the program itself.
+    /// What allowlisting `name` brings in on this machine (Toolchain.implementationHelpers).
     public static func implementationHelpers(_ name: String, resolved: String, home: String?) -> [String] {
-        let real = realPath(resolved)
-        let dir = (real as NSString).deletingLastPathComponent
-        var out: [String] = []
-        func elfPrograms(in dir: String, _ matches: (String) -> Bool) -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter(matches)
-                .map { dir + "/" + $0 }.filter { isExecutableFile($0) && isELF($0) }.map(realPath)
-        }
-        switch (real as NSString).lastPathComponent {
-        case "git":
-            let prefix = (dir as NSString).deletingLastPathComponent
-            if let execPath = [prefix + "/lib/git-core", prefix + "/libexec/git-core"].first(where: { FileManager.default.fileExists(atPath: $0) }) {
-                out += elfPrograms(in: execPath) { $0 == "git" || $0.hasPrefix("git-") }
-            }
-        case "swift-driver":
-            out += elfPrograms(in: dir) { $0.hasPrefix("swift-") }
-        default:
-            break
-        }
-        if !name.contains("/") {
-            out += rustupToolchainBinaries(name, proxy: resolved, home: home)
-            out += compilerInternals(name)
-        }
-        return Array(Set(out)).filter { $0 != real }.sorted()
+        Toolchain.local(home: home).implementationHelpers(name, resolved: resolved)
     }
 
-    static func isELF(_ path: String) -> Bool {
-        guard let fh = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? fh.close() }
-        return (try? fh.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
-    }
-
-    static func isExecutableFile(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
-    }
+    static func isExecutableFile(_ path: String) -> Bool { FileSystemProbe().isExecutableFile(path) }
 
     /// The file the kernel will actually execute (symlinks resolved).
-    public static func realPath(_ path: String) -> String {
-        guard let p = realpath(path, nil) else { return path }
-        defer { free(p) }
-        return String(cString: p)
+    public static func realPath(_ path: String) -> String { FileSystemProbe().realPath(path) }
+}
+
+/// C copies of strings for the child (argv, envp, read-only paths), NULL-terminated and
+/// freed with the array. nil when strdup runs out of memory: a missing copy must not
+/// become a NULL the child takes for the end of its argv (or mounts as a path).
+final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let count: Int
+
+    init?(_ strings: [String]) {
+        let p = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+        p.initialize(repeating: nil, count: strings.count + 1)
+        for (i, s) in strings.enumerated() {
+            guard let copy = strdup(s) else {
+                for j in 0..<i { free(p[j]) }
+                p.deallocate()
+                return nil
+            }
+            p[i] = copy
+        }
+        pointer = p
+        count = strings.count
+    }
+
+    deinit {
+        for i in 0..<count { free(pointer[i]) }
+        pointer.deallocate()
+    }
+
+    /// The copies as `const char *const *` (none is NULL below `count`); nil when empty.
+    func withElements<R>(_ body: (UnsafePointer<UnsafePointer<CChar>>?) -> R) -> R {
+        guard count > 0 else { return body(nil) }
+        return pointer.withMemoryRebound(to: UnsafePointer<CChar>.self, capacity: count) { body($0) }
     }
 }
 
@@ -207,45 +163,37 @@ public enum Supervisor {
     public static func spawn(_ spec: ChildSpec, in cgroup: RunCgroup) throws(SandboxError) -> Child {
         // Swift's buffered stdout must not be duplicated into the child.
         fflush(nil)
-        var cArgs = spec.arguments.map { strdup($0) } + [nil]
-        var cEnv = spec.environment.map { strdup($0) } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
+        guard let argv = CStringArray(spec.arguments), let envp = CStringArray(spec.environment),
+              let readOnly = CStringArray(spec.confinement?.readOnlyPaths ?? []),
+              let writable = CStringArray(spec.confinement?.writablePaths ?? []) else {
+            throw .spawn(stage: .none, .noMemory)
         }
-        var limits = spec.rlimits.map { warden_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let limits = spec.rlimits.map { warden_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let filters = spec.confinement?.seccomp ?? []
         var result = warden_spawn_result()
-        let rc: Int32 = spec.program.withCString { program in
+        // The copies must outlive the call, not just the reads of their pointers.
+        let rc: Int32 = withExtendedLifetime((argv, envp, readOnly, writable)) { spec.program.withCString { program in
             spec.cwd.withCString { cwd in
-                cArgs.withUnsafeMutableBufferPointer { argv in
-                    cEnv.withUnsafeMutableBufferPointer { envp in
-                        limits.withUnsafeMutableBufferPointer { rl in
-                            let filters = spec.confinement?.seccomp ?? []
-                            let readOnly = (spec.confinement?.readOnlyPaths ?? []).map { strdup($0) }
-                            defer { readOnly.forEach { free($0) } }
-                            let ro = readOnly.map { UnsafePointer<CChar>($0) }
-                            let writable = (spec.confinement?.writablePaths ?? []).map { strdup($0) }
-                            defer { writable.forEach { free($0) } }
-                            let rw = writable.map { UnsafePointer<CChar>($0) }
-                            return ro.withUnsafeBufferPointer { rp in rw.withUnsafeBufferPointer { wp in filters.withUnsafeBufferPointer { fp in
-                                var cfg = warden_spawn_config(
-                                    path: program, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cwd,
-                                    cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
-                                    uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
-                                    rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
-                                    landlock_fd: spec.confinement?.landlockFD ?? -1,
-                                    seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
-                                    readonly_paths: rp.baseAddress, readonly_count: Int32(rp.count),
-                                    notify_filter: spec.confinement?.notifyFilter ?? -1,
-                                    readonly_root: spec.confinement?.writablePaths == nil ? 0 : 1,
-                                    writable_paths: wp.baseAddress, writable_count: Int32(wp.count))
-                                return warden_spawn(&cfg, &result)
-                            } } }
-                        }
+                limits.withUnsafeBufferPointer { rl in
+                    filters.withUnsafeBufferPointer { fp in
+                        readOnly.withElements { rp in writable.withElements { wp in
+                            var cfg = warden_spawn_config(
+                                path: program, argv: argv.pointer, envp: envp.pointer, cwd: cwd,
+                                cgroup_fd: cgroup.fd.rawValue, set_ids: spec.identity.switchIDs ? 1 : 0,
+                                uid: spec.identity.uid, gid: spec.identity.gid, cap_last_cap: capLastCap(),
+                                rlimits: rl.baseAddress, rlimit_count: Int32(rl.count),
+                                landlock_fd: spec.confinement?.landlockFD ?? -1,
+                                seccomp: fp.baseAddress, seccomp_count: Int32(fp.count),
+                                readonly_paths: rp, readonly_count: Int32(readOnly.count),
+                                notify_filter: spec.confinement?.notifyFilter ?? -1,
+                                readonly_root: spec.confinement?.writablePaths == nil ? 0 : 1,
+                                writable_paths: wp, writable_count: Int32(writable.count))
+                            return warden_spawn(&cfg, &result)
+                        } }
                     }
                 }
             }
-        }
+        } }
         guard rc == 0 else {
             let stage = SpawnStage(rawValue: result.stage) ?? .none
             let e = Errno(rawValue: result.error)
@@ -263,9 +211,8 @@ public enum Supervisor {
         var status: Int32 = 0
         var last: Int32 = 0
         var usage = rusage()
-        guard warden_supervise(child.pid, child.pidfd, signalFD, &status, &last, &usage) == 0 else {
-            throw .supervise(Errno(rawValue: errno))
-        }
+        let rc = warden_supervise(child.pid, child.pidfd, signalFD, &status, &last, &usage)
+        guard rc == 0 else { throw .supervise(Errno(rawValue: -rc)) }
         close(child.pidfd)
         let forwarded = last == 0 ? nil : last
         var exit = status & 0x7f == 0
@@ -279,9 +226,10 @@ public enum Supervisor {
         return exit
     }
 
-    /// Installs the forwarding handlers; returns the descriptor `wait` reads.
+    /// Installs the forwarding handlers; returns the descriptor `wait` reads, or -1 when
+    /// there is none (`wait` then forwards nothing).
     public static func installSignalForwarding() -> Int32 {
-        warden_signal_pipe()
+        max(warden_signal_pipe(), -1)
     }
 
     /// Starts the guard that kills and removes the cgroup if warden dies. Close the
@@ -290,7 +238,7 @@ public enum Supervisor {
     /// removes `cgroup`, and removes `tmpdir` too unless `releaseGuard` said warden did.
     public static func startGuard(for cgroup: RunCgroup, tmpdir: String?) throws(SandboxError) -> Int32 {
         let fd = warden_spawn_guard(cgroup.path, tmpdir)
-        guard fd >= 0 else { throw .cgroup("start the guard for", path: cgroup.path, Errno(rawValue: errno)) }
+        guard fd >= 0 else { throw .cgroup("start the guard for", path: cgroup.path, Errno(rawValue: -fd)) }
         return fd
     }
 

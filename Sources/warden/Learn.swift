@@ -140,14 +140,7 @@ extension Warden.Init {
         let start = source.run.start!
         let workspace = Session.workspace(for: cwd, environment: env).root
         let path = workspace + "/" + PolicyLoader.fileName
-        var notes = source.notes
-        if start.workspace != workspace {
-            notes.append("run \(source.run.runId) was in \(start.workspace), not \(workspace)")
-        }
-        let extra = start.policySources.filter { $0 != path && $0 != DefaultPolicy.source && $0.hasPrefix("/") }
-        if !extra.isEmpty {
-            notes.append("the run also used \(extra.joined(separator: ", ")); its rules are not copied into \(path)")
-        }
+        let notes = Self.notes(source, start: start, workspace: workspace, path: path)
         let existing = try ExistingPolicy.read(path)
         let text = existing?.text ?? Self.newPolicyText(source)
         let fragment: PolicyFragment
@@ -194,6 +187,20 @@ extension Warden.Init {
         for r in learned.rules { out += "  + \(r.rule)  # \(r.comment)\n" }
         print(out, terminator: "")
         return WardenExit.success
+    }
+
+    /// What learning from this run leaves out, besides the rules: another workspace, policy
+    /// files other than the one written.
+    static func notes(_ source: RunSource, start: RunRecord, workspace: String, path: String) -> [String] {
+        var notes = source.notes
+        if start.workspace != workspace {
+            notes.append("run \(source.run.runId) was in \(start.workspace), not \(workspace)")
+        }
+        let extra = start.policySources.filter { $0 != path && $0 != DefaultPolicy.source && $0.hasPrefix("/") }
+        if !extra.isEmpty {
+            notes.append("the run also used \(extra.joined(separator: ", ")); its rules are not copied into \(path)")
+        }
+        return notes
     }
 
     /// The header and default policy a learned warden.toml starts from.
