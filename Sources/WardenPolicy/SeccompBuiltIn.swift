@@ -84,6 +84,29 @@ extension SeccompProfile {
         return rules + setIDRules + socketFamilyRules
     }()
 
+    /// Signals to warden itself, a filter of each run's own: without Landlock's signal
+    /// scoping (ABI 6) a build run as plain root could kill warden — and its guard — and
+    /// leave its own processes running with the run's cgroup programs detached. EPERM for
+    /// `kill` of warden's pid, of its process group (negative) and of everyone (-1), and
+    /// for the calls that name warden's pid in their first argument (`tgkill`,
+    /// `rt_sigqueueinfo`, `rt_tgsigqueueinfo`, `pidfd_open`). `tkill` names a thread, and
+    /// warden's thread ids are not known in advance: EPERM always (libc uses `tgkill`).
+    /// `pidfd_send_signal` also takes a /proc/PID directory, which no filter can see:
+    /// ENOSYS, as before Linux 5.1, so runtimes fall back to `kill`. Pids are compared on
+    /// their low 32 bits, as the kernel reads them.
+    public static func wardenShield(pid: Int32, pgid: Int32, arch: String) -> SeccompProfile {
+        func names(_ v: Int32) -> SeccompArg {
+            SeccompArg(index: 0, value: 0xFFFF_FFFF, valueTwo: UInt64(UInt32(bitPattern: v)), op: "SCMP_CMP_MASKED_EQ")
+        }
+        var rules = Set([pid, -pgid, -1]).sorted().map { SeccompRule(names: ["kill"], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [names($0)]) }
+        rules += ["tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open"].map {
+            SeccompRule(names: [$0], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [names(pid)])
+        }
+        rules.append(SeccompRule(names: ["tkill"], action: "SCMP_ACT_ERRNO", errnoRet: eperm))
+        rules.append(SeccompRule(names: ["pidfd_send_signal"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
+        return SeccompProfile(defaultAction: "SCMP_ACT_ALLOW", architectures: [arch], syscalls: rules)
+    }
+
     /// Socket families a build has no use for — vsock (to the hypervisor), bluetooth, CAN,
     /// packet, … — fail with EAFNOSUPPORT, as on a kernel without them; unix, inet, inet6
     /// and netlink (getaddrinfo's address check) stay.

@@ -95,6 +95,10 @@ extension Runner {
         var filters: [CompiledFilter] = []
         do {
             for f in session.policy.seccompFilters { filters.append(try f.compiled(observe: state.mode == .observe)) }
+            // Warden's own pid is only known here; before the notify filter, which stays last.
+            let shield = SeccompProfile.wardenShield(pid: getpid(), pgid: getpgrp(), arch: DockerProfile.Target.current.arch)
+            let notifyLast = session.policy.effective.notifyRules.isEmpty ? 0 : 1
+            filters.insert(try shield.compiled(observe: state.mode == .observe), at: filters.count - notifyLast)
         } catch {
             throw WardenFailure("the seccomp profile cannot be compiled: \(error)", code: WardenExit.usage)
         }

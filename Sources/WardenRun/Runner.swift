@@ -177,7 +177,9 @@ public struct Runner {
             gaps.append("chmod, chown, setxattr or utimensat root's files outside its write paths (this kernel lacks mount_setattr, "
                         + "so they are not mounted read-only; warden catches each such change after the fact and the run ends in 77)")
         }
-        if (landlockABI ?? 0) < 6 { gaps.append("signal root's processes outside the run (this kernel lacks Landlock's signal scoping, ABI 6)") }
+        if (landlockABI ?? 0) < 6 {
+            gaps.append("signal root's processes outside the run other than warden (this kernel lacks Landlock's signal scoping, ABI 6)")
+        }
         guard !gaps.isEmpty else { return nil }
         return "the build runs as root (no SUDO_UID), and without capabilities it can still " + gaps.joined(separator: ", and ")
             + "; prefer sudo from a normal account"
