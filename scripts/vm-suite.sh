@@ -183,6 +183,16 @@ case $expect in
   tier2) check "the unix connect caught as allowed although forbidden" has unix.err "policy forbids were allowed" ;;
 esac
 
+# Warden's own pid is out of the build's reach, with or without Landlock's signal scoping
+# (this kernel has none): the run's seccomp shield refuses the signal, as plain root.
+"$W" run -- python3 -c 'import os
+try:
+    os.kill(os.getppid(), 0); print("signal 0")
+except OSError as e:
+    print("signal", e.errno)' > signal.out 2> signal.err
+cat signal.out
+check "the build cannot signal warden (seccomp shield)" hasline signal.out "signal 1"
+
 # A real build under this tier: the make preset building C.
 mkdir -p "$work/build" && cd "$work/build" || exit 125
 printf 'int main(void) { return 0; }\n' > hello.c
