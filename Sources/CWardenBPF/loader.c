@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +40,7 @@ struct warden_bpf {
     struct ring_buffer *rb;
     warden_event_fn fn;
     void *ctx;
+    int wake_fd; /* warden_bpf_wake's eventfd, -1 before */
 };
 
 static int fail(char *err, size_t errlen, int e, const char *what, const char *name) {
@@ -73,6 +76,7 @@ struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *
         fail(err, errlen, ENOMEM, "allocate", "loader");
         return NULL;
     }
+    b->wake_fd = -1;
     LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
     b->obj = bpf_object__open_mem(object, size, &opts);
     if (!b->obj) {
@@ -203,6 +207,22 @@ int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slot
     return (int)n;
 }
 
+/* A signalled eventfd joins the ring's epoll set as ring 0 (libbpf then only consumes
+ * that ring): a poll waiting out its timeout returns now, and every later one at once. */
+int warden_bpf_wake(struct warden_bpf *b) {
+    if (!b->rb || b->wake_fd >= 0) return b->rb ? 0 : -EINVAL;
+    int fd = eventfd(1, EFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = 0};
+    if (epoll_ctl(ring_buffer__epoll_fd(b->rb), EPOLL_CTL_ADD, fd, &ev)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    b->wake_fd = fd;
+    return 0;
+}
+
 uint64_t warden_bpf_dropped(struct warden_bpf *b) {
     return warden_bpf_counter(b, "drops");
 }
@@ -212,6 +232,7 @@ void warden_bpf_close(struct warden_bpf *b) {
     if (b->rb) ring_buffer__free(b->rb);
     for (int i = 0; i < b->nlinks; i++) bpf_link__destroy(b->links[i]);
     if (b->obj) bpf_object__close(b->obj);
+    if (b->wake_fd >= 0) close(b->wake_fd);
     free(b);
 }
 

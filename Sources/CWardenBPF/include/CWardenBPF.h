@@ -36,6 +36,9 @@ struct warden_bpf *warden_bpf_load(const void *object, size_t size, const char *
 int warden_bpf_attach(struct warden_bpf *b, int cgroup_fd, char *err, size_t errlen);
 /* Delivers pending events to fn; waits up to timeout_ms. Returns the count or -errno. */
 int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn fn, void *ctx);
+/* Ends a warden_bpf_poll's wait (from another thread) and makes every later one return at
+ * once: for the end of a run. 0 or -errno. */
+int warden_bpf_wake(struct warden_bpf *b);
 /* Records the ring buffer could not take (counted in the kernel). */
 uint64_t warden_bpf_dropped(struct warden_bpf *b);
 /* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */
