@@ -198,11 +198,23 @@ int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slot
     uint64_t *per_cpu = calloc((size_t)cpus, sizeof *per_cpu);
     if (!per_cpu) return -ENOMEM;
     int fd = bpf_map__fd(map);
-    for (uint32_t key = 0; key < n; key++) {
-        out[key] = 0;
+    /* One batch lookup instead of one per slot (1,024 system calls, 1-5 ms a run); the
+     * end of the map may answer ENOENT with every slot copied. */
+    uint32_t count = n, next = 0;
+    uint32_t *keys = calloc(n ? n : 1, sizeof *keys);
+    uint64_t *values = calloc((size_t)(n ? n : 1) * (size_t)cpus, sizeof *values);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int r = keys && values ? bpf_map_lookup_batch(fd, NULL, &next, keys, values, &count, &opts) : -1;
+    int batched = (r == 0 || errno == ENOENT) && keys && values && count == n;
+    for (uint32_t key = 0; key < n; key++) out[key] = 0;
+    for (uint32_t i = 0; batched && i < count; i++)
+        for (int c = 0; c < cpus && keys[i] < n; c++) out[keys[i]] += values[(size_t)i * (size_t)cpus + (size_t)c];
+    for (uint32_t key = 0; !batched && key < n; key++) {
         if (bpf_map_lookup_elem(fd, &key, per_cpu) < 0) continue;
         for (int c = 0; c < cpus; c++) out[key] += per_cpu[c];
     }
+    free(keys);
+    free(values);
     free(per_cpu);
     return (int)n;
 }
