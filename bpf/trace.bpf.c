@@ -157,11 +157,19 @@ struct pt_regs___wd {
 #define WARDEN_WANT_RUN_CGROUP
 #include "warden/maps.bpf.h"
 
+/* The call between entry and exit, in the thread's own storage: found through the task,
+ * not hashed, and written in place (`live`) rather than inserted and deleted on every
+ * traced call; freed with the thread. */
+struct pending_slot {
+    struct warden_pending p;
+    __u32 live;
+    __u32 pad;
+};
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u32); /* thread id */
-    __type(value, struct warden_pending);
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct pending_slot);
 } pending SEC(".maps");
 
 struct scratch {
@@ -183,7 +191,14 @@ struct {
     __type(value, struct scratch);
 } scratch_map SEC(".maps");
 
-/* ---- helpers ---- */
+/* ---- helpers ----
+ * The large helpers are global subprograms (WARDEN_GLOBAL): the verifier checks each once,
+ * with unknown arguments, instead of once along every path of sys_exit that reaches an
+ * inlined copy (4,800 instructions explored as 37,000, most of warden's start-up time).
+ * Global functions take scalars, so kernel pointers cross as __u64 (read with probe reads
+ * as before), and return int: older verifiers refuse a void global function. */
+#define WARDEN_GLOBAL __attribute__((noinline))
+
 static __always_inline struct scratch *get_scratch(void) {
     __u32 zero = 0;
     return bpf_map_lookup_elem(&scratch_map, &zero);
@@ -191,6 +206,13 @@ static __always_inline struct scratch *get_scratch(void) {
 
 #define WARDEN_WALK_CODE
 #include "warden/walk.bpf.h"
+
+/* walk(), checked once: its callers in this file all reach it through here. */
+WARDEN_GLOBAL int walk_path(__u64 dentry, __u64 mnt) {
+    struct scratch *s = get_scratch();
+    if (!s) return BASE;
+    return walk(s, (struct dentry___wd *)dentry, (struct vfsmount___wd *)mnt);
+}
 
 /* Copies buf[start, end) into the event's path, cut at 255 bytes. */
 /* Copies buf[start, end) into the event. A path longer than the event holds, or one the
@@ -218,13 +240,15 @@ static __always_inline void put_path(struct warden_event *e, const char *buf, in
     e->path_or_addr[n] = 0;
 }
 
-static __always_inline struct file___wd *fd_file(struct task_struct___wd *t, int fd) {
+/* The current task's open file `fd` (a struct file___wd *), 0 when there is none. */
+WARDEN_GLOBAL __u64 fd_file(int fd) {
+    struct task_struct___wd *t = (void *)bpf_get_current_task();
     struct fdtable___wd *fdt = BPF_CORE_READ(t, files, fdt);
     if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
     struct file___wd **fds = BPF_CORE_READ(fdt, fd);
     struct file___wd *f = 0;
     bpf_probe_read_kernel(&f, sizeof f, fds + fd);
-    return f;
+    return (__u64)f;
 }
 
 static __always_inline struct warden_unit_state unit_of(__u32 tgid) {
@@ -246,74 +270,66 @@ static __always_inline struct warden_event *new_event(__u8 action, __u32 access,
 /* An event whose path could not be read (the name's page unmapped under the call, a bad
  * pointer, a closed descriptor): "?", which no rule covers. A refusal or a change must
  * never go unrecorded because its name could not be read. */
-static __always_inline void report_unnamed(__u8 action, __u32 access, int result) {
+WARDEN_GLOBAL int report_unnamed(__u8 action, __u32 access, int result) {
     struct warden_event *e = new_event(action, access, result);
-    if (!e) return;
+    if (!e) return 0;
     e->path_or_addr[0] = '?';
     e->path_or_addr[1] = 0;
     submit(e);
+    return 0;
 }
 
 /* Reports the name the process passed (user pointer), made absolute against its cwd or
  * dirfd. Used when the operation failed or removed the file, so no kernel object
  * names it any more. */
-static __always_inline void report_name(__u8 action, __u32 access, int result, int dfd, __u64 uptr) {
+WARDEN_GLOBAL int report_name(__u8 action, __u32 access, int result, int dfd, __u64 uptr) {
     struct scratch *s = get_scratch();
-    if (!s) return;
+    if (!s) return 0;
     char first = 0;
     bpf_probe_read_user(&first, 1, (const void *)uptr);
     int start = BASE;
     if (first != '/') {
         struct task_struct___wd *t = (void *)bpf_get_current_task();
         if (dfd == AT_FDCWD) {
-            start = walk(s, BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt));
+            start = walk_path((__u64)BPF_CORE_READ(t, fs, pwd.dentry), (__u64)BPF_CORE_READ(t, fs, pwd.mnt));
         } else {
-            struct file___wd *f = fd_file(t, dfd);
-            if (!f) {
-                report_unnamed(action, access, result);
-                return;
-            }
-            start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+            struct file___wd *f = (void *)fd_file(dfd);
+            if (!f) return report_unnamed(action, access, result);
+            start = walk_path((__u64)BPF_CORE_READ(f, f_path.dentry), (__u64)BPF_CORE_READ(f, f_path.mnt));
         }
         s->buf[BASE] = '/';
         long n = bpf_probe_read_user_str(s->buf + BASE + 1, 256, (const void *)uptr);
-        if (n <= 0) {
-            report_unnamed(action, access, result);
-            return;
-        }
+        if (n <= 0) return report_unnamed(action, access, result);
         struct warden_event *e = new_event(action, access, result);
-        if (!e) return;
+        if (!e) return 0;
         /* 256: the buffer filled up, the name may go on. */
         put_path(e, s->buf, start, BASE + n, n >= 256);
         submit(e);
-        return;
+        return 0;
     }
     long n = bpf_probe_read_user_str(s->buf + BASE, 256, (const void *)uptr);
-    if (n <= 0) {
-        report_unnamed(action, access, result);
-        return;
-    }
+    if (n <= 0) return report_unnamed(action, access, result);
     struct warden_event *e = new_event(action, access, result);
-    if (!e) return;
+    if (!e) return 0;
     put_path(e, s->buf, BASE, BASE + n - 1, n >= 256);
     submit(e);
+    return 0;
 }
 
 /* Reports an open file by what it is: the kernel's own path, symlinks resolved. `key`: its
  * entry in `seen` (0: none), for the agent to enter once it logged the record as allowed. */
-static __always_inline void report_file(__u8 action, __u32 access, int result, struct file___wd *f, __u64 key) {
+WARDEN_GLOBAL int report_file(__u8 action, __u32 access, int result, __u64 file, __u64 key) {
+    struct file___wd *f = (void *)file;
+    if (!f) return report_unnamed(action, access, result);
+    int start = walk_path((__u64)BPF_CORE_READ(f, f_path.dentry), (__u64)BPF_CORE_READ(f, f_path.mnt));
     struct scratch *s = get_scratch();
-    if (!s) return;
-    if (!f) {
-        report_unnamed(action, access, result);
-        return;
-    }
-    int start = walk(s, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+    if (!s) return 0;
     struct warden_event *e = new_event(action, access, result);
-    if (!e) return;
+    if (!e) return 0;
     put_path(e, s->buf, start, BASE, 0);
     e->repeat_key = key;
     submit(e);
+    return 0;
 }
 
 /* ---- repeats: successful opens the agent already logged as allowed ----
@@ -355,20 +371,29 @@ static __always_inline __u64 mix(__u64 h, __u64 x) {
  * a dentry renamed in place or freed and reused for another name is a new key), the
  * inode (number and generation: a file replaced under the same name), the mount and the
  * task's root; then who opened it, how, and the run's rename count. Never 0. */
-static __always_inline __u64 repeat_key(struct file___wd *f, __u32 access) {
+WARDEN_GLOBAL __u64 repeat_key(__u64 file, __u32 access) {
+    struct file___wd *f = (void *)file;
     struct task_struct___wd *t = (void *)bpf_get_current_task();
-    struct dentry___wd *d = BPF_CORE_READ(f, f_path.dentry);
+    /* A struct path, and a qstr's hash and length (its 64-bit hash_len word), each in one
+     * probe read: on a repeat, the reads are most of what is left. */
+    struct path___wd path = {}, root = {};
+    BPF_CORE_READ_INTO(&path, f, f_path);
+    struct fs_struct___wd *fs = BPF_CORE_READ(t, fs);
+    BPF_CORE_READ_INTO(&root, fs, root);
+    struct dentry___wd *d = path.dentry;
+    __u64 hash_len = 0;
+    bpf_core_read(&hash_len, sizeof hash_len, &d->d_name);
     struct inode___wd *in = BPF_CORE_READ(f, f_inode);
     struct warden_unit_state u = unit_of(bpf_get_current_pid_tgid() >> 32);
     __u32 zero = 0;
     __u64 *epoch = bpf_map_lookup_elem(&renames, &zero);
     __u64 h = mix(0x5741524445ULL, (__u64)d);
-    h = mix(h, (__u64)BPF_CORE_READ(f, f_path.mnt));
+    h = mix(h, (__u64)path.mnt);
     h = mix(h, (__u64)BPF_CORE_READ(d, d_parent));
-    h = mix(h, ((__u64)BPF_CORE_READ(d, d_name.hash) << 32) | BPF_CORE_READ(d, d_name.len));
+    h = mix(h, (hash_len << 32) | (hash_len >> 32)); /* hash << 32 | len */
     h = mix(h, (__u64)in);
     h = mix(h, ((__u64)BPF_CORE_READ(in, i_generation) << 32) ^ BPF_CORE_READ(in, i_ino));
-    h = mix(h, (__u64)BPF_CORE_READ(t, fs, root.dentry) ^ (__u64)BPF_CORE_READ(t, fs, root.mnt));
+    h = mix(h, (__u64)root.dentry ^ (__u64)root.mnt);
     h = mix(h, ((__u64)u.origin << 32) | ((__u64)u.unit << 8) | access);
     h = mix(h, epoch ? *epoch : 0);
     return h ? h : 1;
@@ -394,12 +419,13 @@ static __always_inline void count_rename(void) { bump(&renames); }
 
 /* A refused connect to an abstract unix socket, named "@name" (the name up to its first
  * NUL, as `ss` shows it). */
-static __always_inline void report_abstract(int result, __u64 uptr) {
+WARDEN_GLOBAL int report_abstract(int result, __u64 uptr) {
     struct warden_event *e = new_event(WARDEN_ACTION_CONNECT, WARDEN_ACCESS_WRITE, result);
-    if (!e) return;
+    if (!e) return 0;
     e->path_or_addr[0] = '@';
     if (bpf_probe_read_user_str(e->path_or_addr + 1, 107, (const void *)uptr) <= 0) e->path_or_addr[1] = 0;
     submit(e);
+    return 0;
 }
 
 /* A connected unix socket names its peer: the listener's bound path, as the kernel found
@@ -421,9 +447,8 @@ struct unix_sock___peer {
     struct unix_sock___peer *peer; /* struct sock, which a unix_sock begins with */
 } __attribute__((preserve_access_index));
 
-static __always_inline int report_peer(int fd) {
-    struct task_struct___wd *t = (void *)bpf_get_current_task();
-    struct file___peer *f = (void *)fd_file(t, fd);
+WARDEN_GLOBAL int report_peer(int fd) {
+    struct file___peer *f = (void *)fd_file(fd);
     if (!f) return 0;
     struct socket___peer *sock = BPF_CORE_READ(f, private_data);
     if (!sock) return 0;
@@ -435,7 +460,7 @@ static __always_inline int report_peer(int fd) {
     if (!d) return 0;
     struct scratch *s = get_scratch();
     if (!s) return 0;
-    int start = walk(s, d, BPF_CORE_READ(peer, path.mnt));
+    int start = walk_path((__u64)d, (__u64)BPF_CORE_READ(peer, path.mnt));
     struct warden_event *e = new_event(WARDEN_ACTION_CONNECT, WARDEN_ACCESS_WRITE, 0);
     if (!e) return 1;
     put_path(e, s->buf, start, BASE, 0);
@@ -461,9 +486,8 @@ struct sock___listen {
 } __attribute__((preserve_access_index));
 
 /* 1 when the socket is not a unix one (an event was due, whether or not the ring took it). */
-static __always_inline int report_listen(int result, int fd) {
-    struct task_struct___wd *t = (void *)bpf_get_current_task();
-    struct file___peer *f = (void *)fd_file(t, fd);
+WARDEN_GLOBAL int report_listen(int result, int fd) {
+    struct file___peer *f = (void *)fd_file(fd);
     struct socket___peer *sock = f ? BPF_CORE_READ(f, private_data) : 0;
     struct sock___listen *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
     unsigned short family = sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
@@ -527,9 +551,23 @@ static __always_inline int is_traced(long nr) {
            nr == NR_unlink || nr == NR_rmdir || nr == NR_truncate || is_creation(nr) || is_attr(nr);
 }
 
-/* Fills `p` with what call `nr` asks for, from its arguments in `regs`. Returns 0 for a
- * call not to report (a bind that names no path). */
-static __always_inline int describe(long nr, struct pt_regs___wd *regs, struct warden_pending *p) {
+static __always_inline int describe_call(long nr, struct pt_regs___wd *regs, struct warden_pending *p);
+
+/* Notes in the thread's `pending` slot what call `nr` asks for, from its arguments in
+ * `regs` (a struct pt_regs___wd *). Returns 0, the slot not live, for a call not to report
+ * (a bind that names no path). */
+WARDEN_GLOBAL int describe(long nr, __u64 regs) {
+    struct pending_slot *slot = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!slot) return 0;
+    struct warden_pending p = {};
+    slot->live = 0;
+    if (!describe_call(nr, (struct pt_regs___wd *)regs, &p)) return 0;
+    slot->p = p;
+    slot->live = 1;
+    return 1;
+}
+
+static __always_inline int describe_call(long nr, struct pt_regs___wd *regs, struct warden_pending *p) {
     int creates = is_creation(nr), attrs = is_attr(nr);
     p->dfd = AT_FDCWD;
     p->dfd2 = AT_FDCWD;
@@ -712,11 +750,7 @@ int warden_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
         __u64 *n = bpf_map_lookup_elem(&syscall_counts, &slot);
         if (n) *n += 1;
     }
-    if (!is_traced(nr)) return 0;
-    struct warden_pending p = {};
-    if (!describe(nr, (void *)ctx->args[0], &p)) return 0;
-    __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+    if (is_traced(nr)) describe(nr, ctx->args[0]);
     return 0;
 }
 
@@ -751,27 +785,27 @@ static __always_inline void count_refusal(long ret) {
 
 /* A socket of a family the boundary filter refuses (EAFNOSUPPORT): vsock, bluetooth, …
  * Counted with the refusals, so a flood cannot hide it either. */
-static __always_inline void report_family(__u64 family) {
-    if (family == 1 || family == 2 || family == 10 || family == 16) return; /* unix, inet, inet6, netlink */
+WARDEN_GLOBAL int report_family(__u64 family) {
+    if (family == 1 || family == 2 || family == 10 || family == 16) return 0; /* unix, inet, inet6, netlink */
     bump(&refusals);
     struct warden_event *e = new_event(WARDEN_ACTION_SOCKET, 0, -EAFNOSUPPORT);
-    if (!e) return;
+    if (!e) return 0;
     e->verdict = WARDEN_VERDICT_DENIED;
     __u64 args[] = {family};
     bpf_snprintf(e->path_or_addr, sizeof(e->path_or_addr), "family %u", args, sizeof(args));
     submit(e);
+    return 0;
 }
 
 /* ---- syscall exit: report what the kernel answered ---- */
 SEC("raw_tracepoint/sys_exit")
 int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
-    __u32 tid = (__u32)bpf_get_current_pid_tgid();
     long ret = (long)ctx->args[1];
     struct warden_pending p = {};
-    struct warden_pending *found = bpf_map_lookup_elem(&pending, &tid);
-    if (found) {
-        p = *found;
-        bpf_map_delete_elem(&pending, &tid);
+    struct pending_slot *slot = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+    if (slot && slot->live) {
+        p = slot->p;
+        slot->live = 0;
     } else {
         /* No entry: either not a traced call, or one seccomp refused before the entry
          * tracepoint ran (a set-ID mode, execveat of a descriptor). Its arguments are
@@ -783,7 +817,11 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
             if (nr == NR_socket && in_run()) report_family(ARG0(regs));
             return 0;
         }
-        if (!is_traced(nr) || !in_run() || !describe(nr, regs, &p)) return 0;
+        if (!is_traced(nr) || !in_run() || !describe(nr, (__u64)regs)) return 0;
+        slot = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+        if (!slot) return 0;
+        p = slot->p;
+        slot->live = 0;
     }
     count_refusal(ret);
     count_unguarded(p.action, ret);
@@ -793,8 +831,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         return 0;
     }
     if (p.action == WARDEN_ACTION_OPEN && ret >= 0 && !p.no_fd) {
-        struct task_struct___wd *t = (void *)bpf_get_current_task();
-        struct file___wd *f = fd_file(t, (int)ret);
+        __u64 f = fd_file((int)ret);
         __u64 key = f ? repeat_key(f, p.access) : 0;
         if (key && is_repeat(key)) return 0;
         report_file(p.action, p.access, 0, f, key);
@@ -815,8 +852,7 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (p.peer && ret == 0 && report_peer(p.fd)) return 0;
     if (p.by_fd) {
         /* fchmod, fchown: the descriptor still names the file at exit. */
-        struct task_struct___wd *t = (void *)bpf_get_current_task();
-        report_file(p.action, p.access, (int)ret, fd_file(t, p.fd), 0);
+        report_file(p.action, p.access, (int)ret, fd_file(p.fd), 0);
         return 0;
     }
     /* A successful sendto returns a byte count: the event's result is 0 or -errno. */
@@ -870,7 +906,7 @@ int warden_exec(struct bpf_raw_tracepoint_args *ctx) {
     bpf_loop(WARDEN_NAME_MAX, hash_step, 0, 0);
     struct warden_unit_state now = warden_classify(warden_hash_finish(&s->hash), unit_of(tgid), tgid);
     bpf_map_update_elem(&units, &tgid, &now, BPF_ANY);
-    report_file(WARDEN_ACTION_EXEC, WARDEN_ACCESS_EXECUTE, 0, BPF_CORE_READ(bprm, file), 0);
+    report_file(WARDEN_ACTION_EXEC, WARDEN_ACCESS_EXECUTE, 0, (__u64)BPF_CORE_READ(bprm, file), 0);
     return 0;
 }
 
@@ -936,7 +972,6 @@ int warden_exit(struct bpf_raw_tracepoint_args *ctx) {
     __u32 tgid = BPF_CORE_READ(t, tgid);
     struct warden_unit_state *state = bpf_map_lookup_elem(&units, &tgid);
     account((void *)t, state ? state->unit : WARDEN_UNIT_OTHER, pid == tgid);
-    bpf_map_delete_elem(&pending, &pid);
     if (pid == tgid) bpf_map_delete_elem(&units, &tgid);
     return 0;
 }

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +40,7 @@ struct warden_bpf {
     struct ring_buffer *rb;
     warden_event_fn fn;
     void *ctx;
+    int wake_fd; /* warden_bpf_wake's eventfd, -1 before */
 };
 
 /* Writes the message and returns -e, the header's convention (-EIO should a failing
@@ -72,6 +75,7 @@ int warden_bpf_load(const void *object, size_t size, const char *name, uint32_t 
     *out = NULL;
     struct warden_bpf *b = calloc(1, sizeof *b);
     if (!b) return fail(err, errlen, ENOMEM, "allocate", "loader");
+    b->wake_fd = -1;
     LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
     b->obj = bpf_object__open_mem(object, size, &opts);
     if (!b->obj) {
@@ -190,13 +194,41 @@ int warden_bpf_syscall_counts(struct warden_bpf *b, uint64_t *out, uint32_t slot
     uint64_t *per_cpu = calloc((size_t)cpus, sizeof *per_cpu);
     if (!per_cpu) return -ENOMEM;
     int fd = bpf_map__fd(map);
-    for (uint32_t key = 0; key < n; key++) {
-        out[key] = 0;
+    /* One batch lookup instead of one per slot (1,024 system calls, 1-5 ms a run); the
+     * end of the map may answer ENOENT with every slot copied. */
+    uint32_t count = n, next = 0;
+    uint32_t *keys = calloc(n ? n : 1, sizeof *keys);
+    uint64_t *values = calloc((size_t)(n ? n : 1) * (size_t)cpus, sizeof *values);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int r = keys && values ? bpf_map_lookup_batch(fd, NULL, &next, keys, values, &count, &opts) : -1;
+    int batched = (r == 0 || errno == ENOENT) && keys && values && count == n;
+    for (uint32_t key = 0; key < n; key++) out[key] = 0;
+    for (uint32_t i = 0; batched && i < count; i++)
+        for (int c = 0; c < cpus && keys[i] < n; c++) out[keys[i]] += values[(size_t)i * (size_t)cpus + (size_t)c];
+    for (uint32_t key = 0; !batched && key < n; key++) {
         if (bpf_map_lookup_elem(fd, &key, per_cpu) < 0) continue;
         for (int c = 0; c < cpus; c++) out[key] += per_cpu[c];
     }
+    free(keys);
+    free(values);
     free(per_cpu);
     return (int)n;
+}
+
+/* A signalled eventfd joins the ring's epoll set as ring 0 (libbpf then only consumes
+ * that ring): a poll waiting out its timeout returns now, and every later one at once. */
+int warden_bpf_wake(struct warden_bpf *b) {
+    if (!b->rb || b->wake_fd >= 0) return b->rb ? 0 : -EINVAL;
+    int fd = eventfd(1, EFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = 0};
+    if (epoll_ctl(ring_buffer__epoll_fd(b->rb), EPOLL_CTL_ADD, fd, &ev)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    b->wake_fd = fd;
+    return 0;
 }
 
 uint64_t warden_bpf_dropped(struct warden_bpf *b) {
@@ -208,6 +240,7 @@ void warden_bpf_close(struct warden_bpf *b) {
     if (b->rb) ring_buffer__free(b->rb);
     for (int i = 0; i < b->nlinks; i++) bpf_link__destroy(b->links[i]);
     if (b->obj) bpf_object__close(b->obj);
+    if (b->wake_fd >= 0) close(b->wake_fd);
     free(b);
 }
 

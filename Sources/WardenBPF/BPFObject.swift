@@ -201,6 +201,11 @@ public final class BPFObject: @unchecked Sendable {
         }
     }
 
+    /// Ends the wait of a `poll` on another thread, and of every later one: the agent
+    /// sees the end of a run now instead of at its poll's timeout. Takes no lock (`poll`
+    /// holds it while it waits).
+    public func wake() { _ = warden_bpf_wake(handle) }
+
     /// Records the kernel could not queue because the ring buffer was full.
     public var dropped: UInt64 { warden_bpf_dropped(handle) }
     /// Trace object: file and exec calls of the run the kernel refused (EACCES/EPERM),

@@ -226,6 +226,7 @@ final class EventAgent: @unchecked Sendable {
         lock.lock()
         stopping = true
         lock.unlock()
+        ring.wake()  // its drain would otherwise wait out the 10 ms poll
         if thread != nil { done.wait() }
         for (nr, n) in ring.syscallCounts() { syscallCounts[Confinement.syscallName(nr) ?? "#\(nr)", default: 0] += n }
         let kernelRefusals = ring.kernelRefusals - refusalsBefore, kernelUnguarded = ring.kernelUnguarded - unguardedBefore

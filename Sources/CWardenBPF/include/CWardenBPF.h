@@ -45,6 +45,9 @@ int warden_bpf_attach(struct warden_bpf *b, int cgroup_fd, char *err, size_t err
 /* Delivers pending events to fn (NULL: drops them); waits up to timeout_ms. Returns the
  * count or -errno. */
 int warden_bpf_poll(struct warden_bpf *b, int timeout_ms, warden_event_fn _Nullable fn, void *_Nullable ctx);
+/* Ends a warden_bpf_poll's wait (from another thread) and makes every later one return at
+ * once: for the end of a run. 0 or -errno. */
+int warden_bpf_wake(struct warden_bpf *b);
 /* Records the ring buffer could not take (counted in the kernel). */
 uint64_t warden_bpf_dropped(struct warden_bpf *b);
 /* Copies element `key` of array map `map` into `value` (the map's value size). 0 or -errno. */

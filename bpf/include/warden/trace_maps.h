@@ -2,7 +2,7 @@
 #ifndef WARDEN_TRACE_MAPS_H
 #define WARDEN_TRACE_MAPS_H
 
-/* A syscall between entry and exit, keyed by thread id. */
+/* A syscall between entry and exit, one per thread (trace.bpf.c keeps it in task storage). */
 struct warden_pending {
     uint64_t name;  /* user pointer to the path argument */
     uint64_t name2; /* rename: the destination */
