@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <linux/securebits.h>
@@ -17,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -135,6 +137,9 @@ static int recv_fd(int sock) {
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
@@ -146,6 +151,25 @@ static int recv_fd(int sock) {
  * whatever link the build swaps in. Each write path is bound onto itself first and made
  * writable again after, unless it was read-only already (an admin's read-only volume
  * must stay so); mounts nested in a write path stay read-only. */
+/* The path as the kernel reaches it with no symbolic link on the way (warden passes
+ * resolved paths): a link found there now was swapped in since, by a build running
+ * beside this one, and is never followed. O_PATH, close-on-exec; -1 with errno. */
+static int open_no_links(const char *path) {
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS};
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
+
+/* "/proc/self/fd/N" without stdio (this runs between clone and exec). */
+static void fd_path(char out[32], int fd) {
+    static const char prefix[] = "/proc/self/fd/";
+    char digits[12];
+    int n = 0;
+    do digits[n++] = (char)('0' + fd % 10); while ((fd /= 10) > 0 && n < 11);
+    memcpy(out, prefix, sizeof prefix - 1);
+    for (int i = 0; i < n; i++) out[sizeof prefix - 1 + i] = digits[n - 1 - i];
+    out[sizeof prefix - 1 + n] = 0;
+}
+
 static void readonly_root(const struct warden_spawn_config *cfg, int report_fd) {
     char keep[WARDEN_MAX_WRITABLE] = {0};
     int n = cfg->writable_count;
@@ -154,22 +178,35 @@ static void readonly_root(const struct warden_spawn_config *cfg, int report_fd) 
         report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
     }
     for (int i = 0; i < n; i++) {
-        const char *p = cfg->writable_paths[i];
-        struct statvfs st;
-        if (statvfs(p, &st) < 0) {
+        int fd = open_no_links(cfg->writable_paths[i]);
+        if (fd < 0) {
             if (errno == ENOENT) continue; /* nothing there to keep writable */
             report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
         }
-        if (st.f_flag & ST_RDONLY) continue;
-        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
-        keep[i] = 1;
+        struct stat st;
+        struct statvfs vfs;
+        if (fstat(fd, &st) < 0 || fstatvfs(fd, &vfs) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        /* Devices (/dev/null, /dev/tty) are written through a read-only mount all the
+         * same; left read-only, their mode and times are the host's to keep. */
+        if ((S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) && !(vfs.f_flag & ST_RDONLY)) {
+            char at[32];
+            fd_path(at, fd);
+            if (mount(at, at, NULL, MS_BIND | MS_REC, NULL) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+            keep[i] = 1;
+        }
+        close(fd);
     }
     struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
     if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof ro) < 0) report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
     struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY};
     for (int i = 0; i < n; i++) {
-        if (keep[i] && syscall(SYS_mount_setattr, AT_FDCWD, cfg->writable_paths[i], 0, &rw, sizeof rw) < 0)
+        if (!keep[i]) continue;
+        /* The bind made above, reached again with no link on the way: never a mount a
+         * swapped link points at (the root's, say). */
+        int fd = open_no_links(cfg->writable_paths[i]);
+        if (fd < 0 || syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &rw, sizeof rw) < 0)
             report_and_exit(report_fd, WARDEN_STAGE_MOUNTS);
+        close(fd);
     }
 }
 

@@ -66,6 +66,10 @@ public struct PolicyGuard: Sendable {
                 return true
             case S_IFREG where names.contains(name):
                 out[path] = FileManager.default.contents(atPath: path)
+            case S_IFLNK where names.contains(name):
+                // A policy file or manifest by link: what it points at and what that holds,
+                // so a build that rewrites the target (or plants the link) is seen.
+                out[path] = linkRecord(path)
             default: break
             }
             return false
@@ -112,13 +116,21 @@ public struct PolicyGuard: Sendable {
         !names.contains((path as NSString).lastPathComponent)
     }
 
+    /// A link's record: its target, then the bytes it leads to (nil: a dangling link).
+    static func linkRecord(_ path: String) -> Data? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return nil }
+        return Data("symlink to \(target)\n".utf8) + (FileManager.default.contents(atPath: path) ?? Data())
+    }
+
     /// A directory git would take for a repository whatever its name: `HEAD` with
-    /// `objects/` and `refs/` beside it (git's own test), the shape a build can give any
-    /// directory it may write.
+    /// `objects/` and `refs/` beside it (git's own test; git follows links to them), or a
+    /// `commondir` file naming where they are — the shape a build can give any directory
+    /// it may write.
     static func looksLikeGitDirectory(_ dir: String) -> Bool {
         var st = stat()
         guard lstat(dir + "/HEAD", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
-        return ["objects", "refs"].allSatisfy { lstat(dir + "/" + $0, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR }
+        if lstat(dir + "/commondir", &st) == 0 { return true }
+        return ["objects", "refs"].allSatisfy { stat(dir + "/" + $0, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR }
     }
 
     /// What git runs from a `.git` entry: a gitfile's target line, and in a git directory
@@ -137,13 +149,20 @@ public struct PolicyGuard: Sendable {
                 guard lstat(path, &st) == 0 else { continue }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR: walk(path, depth + 1)
-                case S_IFREG where name == "config" || (dir as NSString).lastPathComponent == "hooks":
+                case S_IFREG where name == "config" || name == "commondir" || (dir as NSString).lastPathComponent == "hooks":
                     out[path] = FileManager.default.contents(atPath: path)
+                case S_IFLNK where name == "config" || name == "commondir" || (dir as NSString).lastPathComponent == "hooks":
+                    out[path] = linkRecord(path)
                 default: continue
                 }
             }
         }
         walk(entry, 0)
+        // A `commondir` moves the configuration and hooks git reads to another directory.
+        if let common = (FileManager.default.contents(atPath: entry + "/commondir")).map({ String(decoding: $0, as: UTF8.self) })?
+            .trimmingCharacters(in: .whitespacesAndNewlines), !common.isEmpty {
+            walk(((common.hasPrefix("/") ? common : entry + "/" + common) as NSString).standardizingPath, 1)
+        }
     }
 
     /// What the state directory keeps of a run that changed policy files.

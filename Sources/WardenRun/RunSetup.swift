@@ -52,7 +52,8 @@ extension Runner {
             // The output directory gets write (strict files) or execute (an allowlist) rules.
             try refuseLinksOutOfTheWorkspace(output)
         }
-        guard mode == .enforce, plan != nil else { return nil }
+        guard mode == .enforce, let plan else { return nil }
+        try refusePlantedLinks(plan)
         // Landlock can only allow what exists, and the read-only workspace forbids
         // creating the output directory from inside: make it now, as the build would.
         try createOutputDirectory(output)
@@ -110,7 +111,8 @@ extension Runner {
         if state.mode == .enforce, let plan {
             confinement.readOnlyPaths = plan.protected.map(\.path)
             if Confinement.canMountReadOnly {
-                confinement.writablePaths = plan.mountWritable
+                // Resolved here, after refusePlantedLinks: the child follows no link at all.
+                confinement.writablePaths = plan.mountWritable.map(ProgramLookup.realPath)
             } else {
                 state.warnings.append("this kernel lacks mount_setattr (Linux 5.12): the files outside the write paths are not mounted read-only, "
                                       + "so their mode, owner, times and extended attributes are guarded only by what the other layers cover")

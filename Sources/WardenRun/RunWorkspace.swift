@@ -28,6 +28,30 @@ extension Runner {
         }
     }
 
+    /// Every path the plan grants (its write paths, what the mount view keeps writable,
+    /// `allow.fs.read_extra`) is reached as the kernel resolves it, links included: a link
+    /// an earlier build planted where it could write (its workspace, a write path) would
+    /// move the grant — `write_extra = ["gen"]` with `gen -> /etc`. A link on the way that
+    /// lies there stops the run; one outside them (`~/.cache -> /data/cache`) is the user's.
+    func refusePlantedLinks(_ plan: FilesystemPlan) throws(WardenFailure) {
+        let buildWritable = [session.workspace] + plan.mountWritable
+        let policy = session.policy.effective
+        let granted = plan.mountWritable + policy.fsReadExtra.map(\.value)
+        for path in granted {
+            var prefix = ""
+            for component in path.split(separator: "/") {
+                prefix += "/" + component
+                var st = stat()
+                guard lstat(prefix, &st) == 0 else { break }  // not there yet: nothing followed
+                guard st.st_mode & S_IFMT == S_IFLNK else { continue }
+                guard let place = buildWritable.first(where: { pathIsWithin(prefix, $0) }) else { continue }
+                throw WardenFailure("\(prefix) is a symbolic link (to \(ProgramLookup.realPath(prefix))) inside \(place), which a build may write, "
+                                    + "and the policy grants \(path) through it; remove the link (a build may have planted it) "
+                                    + "or name the real path. Nothing was run.", code: WardenExit.sandbox)
+            }
+        }
+    }
+
     /// SwiftPM writes Package.resolved only for a package with dependencies (a
     /// `.package(` in the manifest); Cargo always writes Cargo.lock.
     func needsLockFile() -> Bool {

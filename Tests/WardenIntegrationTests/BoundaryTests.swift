@@ -443,6 +443,96 @@ import WardenPolicy
         #expect(run.start?.hardening.contains { $0.primitive == "read_only_view" && $0.state == "applied" } == true)
     }
 
+    /// A grant follows links: an earlier (make) build that replaced a `write_extra`
+    /// directory in its workspace with a link to a victim would have the next run bind the
+    /// victim writable and Landlock grant it. The run stops (125) before anything runs;
+    /// the victim is untouched. The control: the same link, followed without warden.
+    @Test func aLinkPlantedOnAGrantedPathIsRefused() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let victim = (try victim() as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir + "/gen", withIntermediateDirectories: true)
+        let plant = try warden(["run", "--", "sh", "-c", "rm -rf gen && ln -s \(victim) gen"], cwd: dir, env: env)
+        #expect(plant.status == 0, "a make build may replace its own directory with a link: \(plant.stderr)")
+        #expect(try sh("echo PWN > \(dir)/gen/planted").status == 0 && FileManager.default.fileExists(atPath: victim + "/planted"), "the control")
+        try FileManager.default.removeItem(atPath: victim + "/planted")
+        for key in ["write_extra", "read_extra"] {
+            let policy = try makeDir(["p.toml": "[allow.fs]\n\(key) = [\"\(dir)/gen\"]\n"]) + "/p.toml"
+            let r = try warden(["run", "--policy", policy, "--", "sh", "-c", "echo PWN > gen/planted; cat gen/victim"], cwd: dir, env: env)
+            #expect(r.status == 125 && r.stderr.contains("\(dir)/gen is a symbolic link") && r.stdout.isEmpty, "\(key): \(r.stdout) \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: victim + "/planted"))
+        }
+    }
+
+    /// Descriptors 0–2 are the caller's files, opened on the host's writable mounts, where
+    /// the read-only view does not reach: their mode, owner, times and attributes stay, and
+    /// so do inode flags (chattr) anywhere and the host's /dev/null. The control: the same
+    /// calls, run without warden, change them.
+    @Test(arguments: identities) func theCallersDescriptorsKeepTheirAttributes(identity: String) throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace(identity)
+        let probe = """
+            import errno, fcntl, os, struct, sys
+            out = []
+            def t(name, op):
+                try: op(); out.append(name + ":ok")
+                except OSError as e: out.append(name + ":" + errno.errorcode[e.errno])
+            t("fchmod", lambda: os.fchmod(1, 0o640))
+            t("futimens", lambda: os.utime(1, (1, 1)))
+            t("fsetxattr", lambda: os.setxattr(1, "user.warden", b"x"))
+            t("fchown", lambda: os.chown(1, os.getuid(), os.getgid()))
+            fd = os.open(sys.argv[1], os.O_RDONLY)
+            t("setflags", lambda: fcntl.ioctl(fd, 0x40086602, struct.pack("i", 0)))
+            t("devnull", lambda: os.utime("/dev/null", None))
+            sys.stderr.write(" ".join(out) + "\\n")
+            """
+        try probe.write(toFile: dir + "/probe.py", atomically: true, encoding: .utf8)
+        let log = try scratchDir("stdout") + ".log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        if identity == "sudo" { chown(log, 65534, 65534); chown(dir + "/probe.py", 65534, 65534) }
+        chmod(log, 0o644)
+        let mode = { (try? FileManager.default.attributesOfItem(atPath: log)[.posixPermissions] as? Int) ?? 0 }
+        // The redirection is the caller's (warden's stdout), not the build's.
+        let command = "/usr/bin/python3 probe.py probe.py > \(log) 2>&1"
+        let control = try runProcess("/usr/bin/setpriv", (identity == "sudo" ? ["--reuid=65534", "--regid=65534", "--clear-groups"] : [])
+                                        + ["/bin/sh", "-c", command], cwd: dir)
+        #expect(mode() == 0o640 && read(log).contains("fchmod:ok futimens:ok"), "the control: \(read(log)) \(control.out)")
+        chmod(log, 0o644)
+        let r = try runProcess("/bin/sh", ["-c", "\(wardenPath) run -- /usr/bin/python3 probe.py probe.py > \(log) 2>&1"], cwd: dir, env: env)
+        #expect(read(log).contains("fchmod:EPERM futimens:EPERM fsetxattr:EPERM fchown:EPERM setflags:EPERM devnull:EROFS"), "\(read(log)) \(r.out)")
+        #expect(mode() == 0o644, "the caller's file keeps its mode")
+    }
+
+    /// Links do not hide what decides the next run: a repository whose `objects/` and
+    /// `refs/` are links (git follows them), or whose `commondir` puts its configuration
+    /// elsewhere, and a policy file that is a link whose target the build rewrites, are
+    /// each a change (77), and the next run from there is refused (2). The control: git
+    /// takes the linked shape for a repository.
+    @Test func linksDoNotHideWhatDecidesTheNextRun() throws {
+        try Kernel.requireRoot()
+        let shapes = [
+            "mkdir -p evil o r && echo 'ref: refs/heads/main' > evil/HEAD && ln -s ../o evil/objects && ln -s ../r evil/refs "
+                + "&& printf '[core]\\n\\tsshCommand = evil\\n' > evil/config",
+            "mkdir -p evil c && echo 'ref: refs/heads/main' > evil/HEAD && echo ../c > evil/commondir "
+                + "&& printf '[core]\\n\\tsshCommand = evil\\n' > c/config",
+        ]
+        let control = try makeDir([:])
+        #expect(try sh(shapes[0] + " && mkdir -p o/info r/heads && git -C evil rev-parse --git-dir", cwd: control).out == ".\n", "the control")
+        for script in shapes {
+            let (dir, env) = try workspace("root")
+            let r = try warden(["run", "--", "sh", "-c", script], cwd: dir, env: env)
+            #expect(r.status == 77 && r.stderr.contains("the build changed git configuration or hooks"), "\(script): \(r.stderr)")
+        }
+        let (dir, env) = try workspace("root")
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        try "mode = \"enforce\"\n".write(toFile: dir + "/sub/x.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/sub/warden.toml", withDestinationPath: "x.txt")
+        let r = try warden(["run", "--", "sh", "-c", "printf '[allow.fs]\\nwrite_extra = [\"/var\"]\\n' >> sub/x.txt"], cwd: dir, env: env)
+        #expect(r.status == 77 && r.stderr.contains("changed \(dir)/sub/warden.toml"), "\(r.stderr)")
+        let next = try warden(["run", "--", "true"], cwd: dir + "/sub", env: env)
+        #expect(next.status == 2 && next.stderr.contains("does not let a build choose its next policy"), "\(next.stderr)")
+    }
+
     /// Warden cannot be signalled by the build it confines, even as plain root where
     /// Landlock's signal scoping (ABI 6) is missing: here Landlock is not applied at all
     /// (`fs.default = "unrestricted"`, no exec allowlist), so only the run's seccomp
