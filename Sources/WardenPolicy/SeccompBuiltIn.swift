@@ -84,23 +84,16 @@ extension SeccompProfile {
         return rules + setIDRules + socketFamilyRules + attributeRules
     }()
 
-    /// What the read-only view cannot cover. Descriptors 0–2 are the caller's own files
-    /// (a log warden's output goes to), opened on the host's writable mounts: their mode,
-    /// owner, times and attributes are not the build's to change (`fchmod(1, …)`), so the
-    /// descriptor forms — and the `*at` forms that act on a descriptor given as the
-    /// directory (`AT_EMPTY_PATH`) — fail with EPERM on them. The inode-flag ioctls
-    /// (`chattr`: immutable, append-only, no-dump) fail with EPERM on any file: nothing
-    /// traces them. Descriptors compared on their low 32 bits, as the kernel reads them.
-    public static let attributeRules: [SeccompRule] = {
-        func fd(_ n: UInt64) -> SeccompArg { SeccompArg(index: 0, value: 0xFFFF_FFFF, valueTwo: n, op: "SCMP_CMP_MASKED_EQ") }
-        let byDescriptor = ["fchmod", "fchown", "fsetxattr", "fremovexattr", "utimensat", "fchownat", "fchmodat2"]
-        var rules = byDescriptor.flatMap { name in (0...2).map { SeccompRule(names: [name], action: "SCMP_ACT_ERRNO", errnoRet: eperm, args: [fd(UInt64($0))]) } }
-        rules += [UInt64(0x4008_6602), 0x4004_6602, 0x401C_5820].map {  // FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR
-            SeccompRule(names: ["ioctl"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
-                        args: [SeccompArg(index: 1, value: 0xFFFF_FFFF, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
-        }
-        return rules
-    }()
+    /// The inode-flag ioctls (`chattr`: immutable, append-only, no-dump) fail with EPERM
+    /// on any file: nothing traces them, and where the read-only view keeps a file on a
+    /// writable mount (the caller's files behind descriptors 0–2) they would change it
+    /// unseen. (Descriptors 0–2 cannot be told apart by number: `touch` reopens its file
+    /// on descriptor 0.) The command compared on its low 32 bits, as the kernel reads it.
+    public static let attributeRules: [SeccompRule] = [UInt64(0x4008_6602), 0x4004_6602, 0x401C_5820].map {
+        // FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR
+        SeccompRule(names: ["ioctl"], action: "SCMP_ACT_ERRNO", errnoRet: eperm,
+                    args: [SeccompArg(index: 1, value: 0xFFFF_FFFF, valueTwo: $0, op: "SCMP_CMP_MASKED_EQ")])
+    }
 
     /// Signals to warden itself, a filter of each run's own: without Landlock's signal
     /// scoping (ABI 6) a build run as plain root could kill warden — and its guard — and

@@ -139,7 +139,9 @@ let dockerShaped = """
         #expect(rules.contains(SeccompRule(names: ["prlimit64"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
                                            args: [SeccompArg(index: 0, value: 0, op: "SCMP_CMP_NE")])))
         let ioctls = rules.filter { $0.names == ["ioctl"] }.compactMap { $0.args?.first }
-        #expect(ioctls.map(\.valueTwo) == [0x5412, 0x541C] && ioctls.allSatisfy { $0.value == 0xFFFF_FFFF && $0.index == 1 })
+        // TIOCSTI, TIOCLINUX; then the inode-flag ioctls (chattr).
+        #expect(ioctls.map(\.valueTwo) == [0x5412, 0x541C, 0x4008_6602, 0x4004_6602, 0x401C_5820]
+                    && ioctls.allSatisfy { $0.value == 0xFFFF_FFFF && $0.index == 1 && $0.op == "SCMP_CMP_MASKED_EQ" })
         // Set-ID bits: each mode-setting call, for each bit, at the mode's argument.
         func setID(_ name: String) -> [[SeccompArg]] { rules.filter { $0.names == [name] && $0.errnoRet == 1 }.compactMap(\.args) }
         for (name, index) in [("chmod", UInt32(1)), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("creat", 1), ("mknod", 1), ("mknodat", 2)] {
