@@ -144,13 +144,6 @@ static int recv_fd(int sock) {
 #define SYS_mount_setattr 442
 #endif
 
-/* Every mount of the build's view read-only except its write paths: Landlock has no
- * right for chmod, chown, utimensat or setxattr, so without this a build could change
- * the mode, owner, times or ACL of any file its user owns (every root-owned file, for
- * plain root). A read-only mount refuses them all with EROFS, by path or by descriptor,
- * whatever link the build swaps in. Each write path is bound onto itself first and made
- * writable again after, unless it was read-only already (an admin's read-only volume
- * must stay so); mounts nested in a write path stay read-only. */
 /* The path as the kernel reaches it with no symbolic link on the way (warden passes
  * resolved paths): a link found there now was swapped in since, by a build running
  * beside this one, and is never followed. O_PATH, close-on-exec; -1 with errno. */
@@ -170,6 +163,13 @@ static void fd_path(char out[32], int fd) {
     out[sizeof prefix - 1 + n] = 0;
 }
 
+/* Every mount of the build's view read-only except its write paths: Landlock has no
+ * right for chmod, chown, utimensat or setxattr, so without this a build could change
+ * the mode, owner, times or ACL of any file its user owns (every root-owned file, for
+ * plain root). A read-only mount refuses them all with EROFS, by path or by a descriptor
+ * opened in the view, whatever link the build swaps in. Each write path is bound onto
+ * itself first and made writable again after, unless it was read-only already (an
+ * admin's read-only volume must stay so); mounts nested in a write path stay read-only. */
 static void readonly_root(const struct warden_spawn_config *cfg, int report_fd) {
     char keep[WARDEN_MAX_WRITABLE] = {0};
     int n = cfg->writable_count;

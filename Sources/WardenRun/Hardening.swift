@@ -46,8 +46,9 @@ extension Runner {
                           + "; " + seccompCounts(confinement)
                           + (confinement.unknownSyscalls.isEmpty ? "" : "; unknown here, skipped: \(confinement.unknownSyscalls.joined(separator: ", "))")),
             HardeningStep("warden_nondumpable", applied: true, "warden's /proc entries need CAP_SYS_PTRACE"),
-            HardeningStep("warden_shield", applied: true, "a seccomp filter of the run's own refuses signals to warden (pid \(getpid())), "
-                          + "its process group and every process, and pidfd_send_signal"),
+            HardeningStep("warden_shield", applied: mode == .enforce, mode == .observe ? "observe mode: signals to warden are logged (seccomp LOG), not refused"
+                          : "a seccomp filter of the run's own refuses signals to warden (pid \(getpid())), its process group and every process, "
+                          + "and pidfd_send_signal"),
         ]
     }
 
