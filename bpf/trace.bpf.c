@@ -861,10 +861,12 @@ int warden_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
         /* Two events, two counts: the agent compares counts with events. */
         count_refusal(ret);
         report_name(p.action, p.access, (int)ret, p.dfd2, p.name2);
-    } else if (p.name2 && ret == -EXDEV) {
+    } else if (p.name2 && (ret == -EXDEV || ret == 0)) {
         /* A hard link refused because the file would gain rights through its new name
          * (Landlock, and tier 1's path_link, answer EXDEV, as for another file system, so
-         * programs fall back to copying): the file tells it from a cross-device link. */
+         * programs fall back to copying): the file tells it from a cross-device link. One
+         * made (observe mode, a route) names the file too: a link left in the write paths
+         * to a file outside them would give a later run that file. */
         report_name(WARDEN_ACTION_LINK, p.access, (int)ret, p.dfd2, p.name2);
     }
     return 0;

@@ -44,7 +44,7 @@ extension EventAgent {
         // A mismatch keeps the line, so it can be found in the log: allowed, yet named.
         e.neededPerm = denied || mismatch ? d.needed : ""
         if resolvedLate { return nil }
-        if denied && op == .link {
+        if denied && op == .link && e.result == -EXDEV {
             return "a hard link to a file outside the write paths, refused (EXDEV); git and cp then copy instead"
         }
         if denied && op == .create, let rule = expectedCreations.first(where: { $0.path == e.pathOrAddr }) { return rule.why }

@@ -82,6 +82,12 @@ extension Runner {
     /// among the policy files, and the summary lines.
     func finish(_ outcome: Result<ChildExit, SandboxError>, runId: String, started: Date, audit: RunAudit, agent: EventAgent?,
                 policyWatch: PolicyWatch, mode: Mode) -> Int32 {
+        // The build shared warden's stdout and stderr and may have left them non-blocking
+        // (O_NONBLOCK is the open file's): the summary must not be lost to EAGAIN.
+        for fd in [STDOUT_FILENO, STDERR_FILENO] {
+            let flags = fcntl(fd, F_GETFL)
+            if flags >= 0 && flags & O_NONBLOCK != 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        }
         var metrics = audit.metrics
         let (policyChanged, remembered) = policyChanges(policyWatch, agent: agent, runId: runId)
         if mode == .enforce { metrics.enforceMismatches += policyMismatches(policyChanged ?? [], remembered: remembered) }

@@ -572,6 +572,21 @@ import WardenPolicy
         #expect(r.status == 0, "\(r.stderr)")
     }
 
+    /// The build shares warden's stderr and can make it non-blocking, then fill it: the
+    /// summary and warnings warden writes after the build must still arrive (EAGAIN would
+    /// drop them). The reader starts late, so the pipe is full when the build ends.
+    @Test func aNonBlockingStderrKeepsWardensSummary() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root")
+        let flood = "import fcntl, os, sys\nfl = fcntl.fcntl(2, fcntl.F_GETFL)\nfcntl.fcntl(2, fcntl.F_SETFL, fl | os.O_NONBLOCK)\n"
+            + "try:\n    while True: os.write(2, b'x' * 4096)\nexcept BlockingIOError:\n    pass\n"
+            + "try:\n    open('/etc/warden-denied', 'w')\nexcept OSError:\n    pass\n"
+        try flood.write(toFile: dir + "/flood.py", atomically: true, encoding: .utf8)
+        let r = try runProcess("/bin/sh", ["-c", "(\(wardenPath) run -- /usr/bin/python3 flood.py; echo \"exit=$?\" >&2) 2>&1 | (sleep 2; sed 's/xxx*//g')"],
+                               cwd: dir, env: env)
+        #expect(r.out.contains("warden: run ") && r.out.contains("denied 1") && r.out.contains("exit=77"), "\(r.out)")
+    }
+
     /// SysV IPC objects the build makes (0666 by default) do not outlive the run or show
     /// on the host.
     @Test(arguments: identities) func sysVIPCStaysInsideTheRun(identity: String) throws {

@@ -32,6 +32,24 @@ import WardenRun
         #expect(c.status == 0 && read(victim) == "ORIGINAL\nCHANGED\n", "\(c.out)")
     }
 
+    /// In observe mode nothing refuses the link, and a link left in the workspace to a file
+    /// outside would give every later run that file: the link is recorded naming the file,
+    /// as a would-be denial (never an expected refusal, since nothing fell back). The
+    /// control: the link exists afterwards, so the call really succeeded.
+    @Test func aLinkMadeInObserveModeIsAWouldBeDenial() throws {
+        try Kernel.requireRoot()
+        let ws = try scratchDir("ws")
+        try "net.default = \"allow\"\n".write(toFile: ws + "/warden.toml", atomically: true, encoding: .utf8)
+        let victim = try scratchDir("victim") + "/victim"
+        try "ORIGINAL\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        let r = try warden(["run", "--mode", "observe", "--", "ln", victim, "link"], cwd: ws)
+        #expect(r.status == 0 && FileManager.default.fileExists(atPath: ws + "/link"), "\(r.stderr)")
+        let links = try #require(try EventLogContents.read(path: eventLogPath(ws)).runs.last).events.filter { $0.event.action == .link }
+        #expect(links.count == 1 && links.first?.event.pathOrAddr == victim && links.first?.event.result == 0
+                    && links.first?.isViolation == true && links.first?.isExpectedRefusal == false
+                    && links.first?.event.neededPerm == "allow.fs.write_extra=\(victim)", "\(links)")
+    }
+
     /// The file named through a symlink the link follows (linkat AT_SYMLINK_FOLLOW) or
     /// through /proc/self/fd: judged, and named, by what it resolves to.
     @Test func aLinkThroughASymlinkOrDescriptorNamesTheFile() throws {
