@@ -193,6 +193,29 @@ except OSError as e:
 cat signal.out
 check "the build cannot signal warden (seccomp shield)" hasline signal.out "signal 1"
 
+# limits.processes binds plain root through the run's cgroup (pids.max), which the
+# kernel's RLIMIT_NPROC does not: the 20th task's fork fails with EAGAIN (11).
+mkdir -p "$work/limits" && cd "$work/limits" || exit 125
+printf 'net.default = "allow"\n[limits]\nprocesses = 20\n' > warden.toml
+"$W" run -- python3 -c 'import os
+r, w = os.pipe()
+n = 0
+for i in range(40):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        print("fork refused", e.errno); break
+    if pid == 0:
+        os.close(w); os.read(r, 1); os._exit(0)
+    n += 1
+os.close(w)
+print("forked", n)' > limits.out 2> limits.err
+cat limits.out
+check "limits.processes binds plain root (pids.max on the run's cgroup)" hasline limits.out "fork refused 11"
+log=$(sed -n 's/.*; log \(.*\)$/\1/p' limits.err | tail -n 1)
+check "the run record names the cgroup's limit" has "$log" "pids.max=20 on the run's cgroup"
+cd "$work" || exit 125
+
 # A real build under this tier: the make preset building C.
 mkdir -p "$work/build" && cd "$work/build" || exit 125
 printf 'int main(void) { return 0; }\n' > hello.c

@@ -26,7 +26,7 @@ extension Runner {
             HardeningStep("session", applied: true, "setsid: a session of its own, no controlling terminal"),
             HardeningStep("fds", applied: true, "only 0, 1 and 2 cross exec"),
             HardeningStep("pdeathsig", applied: true, "SIGKILL when warden exits; a guard kills the cgroup too"),
-            HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy)),
+            HardeningStep("rlimits", applied: true, Runner.rlimitSummary(policy) + Runner.tasksLimit(cgroup)),
             HardeningStep("read_only_view", applied: confinement.writablePaths != nil,
                           confinement.writablePaths == nil
                               ? (mode == .enforce && session.policy.effective.fsDefault.value == .strict
@@ -77,6 +77,13 @@ extension Runner {
             out.append((resource, value, value))
         }
         return out
+    }
+
+    /// "; pids.max=N on the run's cgroup" when `limits.processes` became one.
+    static func tasksLimit(_ cgroup: RunCgroup) -> String {
+        let max = (try? String(contentsOfFile: cgroup.path + "/pids.max", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let max, max != "max" else { return "" }
+        return "; pids.max=\(max) on the run's cgroup (binds uid 0 too)"
     }
 
     static func rlimitSummary(_ policy: EffectivePolicy) -> String {

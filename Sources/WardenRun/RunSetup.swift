@@ -75,9 +75,6 @@ extension Runner {
         warnings += hosts.compactMap { h in h.error.map { "allow.net.hosts entry '\(h.entry)' did not resolve (\($0)); it allows nothing" } }
         if mode == .observe { warnings.append("observe mode: nothing is blocked") }
         if mode == .enforce, session.identity.uid == 0, let gap = Runner.plainRootGapHere { warnings.append(gap) }
-        if session.identity.uid == 0, policy.limits.keys.contains(.processes) {
-            warnings.append("limits.processes (RLIMIT_NPROC) does not bind a build that runs as uid 0: the kernel exempts root")
-        }
         if mode == .enforce, let plan {
             // Never a place the build may write: it could rewrite the record of its own run.
             for file in [outputs.events, outputs.metrics] {

@@ -69,6 +69,11 @@ public struct Runner {
                              owner: session.identity, startedAt: ISO8601DateFormatter().string(from: started))
         audit.watch = watch
         let kernel = try attachKernelLayers(setup, cgroup: cgroup, state: &state)
+        // After the canaries, which run in the cgroup too.
+        if let n = session.policy.effective.limits[.processes]?.value, let why = cgroup.limitTasks(n) {
+            state.warnings.append("limits.processes: \(why); only RLIMIT_NPROC applies"
+                                  + (session.identity.uid == 0 ? ", and the kernel exempts uid 0 from it" : ""))
+        }
         let agent = try startAudit(setup, kernel: kernel, cgroup: cgroup, runId: runId, started: started, audit: audit, state: state)
         let outcome = spawnAndWait(program: program, setup: setup, kernel: kernel, cgroup: cgroup, runId: runId, audit: audit,
                                    signalFD: signalFD, mode: state.mode)

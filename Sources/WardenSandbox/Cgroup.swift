@@ -100,6 +100,32 @@ public final class RunCgroup: @unchecked Sendable {
         self.fd = fd
     }
 
+    /// Caps the tasks (processes and threads) in the cgroup at `max` (pids.max): unlike
+    /// RLIMIT_NPROC it binds uid 0 too, and counts only the run's. The pids controller is
+    /// enabled for warden's own cgroup's children first when it is not; the kernel
+    /// refuses that where warden's cgroup holds processes and is not the root (a session
+    /// scope under systemd). nil when set, else why not.
+    public func limitTasks(_ max: UInt64) -> String? {
+        let parent = (path as NSString).deletingLastPathComponent
+        func contents(_ file: String) -> String { (try? String(contentsOfFile: file, encoding: .utf8)) ?? "" }
+        func has(_ list: String) -> Bool { list.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("pids") }
+        guard has(contents(parent + "/cgroup.controllers")) else { return "the pids controller is not available in \(parent) (cgroup v1 holds it?)" }
+        if !has(contents(parent + "/cgroup.subtree_control")), let e = RunCgroup.write("+pids", to: parent + "/cgroup.subtree_control") {
+            return "the pids controller could not be enabled below \(parent) (\(e))"
+        }
+        if let e = RunCgroup.write("\(max)", to: path + "/pids.max") { return "\(path)/pids.max could not be written (\(e))" }
+        return nil
+    }
+
+    /// Writes a cgroup control file in one write(2); the kernel's refusal, or nil.
+    static func write(_ value: String, to file: String) -> Errno? {
+        let fd = open(file, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return Errno(rawValue: errno) }
+        defer { close(fd) }
+        let n = value.utf8CString.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, value.utf8.count) }
+        return n == value.utf8.count ? nil : Errno(rawValue: n < 0 ? errno : EIO)
+    }
+
     /// The pids currently in the cgroup.
     public func processes() -> [Int32] {
         guard let s = try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8) else { return [] }
