@@ -587,6 +587,26 @@ import WardenPolicy
         #expect(r.out.contains("warden: run ") && r.out.contains("denied 1") && r.out.contains("exit=77"), "\(r.out)")
     }
 
+    /// RLIMIT_NPROC does not bind uid 0; `limits.processes` binds plain root through
+    /// pids.max on the run's cgroup, where the pids controller can be enabled (the VM
+    /// suite runs that case), and where it cannot the run says so instead of claiming it.
+    @Test func theProcessLimitBindsRootOrTheRunSaysItCannot() throws {
+        try Kernel.requireRoot()
+        let (dir, env) = try workspace("root", policy: "[limits]\nprocesses = 20\n")
+        let probe = "import os\nr, w = os.pipe()\nn = 0\nfor i in range(40):\n    try:\n        pid = os.fork()\n"
+            + "    except OSError as e:\n        print('fork refused', e.errno); break\n    if pid == 0:\n        os.close(w); os.read(r, 1); os._exit(0)\n"
+            + "    n += 1\nos.close(w)\nprint('forked', n)\n"
+        let r = try warden(["run", "--", "/usr/bin/python3", "-c", probe], cwd: dir, env: env)
+        let start = try #require(try EventLogContents.read(path: eventLogPath(dir)).lastRun?.start)
+        let limited = start.hardening.contains { $0.primitive == "rlimits" && $0.detail.contains("pids.max=20") }
+        if limited {
+            #expect(r.stdout == "fork refused 11\n", "\(r.stdout) \(r.stderr)")
+        } else {
+            #expect(r.stdout == "forked 40\n" && r.stderr.contains("limits.processes: ") && r.stderr.contains("exempts uid 0"), "\(r.stdout) \(r.stderr)")
+            #expect(start.warnings.contains { $0.hasPrefix("limits.processes: ") })
+        }
+    }
+
     /// SysV IPC objects the build makes (0666 by default) do not outlive the run or show
     /// on the host.
     @Test(arguments: identities) func sysVIPCStaysInsideTheRun(identity: String) throws {
