@@ -112,7 +112,8 @@ extension Runner {
             confinement.readOnlyPaths = plan.protected.map(\.path)
             if Confinement.canMountReadOnly {
                 // Resolved here, after refusePlantedLinks: the child follows no link at all.
-                confinement.writablePaths = plan.mountWritable.map(ProgramLookup.realPath)
+                // What does not exist has nothing to bind (and may lie behind a link).
+                confinement.writablePaths = plan.mountWritable.filter { FileManager.default.fileExists(atPath: $0) }.map(ProgramLookup.realPath)
             } else {
                 state.warnings.append("this kernel lacks mount_setattr (Linux 5.12): the files outside the write paths are not mounted read-only, "
                                       + "so their mode, owner, times and extended attributes are guarded only by what the other layers cover")

@@ -95,16 +95,24 @@ extension Runner {
     /// up to the home), owned by the build's user, as the tool would have. Best effort:
     /// without it the tool only loses its cache.
     func createCacheDirectory(_ path: String, home: String) {
-        var missing: [String] = []
-        var dir = path
-        while !FileManager.default.fileExists(atPath: dir) && pathIsWithin(dir, home) && dir != home {
-            missing.insert(dir, at: 0)
-            dir = (dir as NSString).deletingLastPathComponent
+        guard pathIsWithin(path, home), path != home else { return }
+        var dir = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let id = session.identity
+        for name in path.dropFirst(home.count).split(separator: "/").map(String.init) where dir >= 0 {
+            var next = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if next < 0 && errno == ENOENT {
+                // Warden is root: it makes only what the user could make there (a link in
+                // the home, say `~/.cache -> /etc`, must not get the user a directory in
+                // /etc), and hands it over through the descriptor, never by name.
+                var st = stat()
+                guard fstat(dir, &st) == 0, !id.switchIDs || st.st_uid == id.uid, mkdirat(dir, name, 0o755) == 0 else { break }
+                next = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if next >= 0 && id.switchIDs { fchown(next, id.uid, id.gid) }
+            }
+            close(dir)
+            dir = next
         }
-        for d in missing {
-            guard mkdir(d, 0o755) == 0 else { return }
-            if session.identity.switchIDs { chown(d, session.identity.uid, session.identity.gid) }
-        }
+        if dir >= 0 { close(dir) }
     }
 
     func createOutputDirectory(_ path: String) throws(WardenFailure) {

@@ -19,10 +19,18 @@ public struct FileSystemProbe: ToolchainProbe {
         return (try? fh.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
     }
 
+    /// The path with every link resolved; for one that does not exist (yet: a cache
+    /// directory warden creates), its longest existing ancestor resolved and the rest kept,
+    /// so a rule through `~/.cache -> /data/cache` names what the kernel will reach.
     public func realPath(_ path: String) -> String {
-        guard let p = realpath(path, nil) else { return path }
-        defer { free(p) }
-        return String(cString: p)
+        if let p = realpath(path, nil) {
+            defer { free(p) }
+            return String(cString: p)
+        }
+        guard path.hasPrefix("/"), path != "/", errno == ENOENT else { return path }
+        let parent = (path as NSString).deletingLastPathComponent
+        let resolved = realPath(parent)
+        return (resolved == "/" ? "" : resolved) + "/" + (path as NSString).lastPathComponent
     }
 
     public func contents(ofDirectory path: String) -> [String] {

@@ -607,6 +607,27 @@ import WardenPolicy
         }
     }
 
+    /// A user's own link in the home (`~/.cache -> /data/cache`) is theirs: a SwiftPM run
+    /// starts whether the cache behind it exists or not (the read-only view binds only
+    /// what exists, resolved), and writes the cache when it does.
+    @Test func aLinkedCacheInTheHomeIsTheUsers() throws {
+        try Kernel.requireRoot()
+        let home = try scratchDir("home"), target = try scratchDir("cache-target")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: home + "/.cache", withDestinationPath: target)
+        let dir = try makeDir(["Package.swift": "// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: \"x\")\n"])
+        let env = baseEnvironment(["HOME": home])
+        let write = "touch $HOME/.cache/org.swift.swiftpm/ok"
+        let r = try warden(["run", "--", "sh", "-c", write], cwd: dir, env: env)
+        #expect(r.status == 0 && FileManager.default.fileExists(atPath: target + "/org.swift.swiftpm/ok"), "\(r.stderr)")
+        try FileManager.default.removeItem(atPath: target + "/org.swift.swiftpm")
+        try FileManager.default.removeItem(atPath: target)
+        // A link that leads nowhere yet: nothing to bind, and the run still starts.
+        let dangling = try warden(["run", "--", "true"], cwd: dir, env: env)
+        #expect(dangling.status == 0, "\(dangling.stderr)")
+    }
+
     /// SysV IPC objects the build makes (0666 by default) do not outlive the run or show
     /// on the host.
     @Test(arguments: identities) func sysVIPCStaysInsideTheRun(identity: String) throws {
