@@ -68,14 +68,9 @@ import WardenRun
     /// Runs the server (under warden when `args` is not empty), connects to it from
     /// outside the run, and returns what the client saw and the server's outcome.
     func connectFromOutside(_ dir: String, host: String, underWarden: Bool) throws -> (client: String, server: Outcome) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: underWarden ? wardenPath : "/usr/bin/python3")
-        p.arguments = (underWarden ? ["run", "--", "/usr/bin/python3"] : []) + ["server.py", host]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        p.environment = baseEnvironment()
-        let out = Pipe(), err = Pipe()
-        (p.standardOutput, p.standardError, p.standardInput) = (out, err, FileHandle.nullDevice)
-        try p.run()
+        let server = ["/usr/bin/python3", "server.py", host]
+        let (p, out, err) = underWarden ? try startWarden(["run", "--"] + server, cwd: dir)
+            : try startProcess(server[0], Array(server.dropFirst()), cwd: dir)
         #expect(eventually { FileManager.default.fileExists(atPath: dir + "/port") }, "the server listens")
         let client = try runProcess("/usr/bin/python3", ["-c", ListenTests.client, host, read(dir + "/port")]).out
         FileManager.default.createFile(atPath: dir + "/done", contents: nil)

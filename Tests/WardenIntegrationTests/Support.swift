@@ -94,9 +94,14 @@ func baseEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
 }
 
 func startWarden(_ args: [String], cwd: String, env: [String: String] = baseEnvironment(), prefix: [String] = []) throws -> (Process, Pipe, Pipe) {
+    try startProcess(prefix.isEmpty ? wardenPath : prefix[0], prefix.isEmpty ? args : Array(prefix.dropFirst()) + [wardenPath] + args, cwd: cwd, env: env)
+}
+
+/// Starts `executable` with its output on pipes and no input; the caller reads and waits.
+func startProcess(_ executable: String, _ args: [String], cwd: String, env: [String: String] = baseEnvironment()) throws -> (Process, Pipe, Pipe) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: prefix.isEmpty ? wardenPath : prefix[0])
-    p.arguments = prefix.isEmpty ? args : Array(prefix.dropFirst()) + [wardenPath] + args
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: cwd)
     p.environment = env
     let out = Pipe(), err = Pipe()
